@@ -1,0 +1,3 @@
+"""runbook: a declarative runbook interpreter."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,226 @@
+"""The audit journal: append-only, hash-chained JSON Lines, one file per run.
+
+Every record is canonical JSON (sorted keys, no insignificant space, UTF-8) carrying `seq`,
+`ts`, `run_id`, `event`, `actor`, `prev` (the previous record's hash) and `hash` (SHA-256 of the
+canonical record without `hash`). Each record is written and fsynced before the runner goes on;
+if it cannot be, the write raises StateError and the engine stops before the next command
+(fail closed: no command ever runs unrecorded).
+
+Signatures of closing records and the cross-run ledger build on `close_hash` (SPEC §6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import StateError
+
+GENESIS = "0" * 64
+RESERVED = frozenset({"seq", "ts", "run_id", "event", "actor", "prev", "hash"})
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def current_actor() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / "runs"
+
+
+def run_path(state_dir: Path, run_id: str) -> Path:
+    return runs_dir(state_dir) / f"{run_id}.jsonl"
+
+
+class Journal:
+    """Appends records of one run. Opened once; every `append` is durable when it returns."""
+
+    def __init__(self, path: Path, run_id: str, *, actor: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.actor = actor or current_actor()
+        self.seq = 0
+        self.last_hash = GENESIS
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existed = path.exists()
+            if existed:
+                self._resume_chain()
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if not existed:
+                _fsync_dir(path.parent)
+        except OSError as exc:
+            raise StateError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
+
+    def _resume_chain(self) -> None:
+        last = None
+        for rec in read_records(self.path):
+            if rec.record is not None:
+                last = rec.record
+        if last is not None:
+            self.seq = int(last["seq"])
+            self.last_hash = str(last["hash"])
+
+    def append(self, event: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        record: dict[str, Any] = dict(fields or {})
+        clash = RESERVED & record.keys()
+        if clash:
+            raise ValueError(f"reserved audit fields: {sorted(clash)}")
+        record.update(
+            seq=self.seq + 1,
+            ts=now(),
+            run_id=self.run_id,
+            event=event,
+            actor=self.actor,
+            prev=self.last_hash,
+        )
+        record["hash"] = record_hash(record)
+        line = canonical(record) + b"\n"
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                raise OSError(28, "short write (disk full?)")
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the audit log {self.path}: {exc.strerror or exc}; stopping before the next command"
+            ) from None
+        self.seq += 1
+        self.last_hash = record["hash"]
+        return record
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Line:
+    number: int
+    raw: bytes
+    record: dict[str, Any] | None
+    torn: bool = False  # the last line, without its newline and not parseable: a crash mid-write
+
+
+def read_records(path: Path) -> Iterator[Line]:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    complete = data.endswith(b"\n")
+    if complete:
+        lines = lines[:-1]
+    for i, raw in enumerate(lines, start=1):
+        last = i == len(lines)
+        try:
+            rec = json.loads(raw)
+            if not isinstance(rec, dict):
+                rec = None
+        except ValueError:
+            rec = None
+        yield Line(i, raw, rec, torn=(last and not complete and rec is None))
+
+
+@dataclass
+class Verdict:
+    run_id: str
+    ok: bool
+    records: int
+    status: str  # "ok" | "incomplete" | "failed"
+    reason: str = ""
+    first_bad: int | None = None  # line number
+    closed: bool = False
+    last_hash: str = GENESIS
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def line(self) -> str:
+        if self.status == "ok":
+            state = "closed" if self.closed else "open (no run.finished record)"
+            return f"{self.run_id}: ok, {self.records} records, {state}"
+        if self.status == "incomplete":
+            return f"{self.run_id}: incomplete, intact up to record {self.records} ({self.reason})"
+        return f"{self.run_id}: FAILED at record {self.first_bad}: {self.reason}"
+
+
+def verify_run(path: Path, *, keep: bool = False) -> Verdict:
+    run_id = path.name.removesuffix(".jsonl")
+    verdict = Verdict(run_id=run_id, ok=True, records=0, status="ok")
+    prev = GENESIS
+    for line in read_records(path):
+        if line.torn:
+            verdict.status, verdict.reason = "incomplete", f"line {line.number} is a torn write"
+            break
+        rec = line.record
+        problem = _check_record(line, rec, prev, verdict.records + 1, run_id)
+        if problem:
+            verdict.ok, verdict.status = False, "failed"
+            verdict.first_bad, verdict.reason = line.number, problem
+            return verdict
+        assert rec is not None
+        prev = rec["hash"]
+        verdict.records += 1
+        verdict.closed = rec["event"] == "run.finished"
+        if keep:
+            verdict.events.append(rec)
+    verdict.last_hash = prev
+    if verdict.records == 0 and verdict.status == "ok":
+        verdict.ok, verdict.status, verdict.first_bad = False, "failed", 1
+        verdict.reason = "the log is empty"
+    return verdict
+
+
+def _check_record(line: Line, rec: dict[str, Any] | None, prev: str, seq: int, run_id: str) -> str:
+    if rec is None:
+        return "not a JSON object (edited or corrupted)"
+    missing = sorted(RESERVED - rec.keys())
+    if missing:
+        return f"missing fields {missing} (edited)"
+    if canonical(rec) != line.raw:
+        return "not in canonical form (edited)"
+    if rec["hash"] != record_hash(rec):
+        return "hash does not match the content (edited)"
+    if rec["run_id"] != run_id:
+        return f"belongs to run {rec['run_id']} (moved from another log)"
+    if rec["seq"] != seq:
+        kind = "deleted" if isinstance(rec["seq"], int) and rec["seq"] > seq else "reordered or inserted"
+        return f"seq {rec['seq']} where {seq} was expected (a record was {kind})"
+    if rec["prev"] != prev:
+        return "prev does not match the previous record's hash (records deleted, reordered or inserted)"
+    return ""
+
+
+def list_runs(state_dir: Path) -> list[Path]:
+    d = runs_dir(state_dir)
+    return sorted(d.glob("*.jsonl")) if d.is_dir() else []

@@ -1,0 +1,53 @@
+"""The engine emits events; the journal and the console subscribe.
+
+Every event passes through the redactor here, once, before any subscriber sees it: this is the
+one place where secrets become `***` (live output included, masked line by line).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from runner.redact import Redactor
+
+
+class Subscriber(Protocol):
+    def event(self, name: str, fields: dict[str, Any]) -> None: ...
+
+    def output(self, host: str, step: str, stream: str, text: str) -> None: ...
+
+
+class Bus:
+    def __init__(self, redactor: Redactor, subscribers: list[Subscriber]) -> None:
+        self.redactor = redactor
+        self.subscribers = subscribers
+        self._partial: dict[tuple[str, str, str], bytes] = {}
+
+    def emit(self, name: str, **fields: Any) -> None:
+        masked = self.redactor.value(fields)
+        for sub in self.subscribers:
+            sub.event(name, masked)
+
+    def output(self, host: str, step: str, stream: str, chunk: bytes) -> None:
+        """Live output, masked per complete line so a secret split across chunks is still caught."""
+        key = (host, step, stream)
+        data = self._partial.pop(key, b"") + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) < 65536:
+            self._partial[key] = data
+            return
+        if cut == 0:
+            cut = len(data)
+        self._partial[key] = data[cut:]
+        self._send(host, step, stream, data[:cut])
+
+    def flush(self, host: str, step: str) -> None:
+        for stream in ("stdout", "stderr"):
+            rest = self._partial.pop((host, step, stream), b"")
+            if rest:
+                self._send(host, step, stream, rest)
+
+    def _send(self, host: str, step: str, stream: str, data: bytes) -> None:
+        text = self.redactor.text(data.decode("utf-8", errors="replace"))
+        for sub in self.subscribers:
+            sub.output(host, step, stream, text)

@@ -1,0 +1,120 @@
+"""The executor interface: "run this command, stream its output, give me a result".
+
+Timeouts are enforced by the executor (it must kill the command, remotely too), but retries,
+expectations and the step loop live in the engine. Executors never write the audit log or the
+screen: they hand output chunks to the `on_output` callback the engine passes in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+HEAD_BYTES = 4096
+TAIL_BYTES = 4096
+KEEP_BYTES = 1 << 20  # what checks (expect, capture) may see of a stream; the rest is only counted
+
+OutputCallback = Callable[[str, bytes], None]  # (stream name "stdout"|"stderr", chunk)
+
+
+class OutputDigest:
+    """Bounded record of a stream: head, tail, byte count and SHA-256 of all of it.
+
+    Memory stays flat however much a command prints: at most KEEP_BYTES + TAIL_BYTES are held.
+    """
+
+    def __init__(self, keep: int = KEEP_BYTES) -> None:
+        self._sha = hashlib.sha256()
+        self._kept = bytearray()
+        self._keep = keep
+        self._tail = bytearray()
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._sha.update(chunk)
+        self.size += len(chunk)
+        room = self._keep - len(self._kept)
+        if room > 0:
+            self._kept += chunk[:room]
+        self._tail += chunk
+        if len(self._tail) > TAIL_BYTES:
+            del self._tail[: len(self._tail) - TAIL_BYTES]
+
+    def freeze(self) -> StreamOutput:
+        return StreamOutput(
+            kept=bytes(self._kept),
+            tail=bytes(self._tail),
+            size=self.size,
+            sha256=self._sha.hexdigest(),
+        )
+
+
+@dataclass(frozen=True)
+class StreamOutput:
+    kept: bytes = b""  # the first KEEP_BYTES
+    tail: bytes = b""  # the last TAIL_BYTES
+    size: int = 0
+    sha256: str = hashlib.sha256(b"").hexdigest()
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self.kept)
+
+    @property
+    def text(self) -> str:
+        """What checks and captures see: the first KEEP_BYTES, decoded leniently."""
+        return self.kept.decode("utf-8", errors="replace")
+
+    @property
+    def head(self) -> bytes:
+        return self.kept[:HEAD_BYTES]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit: int  # the command's exit status; -N when killed by signal N; 255 for transport errors
+    stdout: StreamOutput = field(default_factory=StreamOutput)
+    stderr: StreamOutput = field(default_factory=StreamOutput)
+    duration: float = 0.0
+    timed_out: bool = False
+    error: str = ""  # one-line reason when the command could not be run at all (e.g. unreachable)
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    command: str  # run as `/bin/sh -c command`
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    sudo: str | None = None  # user to become, or None
+    timeout: float | None = None  # seconds
+
+
+class Executor(Protocol):
+    """One per host. Opened lazily, closed once at the end of the run."""
+
+    name: str
+
+    async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult: ...
+
+    async def close(self) -> None: ...
+
+
+class ConnectionFailed(Exception):
+    """The host could not be reached or authenticated: a one-line reason."""
+
+
+def wrap_command(request: CommandRequest, *, as_root: bool) -> str:
+    """The shell text that applies cwd and sudo around the command, for executors that need it."""
+    import shlex
+
+    command = request.command
+    if request.cwd:
+        command = f"cd {shlex.quote(request.cwd)} && {command}"
+    if request.sudo and not (as_root and request.sudo == "root"):
+        # -n: never prompt (a prompt would hang an unattended run); -H: the target user's HOME.
+        command = f"sudo -n -H -u {shlex.quote(request.sudo)} -- /bin/sh -c {shlex.quote(command)}"
+    return command

@@ -1,0 +1,342 @@
+"""Run commands on one host over one SSH connection, opened on first use and reused (asyncssh).
+
+Remote commands run as `/bin/sh -c …` under the login shell sshd starts for each channel. sshd
+makes that shell a session and process-group leader, so its pid is the group id of everything the
+command starts; the shell reports it on stderr before exec'ing /bin/sh, and a timeout kills the
+whole group from a second channel. Closing a channel kills nothing on the remote side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shlex
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import asyncssh
+
+from runner.executors.base import (
+    CommandRequest,
+    CommandResult,
+    ConnectionFailed,
+    OutputCallback,
+    OutputDigest,
+    wrap_command,
+)
+
+KILL_GRACE = 2.0  # seconds between TERM and KILL, and the wait after KILL
+KEEPALIVE_COUNT_MAX = 3  # unanswered keepalives before the host counts as hung
+_MARK = b"\x1erunner-pgid "  # \036 starts the line so no real output is mistaken for it
+_MARK_SHELL = "printf '\\036runner-pgid %s\\n' \"$$\" >&2; "
+_MAX_PREAMBLE = 1 << 16  # stderr held back while looking for the mark
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class _HostKeys(asyncssh.SSHClient):
+    """Consulted by asyncssh only for a server key known_hosts does not trust.
+
+    Records the key for the error message; accepts it only when asked to and known_hosts has no
+    key at all for this host (an unknown host, never a changed key).
+    """
+
+    def __init__(self, known: asyncssh.SSHKnownHosts, file: Path, accept_new: bool) -> None:
+        self.known, self.file, self.accept_new = known, file, accept_new
+        self.offered: asyncssh.SSHKey | None = None
+        self.changed = False
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.offered = key
+        trusted_keys, trusted_cas, *_ = self.known.match(host, addr, port if port != 22 else None)
+        self.changed = bool(trusted_keys or trusted_cas)
+        if self.changed or not self.accept_new:
+            return False
+        pattern = host if port == 22 else f"[{host}]:{port}"
+        public = " ".join(key.export_public_key().decode().split()[:2])
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        with self.file.open("a") as f:
+            f.write(f"{pattern} {public}\n")
+        return True
+
+
+class _Session(asyncssh.SSHClientSession[bytes]):
+    """Streams output to the callback and the digests; strips the process-group line."""
+
+    def __init__(self, on_output: OutputCallback) -> None:
+        self.on_output = on_output
+        self.stdout, self.stderr = OutputDigest(), OutputDigest()
+        self.pgid: int | None = None
+        self.lost: Exception | None = None
+        self._preamble: bytes | None = b""  # None once the mark was found (or given up on)
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if datatype != asyncssh.EXTENDED_DATA_STDERR:
+            self._emit("stdout", self.stdout, data)
+        elif self._preamble is None:
+            self._emit("stderr", self.stderr, data)
+        else:
+            self._find_mark(self._preamble + data)
+
+    def _find_mark(self, buf: bytes) -> None:
+        # Usually the mark is the very first line; rc-file noise before it is passed through.
+        while (end := buf.find(b"\n")) >= 0:
+            line, buf = buf[: end + 1], buf[end + 1 :]
+            if line.startswith(_MARK):
+                with contextlib.suppress(ValueError):
+                    self.pgid = int(line[len(_MARK) :])
+                self._preamble = None
+                self._emit("stderr", self.stderr, buf)
+                return
+            self._emit("stderr", self.stderr, line)
+        self._preamble = buf
+        if len(buf) > _MAX_PREAMBLE:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._preamble:
+            self._emit("stderr", self.stderr, self._preamble)
+        self._preamble = None
+
+    def _emit(self, stream: str, digest: OutputDigest, data: bytes) -> None:
+        if data:
+            digest.feed(data)
+            self.on_output(stream, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._flush()
+        self.lost = exc
+
+
+class SSHExecutor:
+    """One host: one lazily opened connection, shared by all its commands."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        address: str,
+        port: int | None = None,
+        user: str | None = None,
+        key: str | Path | None = None,
+        known_hosts: str | Path | None = None,
+        ssh_config: str | Path | None = None,
+        connect_timeout: float = 10.0,
+        accept_new_host_keys: bool = False,
+        keepalive_interval: float = 15.0,
+        keepalive_count_max: int = KEEPALIVE_COUNT_MAX,
+    ) -> None:
+        self.name, self.address, self.port, self.user = name, address, port, user
+        self.key = Path(key).expanduser() if key else None
+        # asyncssh would also read UserKnownHostsFile from ssh_config; we resolve the file
+        # ourselves so that telling "unknown" from "changed" and accept-new use the same file.
+        self.known_hosts = Path(known_hosts or "~/.ssh/known_hosts").expanduser()
+        default_config = Path("~/.ssh/config").expanduser()
+        if ssh_config:
+            self.ssh_config: Path | None = Path(ssh_config).expanduser()
+        else:
+            self.ssh_config = default_config if default_config.is_file() else None
+        self.connect_timeout = connect_timeout
+        self.accept_new_host_keys = accept_new_host_keys
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count_max = keepalive_count_max
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._attempts = 0
+        self._failure: ConnectionFailed | None = None
+        self._kills: set[asyncio.Task[None]] = set()  # kills started by cancelled commands
+
+    async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult:
+        conn = await self._connection()
+        start = time.monotonic()
+        session = _Session(on_output)
+        try:
+            chan, _ = await conn.create_session(
+                lambda: session, self._shell_text(request, conn), encoding=None
+            )
+        except (asyncssh.Error, OSError) as exc:
+            if conn.is_closed():
+                self._forget(conn)
+                return self._lost(exc, start)
+            return self._lost(exc, start, what="cannot open a channel")
+        closed = asyncio.ensure_future(chan.wait_closed())
+        timed_out = abandoned = False
+        try:
+            await asyncio.wait({closed}, timeout=request.timeout)
+            if not closed.done():
+                timed_out = True
+                await self._kill(conn, chan, session)
+        except asyncio.CancelledError:
+            # The run is being abandoned (Ctrl-C): still make sure nothing is left running. The
+            # kill owns the channel now: it watches the channel close to know the command died.
+            abandoned = True
+            task = asyncio.ensure_future(self._kill(conn, chan, session))
+            self._kills.add(task)
+            task.add_done_callback(self._kills.discard)
+            raise
+        finally:
+            if not closed.done() and not abandoned:
+                chan.close()
+            closed.cancel()
+        status = chan.get_returncode()
+        if session.lost is not None:
+            self._forget(conn)
+        if status is None and not timed_out:
+            lost = session.lost or EOFError("channel closed without an exit status")
+            return self._lost(lost, start, session)
+        return CommandResult(
+            exit=124 if status is None else status,
+            stdout=session.stdout.freeze(),
+            stderr=session.stderr.freeze(),
+            duration=time.monotonic() - start,
+            timed_out=timed_out,
+        )
+
+    async def close(self) -> None:
+        if self._kills:
+            await asyncio.gather(*self._kills, return_exceptions=True)
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+            with contextlib.suppress(asyncssh.Error, OSError):
+                await conn.wait_closed()
+
+    def _shell_text(self, request: CommandRequest, conn: asyncssh.SSHClientConnection) -> str:
+        # Exports go inside what sudo runs (sudo resets the environment), and not through SSH env
+        # requests, which sshd drops unless AcceptEnv allows them. The braces keep a multi-line
+        # command one compound command, so `cd dir && …` guards all of it, not its first line.
+        for name in request.env:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"invalid environment variable name: {name!r}")
+        exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in request.env.items())
+        inner = replace(request, command=f"{{ {exports}{request.command}\n}}")
+        as_root = conn.get_extra_info("username") == "root"
+        command = wrap_command(inner, as_root=as_root)
+        return f"{_MARK_SHELL}exec /bin/sh -c {shlex.quote(command)}"
+
+    async def _kill(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        chan: asyncssh.SSHClientChannel[bytes],
+        session: _Session,
+    ) -> None:
+        """TERM the command's process group, then KILL what ignored it (e.g. `trap '' TERM`)."""
+        if session.pgid is None:  # timed out before the shell even reported in
+            chan.close()
+            return
+        for sig in ("TERM", "KILL"):
+            # `kill -- -PGID` reaches every process of the group, not just the shell
+            script = f"kill -{sig} -- -{session.pgid} 2>/dev/null || kill -{sig} {session.pgid}"
+            with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(chan.wait_closed()), KILL_GRACE)
+                return
+        chan.close()  # e.g. a daemon in another process group still holds the output open
+
+    def _lost(
+        self,
+        exc: BaseException,
+        start: float,
+        session: _Session | None = None,
+        what: str = "connection lost",
+    ) -> CommandResult:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return CommandResult(
+            exit=255,
+            stdout=session.stdout.freeze() if session else OutputDigest().freeze(),
+            stderr=session.stderr.freeze() if session else OutputDigest().freeze(),
+            duration=time.monotonic() - start,
+            error=f"{self.name}: {what}: {reason}",
+        )
+
+    def _forget(self, conn: asyncssh.SSHClientConnection) -> None:
+        # The next command reconnects; whether to send one is the engine's decision.
+        if self._conn is conn:
+            self._conn = None
+            conn.abort()
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        attempt = self._attempts
+        async with self._lock:  # concurrent first commands must not open two connections
+            # Commands that queued behind a failed attempt share its error instead of each
+            # waiting out connect_timeout again; later commands try afresh.
+            if self._attempts != attempt and self._failure is not None:
+                raise self._failure
+            if self._conn is not None and self._conn.is_closed():
+                self._conn = None
+            if self._conn is None:
+                self._attempts += 1
+                self._failure = None
+                try:
+                    self._conn = await self._connect()
+                except ConnectionFailed as exc:
+                    self._failure = exc
+                    raise
+            return self._conn
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        try:
+            known = asyncssh.SSHKnownHosts()
+            if self.known_hosts.is_file():
+                known = asyncssh.read_known_hosts(str(self.known_hosts))
+        except (OSError, ValueError) as exc:
+            raise ConnectionFailed(f"{self.name}: cannot read {self.known_hosts}: {exc}") from None
+        policy = _HostKeys(known, self.known_hosts, self.accept_new_host_keys)
+        where = f"{self.address}:{self.port}" if self.port else self.address
+        try:
+            return await asyncssh.connect(
+                self.address,
+                port=self.port if self.port is not None else (),
+                username=self.user if self.user is not None else (),
+                client_keys=[str(self.key)] if self.key else (),
+                known_hosts=known,
+                config=[str(self.ssh_config)] if self.ssh_config else None,
+                client_factory=lambda: policy,
+                connect_timeout=self.connect_timeout,
+                keepalive_interval=self.keepalive_interval,
+                keepalive_count_max=self.keepalive_count_max,
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise ConnectionFailed(self._host_key_problem(policy, where, exc)) from None
+        except asyncssh.PermissionDenied as exc:
+            why = f"authentication failed ({exc.reason})"
+        except (asyncio.TimeoutError, TimeoutError):
+            why = f"timed out connecting to {where} after {self.connect_timeout:g}s"
+        except ConnectionRefusedError:
+            why = f"connection refused by {where}"
+        except socket.gaierror as exc:
+            why = f"cannot resolve {self.address}: {exc.strerror}"
+        except OSError as exc:
+            if exc.filename:  # a key or config file, not the network
+                why = f"cannot read {exc.filename}: {exc.strerror}"
+            else:
+                why = f"cannot connect to {where}: {exc.strerror or exc}"
+        except asyncssh.KeyImportError as exc:
+            why = f"cannot load client key: {exc}"
+        except ValueError as exc:  # e.g. asyncssh.ConfigParseError
+            why = f"invalid SSH settings: {str(exc).splitlines()[0]}"
+        except asyncssh.Error as exc:
+            why = f"SSH error from {where}: {exc.reason}"
+        raise ConnectionFailed(f"{self.name}: {why}")
+
+    def _host_key_problem(
+        self, policy: _HostKeys, where: str, exc: asyncssh.HostKeyNotVerifiable
+    ) -> str:
+        key = policy.offered
+        if key is None:  # revoked, or a certificate that did not validate
+            return f"{self.name}: host key of {where} refused: {exc.reason}"
+        offered = f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
+        if policy.changed:
+            return (
+                f"{self.name}: HOST KEY CHANGED for {where}: server offers {offered}, which does "
+                f"not match {self.known_hosts} (possible man-in-the-middle); refusing"
+            )
+        return (
+            f"{self.name}: unknown host key for {where}: {offered} is not in {self.known_hosts}; "
+            "verify it and add it (or use --accept-new-host-keys)"
+        )

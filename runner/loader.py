@@ -1,0 +1,234 @@
+"""Find, load and check runbook files: schema first, then the semantic checks.
+
+Every problem of a file is reported at once, each with its `file:line:col: key.path`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner import schema
+from runner.errors import InvalidInput, Location, Problem
+from runner.model import Action, Check, Runbook, runbook_from_document
+from runner.render import BUILTIN_NAMES, RenderError, names_used, quoted_expressions
+from runner.source import Document, KeyPath, load_file
+
+RESULT_NAME = "result"
+
+
+def search_path(kind: str) -> list[Path]:
+    """Where runbooks (or checklists) are found: $RUNBOOK_PATH entries, else ./runbooks."""
+    env = os.environ.get("RUNBOOK_PATH")
+    folder = "runbooks" if kind == "runbook" else "checklists"
+    if env:
+        roots = [Path(p) for p in env.split(os.pathsep) if p]
+        return [r / folder if (r / folder).is_dir() else r for r in roots]
+    return [Path(folder)]
+
+
+def discover(kind: str) -> list[Path]:
+    found: dict[str, Path] = {}
+    for root in search_path(kind):
+        if root.is_dir():
+            for p in sorted(root.glob("*.y*ml")):
+                found.setdefault(p.stem, p)
+    return sorted(found.values())
+
+
+@dataclass
+class Catalog:
+    """Loads runbooks by id or path, once each; knows where `call:` targets live."""
+
+    extra_dirs: list[Path] = field(default_factory=list)
+    _cache: dict[Path, Runbook] = field(default_factory=dict)
+
+    def resolve(self, ref: str) -> Path:
+        p = Path(ref)
+        if p.suffix in (".yaml", ".yml") or os.sep in ref:
+            return p
+        for root in [*self.extra_dirs, *search_path("runbook")]:
+            for ext in (".yaml", ".yml"):
+                if (root / f"{ref}{ext}").is_file():
+                    return root / f"{ref}{ext}"
+        places = ", ".join(str(r) for r in [*self.extra_dirs, *search_path("runbook")])
+        raise InvalidInput([Problem(Location(ref), f"no runbook named '{ref}' (looked in {places})")])
+
+    def load(self, ref: str) -> Runbook:
+        """Schema-valid Runbook; raises InvalidInput with every schema problem of the file."""
+        path = self.resolve(ref).resolve()
+        if path in self._cache:
+            return self._cache[path]
+        doc = load_file(path)
+        problems = schema.validate(doc, "runbook")
+        if problems:
+            raise InvalidInput(problems)
+        digest = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+        rb = runbook_from_document(doc, digest)
+        self._cache[path] = rb
+        # called runbooks are looked up next to their caller first
+        if path.parent not in self.extra_dirs:
+            self.extra_dirs.append(path.parent)
+        return rb
+
+    def load_checked(self, ref: str, known: Iterable[str] = ()) -> Runbook:
+        """Load and run every semantic check; raises InvalidInput listing all problems."""
+        rb = self.load(ref)
+        problems = check(rb, self, known=set(known))
+        if problems:
+            raise InvalidInput(problems)
+        return rb
+
+
+def check(rb: Runbook, catalog: Catalog, *, known: set[str] = frozenset()) -> list[Problem]:  # type: ignore[assignment]
+    assert rb.doc is not None
+    doc = rb.doc
+    out: list[Problem] = []
+    stem = Path(rb.file).stem
+    if rb.id != stem:
+        out.append(doc.problem(("runbook",), f"the id '{rb.id}' must equal the file's stem '{stem}'"))
+    out += _check_params(rb, doc)
+    names = set(BUILTIN_NAMES) | {p.name for p in rb.params} | {n for n, _ in rb.host_vars} | known
+    clash = {n for n, _ in rb.vars} & {p.name for p in rb.params}
+    for name in sorted(clash):
+        out.append(doc.problem(("vars", name), f"'{name}' is both a param and a var", key=True))
+    for name, value in rb.vars:
+        if isinstance(value, str):
+            out += _names(doc, ("vars", name), value, names)
+        names.add(name)
+    for i, c in enumerate(rb.preconditions):
+        out += _check_check(doc, ("preconditions", i), c, names)
+    seen: dict[str, int] = {}
+    for i, step in enumerate(rb.steps):
+        where: KeyPath = ("steps", i)
+        if step.id in seen:
+            out.append(doc.problem((*where, "id"), f"duplicate step id '{step.id}' (first at steps[{seen[step.id]}])"))
+        seen.setdefault(step.id, i)
+        if step.when is not None and step.when not in ("true", "false"):
+            out += _names(doc, (*where, "when"), step.when, names, expression=True)
+        for j, c in enumerate(step.preconditions):
+            out += _check_check(doc, (*where, "preconditions", j), c, names)
+        if step.confirm:
+            out += _names(doc, (*where, "confirm"), step.confirm, names)
+        out += _check_action(doc, where, step.action, names)
+        if step.action.with_ and step.action.kind != "call":
+            out.append(doc.problem((*where, "with"), "'with' only goes with 'call'", key=True))
+        if step.action.kind == "call":
+            out += _check_call(rb, catalog, where, step.action, names)
+        after = names | ({step.capture} if step.capture else set())
+        if step.capture and step.capture in names:
+            out.append(doc.problem((*where, "capture"), f"capture '{step.capture}' shadows an existing name"))
+        for j, c in enumerate(step.verify):
+            out += _check_check(doc, (*where, "verify", j), c, after)
+        for j, u in enumerate(step.rollback):
+            out += _check_action(doc, (*where, "rollback", j), u.action, after)
+            for k, c in enumerate(u.verify):
+                out += _check_check(doc, (*where, "rollback", j, "verify", k), c, after)
+        names = after
+    return sorted(set(out), key=lambda p: (p.location.line, p.location.col, p.message))
+
+
+def _check_params(rb: Runbook, doc: Document) -> Iterator[Problem]:
+    from runner.params import ParamError, coerce
+
+    for p in rb.params:
+        if p.pattern is not None and _bad_regex(p.pattern):
+            yield doc.problem(("params", p.name, "pattern"), f"bad regular expression: {_bad_regex(p.pattern)}")
+        if p.default is not None:
+            try:
+                coerce(p, p.default)
+            except ParamError as exc:
+                yield doc.problem(("params", p.name, "default"), str(exc))
+        if p.secret and p.default is not None:
+            yield doc.problem(("params", p.name, "default"), "a secret param cannot have a default (it would sit in the file)")
+
+
+def _check_check(doc: Document, where: KeyPath, c: Check, names: set[str]) -> list[Problem]:
+    return _check_action(doc, where, c.action, names)
+
+
+def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> list[Problem]:
+    out: list[Problem] = []
+    if a.kind == "run":
+        out += _names(doc, (*where, "run"), a.text, names)
+        for expr in quoted_expressions(a.text):
+            out.append(doc.problem((*where, "run"), f"'{{{{ {expr} }}}}' is inside shell quotes; template values are shell-quoted for you: remove the quotes, or write '| raw' if the value is shell syntax"))
+    elif a.kind == "manual":
+        out += _names(doc, (*where, "manual"), a.text, names)
+    elif a.kind == "http" and a.http is not None:
+        out += _names(doc, (*where, "http", "url"), a.http.url, names)
+        for key, value in a.http.headers:
+            out += _names(doc, (*where, "http", "headers", key), value, names)
+        if a.http.body:
+            out += _names(doc, (*where, "http", "body"), a.http.body, names)
+    for key, value in a.env:
+        out += _names(doc, (*where, "env", key), value, names)
+    if a.cwd:
+        out += _names(doc, (*where, "cwd"), a.cwd, names)
+    if a.expect.stdout_matches is not None and _bad_regex(a.expect.stdout_matches):
+        out.append(doc.problem((*where, "expect", "stdout_matches"), f"bad regular expression: {_bad_regex(a.expect.stdout_matches)}"))
+    if a.expect.that:
+        out += _names(doc, (*where, "expect", "that"), a.expect.that, names | {RESULT_NAME}, expression=True)
+    return out
+
+
+def _check_call(rb: Runbook, catalog: Catalog, where: KeyPath, a: Action, names: set[str]) -> list[Problem]:
+    assert rb.doc is not None
+    doc = rb.doc
+    try:
+        target = catalog.load(a.text)
+    except InvalidInput as exc:
+        return [doc.problem((*where, "call"), f"cannot load '{a.text}': {exc.problems[0].message}")]
+    out: list[Problem] = []
+    cycle = _find_cycle(rb, catalog, [rb.id])
+    if cycle:
+        out.append(doc.problem((*where, "call"), f"call cycle: {' -> '.join(cycle)}"))
+    given = {k for k, _ in a.with_}
+    for key, value in a.with_:
+        if target.param(key) is None:
+            out.append(doc.problem((*where, "with", key), f"'{a.text}' has no param '{key}'", key=True))
+        if isinstance(value, str):
+            out += _names(doc, (*where, "with", key), value, names)
+    for p in target.params:
+        if p.required and p.default is None and p.name not in given and not p.secret:
+            out.append(doc.problem((*where, "with"), f"'{a.text}' needs param '{p.name}'"))
+    return out
+
+
+def _find_cycle(rb: Runbook, catalog: Catalog, chain: list[str]) -> list[str] | None:
+    for step in rb.steps:
+        if step.action.kind != "call":
+            continue
+        if step.action.text in chain:
+            return [*chain, step.action.text]
+        try:
+            sub = catalog.load(step.action.text)
+        except InvalidInput:
+            continue
+        found = _find_cycle(sub, catalog, [*chain, sub.id])
+        if found:
+            return found
+    return None
+
+
+def _names(doc: Document, where: KeyPath, source: str, known: set[str], *, expression: bool = False) -> list[Problem]:
+    try:
+        used = names_used(source, expression=expression)
+    except RenderError as exc:
+        return [doc.problem(where, str(exc))]
+    return [
+        doc.problem(where, f"undefined name '{n}' (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)")
+        for n in sorted(used - known)
+    ]
+
+
+def _bad_regex(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,240 @@
+"""Runbook + params + inventory -> Plan. Pure: nothing is executed, nothing is written.
+
+Building the plan renders every template that does not depend on a run-time value (a capture),
+for every host, so an undefined name or a template error stops the run with exit 2 before any
+command runs. The plan is a value: it can be printed, hashed and saved (issue: plan review).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import params as params_mod
+from runner.errors import InvalidInput, Problem
+from runner.inventory import Host, Inventory
+from runner.loader import Catalog
+from runner.model import Action, Runbook, Scalar, Step
+from runner.redact import Redactor
+from runner.render import RenderError, evaluate, names_used, render
+
+Context = dict[str, Any]
+
+
+def base_context(rb: Runbook, values: Mapping[str, Scalar | None], host_vars: Mapping[str, Any], host: str, run_id: str) -> Context:
+    """Inventory vars < params < the runbook's vars (rendered in order) < builtins."""
+    ctx: Context = dict(host_vars)
+    ctx.update(values)
+    ctx["host"] = host
+    ctx["run_id"] = run_id
+    for name, value in rb.vars:
+        ctx[name] = _render_value(value, ctx)
+    return ctx
+
+
+def _render_value(value: Any, ctx: Context) -> Any:
+    if isinstance(value, str):
+        return render(value, ctx)
+    if isinstance(value, list):
+        return [_render_value(v, ctx) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(v, ctx) for k, v in value.items()}
+    return value
+
+
+def batches(hosts: list[Host], rb: Runbook) -> list[list[Host]]:
+    """Split hosts into rollout batches: counts, percentages, or a list of them (canary first).
+
+    The last size given repeats until every host is in a batch.
+    """
+    if rb.rollout is None or not hosts:
+        return [hosts] if hosts else []
+    out: list[list[Host]] = []
+    rest = list(hosts)
+    sizes = list(rb.rollout.batches)
+    i = 0
+    while rest:
+        size = sizes[min(i, len(sizes) - 1)]
+        n = math.ceil(len(hosts) * float(size[:-1]) / 100) if isinstance(size, str) else int(size)
+        n = max(1, n)
+        out.append(rest[:n])
+        rest = rest[n:]
+        i += 1
+    return out
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    kind: str
+    text: str  # rendered (secrets still in: redact before showing), or the template if deferred
+    deferred: tuple[str, ...] = ()  # run-time names it waits for
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: Step
+    status: str  # will-run | skipped | decided-at-run-time | manual | not-targeted
+    reason: str = ""
+    action: PlannedAction | None = None
+    children: tuple[PlannedStep, ...] = ()
+
+
+@dataclass
+class Plan:
+    runbook: Runbook
+    params: dict[str, Scalar | None]
+    inventory: Inventory
+    hosts: list[Host]
+    batches: list[list[Host]]
+    run_id: str
+    contexts: dict[str, Context]
+    steps: dict[str, list[PlannedStep]]
+    redactor: Redactor
+    catalog: Catalog
+    secret_params: set[str] = field(default_factory=set)
+
+    def view(self) -> dict[str, Any]:
+        """JSON-shaped, secrets masked: what is shown, saved and hashed."""
+        return self.redactor.value(
+            {
+                "runbook": self.runbook.id,
+                "runbook_sha256": self.runbook.sha256,
+                "params": {k: ("***" if k in self.secret_params else v) for k, v in self.params.items()},
+                "inventory": self.inventory.file,
+                "inventory_sha256": self.inventory.sha256,
+                "batches": [[h.name for h in b] for b in self.batches],
+                "hosts": {h: [_step_view(p) for p in steps] for h, steps in self.steps.items()},
+            }
+        )
+
+    def digest(self) -> str:
+        body = json.dumps(self.view(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(body).hexdigest()
+
+
+def _step_view(p: PlannedStep) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": p.step.id, "name": p.step.name, "status": p.status}
+    if p.reason:
+        out["reason"] = p.reason
+    if p.action:
+        out[p.action.kind] = p.action.text
+        if p.action.deferred:
+            out["waits_for"] = list(p.action.deferred)
+    if p.children:
+        out["steps"] = [_step_view(c) for c in p.children]
+    return out
+
+
+def build(
+    rb: Runbook,
+    values: dict[str, Scalar | None],
+    inventory: Inventory,
+    catalog: Catalog,
+    run_id: str,
+    redactor: Redactor,
+) -> Plan:
+    hosts = inventory.resolve(rb.targets)
+    plan = Plan(
+        runbook=rb,
+        params=values,
+        inventory=inventory,
+        hosts=hosts,
+        batches=batches(hosts, rb),
+        run_id=run_id,
+        contexts={},
+        steps={},
+        redactor=redactor,
+        catalog=catalog,
+        secret_params=params_mod.secret_names(rb),
+    )
+    problems: list[Problem] = []
+    for h in hosts:
+        try:
+            ctx = base_context(rb, values, inventory.host_vars(h), h.name, run_id)
+        except RenderError as exc:
+            raise InvalidInput([_at(rb, ("vars",), h, str(exc))]) from None
+        _require_host_vars(rb, ctx, h, problems)
+        plan.contexts[h.name] = ctx
+        plan.steps[h.name] = _plan_steps(rb, ctx, h, catalog, problems, set(), inventory.host_vars(h))
+    if problems:
+        raise InvalidInput(problems)
+    return plan
+
+
+def _require_host_vars(rb: Runbook, ctx: Context, h: Host, problems: list[Problem]) -> None:
+    for name, _desc in rb.host_vars:
+        if name not in ctx:
+            problems.append(_at(rb, ("host_vars", name), h, f"the inventory gives host '{h.name}' no variable '{name}'"))
+
+
+def _at(rb: Runbook, path: tuple[str | int, ...], h: Host, message: str) -> Problem:
+    assert rb.doc is not None
+    return rb.doc.problem(path, f"on host '{h.name}': {message}")
+
+
+def _plan_steps(rb: Runbook, ctx: Context, h: Host, catalog: Catalog, problems: list[Problem], captures: set[str], hvars: Mapping[str, Any]) -> list[PlannedStep]:
+    out: list[PlannedStep] = []
+    known = captures
+    for step in rb.steps:
+        out.append(_plan_step(rb, step, ctx, h, catalog, problems, known, hvars))
+        if step.capture:
+            known = known | {step.capture}
+    return out
+
+
+def _plan_step(rb: Runbook, step: Step, ctx: Context, h: Host, catalog: Catalog, problems: list[Problem], captures: set[str], hvars: Mapping[str, Any]) -> PlannedStep:
+    if step.on is not None and h.name not in step.on:
+        return PlannedStep(step, "not-targeted", f"on: {', '.join(step.on)}")
+    try:
+        if step.when is not None:
+            waits = sorted(names_used(step.when, expression=True) & captures)
+            if waits:
+                action = _plan_action(step.action, ctx, captures)
+                return PlannedStep(step, "decided-at-run-time", f"when: {step.when} (waits for {', '.join(waits)})", action)
+            if not evaluate(step.when, ctx):
+                return PlannedStep(step, "skipped", f"when is false: {step.when}")
+        if step.action.kind == "manual":
+            return PlannedStep(step, "manual", "", _plan_action(step.action, ctx, captures))
+        if step.action.kind == "call":
+            return _plan_call(rb, step, ctx, h, catalog, problems, captures, hvars)
+        action = _plan_action(step.action, ctx, captures)
+        status = "decided-at-run-time" if action.deferred else "will-run"
+        return PlannedStep(step, status, "", action)
+    except RenderError as exc:
+        problems.append(_at(rb, tuple(_path(step)), h, f"step '{step.id}': {exc}"))
+        return PlannedStep(step, "error", str(exc))
+
+
+def _path(step: Step) -> list[str | int]:
+    return ["steps", int(step.path.split("[")[1].rstrip("]"))]
+
+
+def _plan_action(action: Action, ctx: Context, captures: set[str]) -> PlannedAction:
+    source = action.http.url if action.kind == "http" and action.http else action.text
+    waits = tuple(sorted(names_used(source) & captures))
+    if waits:
+        return PlannedAction(action.kind, source, waits)
+    text = render(source, ctx, shell=action.kind == "run")
+    if action.kind == "http" and action.http:
+        text = f"{action.http.method} {text}"
+    return PlannedAction(action.kind, text)
+
+
+def _plan_call(rb: Runbook, step: Step, ctx: Context, h: Host, catalog: Catalog, problems: list[Problem], captures: set[str], hvars: Mapping[str, Any]) -> PlannedStep:
+    sub = catalog.load(step.action.text)
+    given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
+    waits = sorted({n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)} & captures)
+    if waits:
+        return PlannedStep(step, "decided-at-run-time", f"params wait for {', '.join(waits)}", PlannedAction("call", sub.id, tuple(waits)))
+    try:
+        values = params_mod.resolve(sub, given, environ={})
+    except Exception as exc:  # UsageError: a bad param of the called runbook
+        problems.append(_at(rb, tuple(_path(step)), h, f"call '{sub.id}': {exc}"))
+        return PlannedStep(step, "error", str(exc))
+    sub_ctx = base_context(sub, values, hvars, h.name, ctx["run_id"])
+    children = _plan_steps(sub, sub_ctx, h, catalog, problems, set(), hvars)
+    return PlannedStep(step, "will-run", "", PlannedAction("call", sub.id), tuple(children))

@@ -1,0 +1,4 @@
+import sys, pathlib
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+pytest_plugins = ["sshd_fixture"]
