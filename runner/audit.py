@@ -29,7 +29,9 @@ RESERVED = frozenset({"seq", "ts", "run_id", "event", "actor", "prev", "hash"})
 
 
 def canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -214,7 +216,11 @@ def _check_record(line: Line, rec: dict[str, Any] | None, prev: str, seq: int, r
     if rec["run_id"] != run_id:
         return f"belongs to run {rec['run_id']} (moved from another log)"
     if rec["seq"] != seq:
-        kind = "deleted" if isinstance(rec["seq"], int) and rec["seq"] > seq else "reordered or inserted"
+        kind = (
+            "deleted"
+            if isinstance(rec["seq"], int) and rec["seq"] > seq
+            else "reordered or inserted"
+        )
         return f"seq {rec['seq']} where {seq} was expected (a record was {kind})"
     if rec["prev"] != prev:
         return "prev does not match the previous record's hash (records deleted, reordered or inserted)"

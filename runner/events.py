@@ -23,10 +23,10 @@ class Bus:
         self.subscribers = subscribers
         self._partial: dict[tuple[str, str, str], bytes] = {}
 
-    def emit(self, name: str, **fields: Any) -> None:
+    def emit(self, event: str, /, **fields: Any) -> None:
         masked = self.redactor.value(fields)
         for sub in self.subscribers:
-            sub.event(name, masked)
+            sub.event(event, masked)
 
     def output(self, host: str, step: str, stream: str, chunk: bytes) -> None:
         """Live output, masked per complete line so a secret split across chunks is still caught."""

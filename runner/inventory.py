@@ -83,11 +83,25 @@ class Inventory:
                 members = (name,) if self.host(name) or name == LOCAL else None
             if members is None:
                 known = ", ".join([h.name for h in self.hosts] + [g for g, _ in self.groups])
-                raise InvalidInput([Problem(Location(self.file or "inventory"), f"no host or group named '{name}' (known: {known or 'none'})")])
+                raise InvalidInput(
+                    [
+                        Problem(
+                            Location(self.file or "inventory"),
+                            f"no host or group named '{name}' (known: {known or 'none'})",
+                        )
+                    ]
+                )
             for m in members:
                 h = self.host(m) or (Host(LOCAL, connection="local") if m == LOCAL else None)
                 if h is None:
-                    raise InvalidInput([Problem(Location(self.file or "inventory"), f"group member '{m}' is not a host")])
+                    raise InvalidInput(
+                        [
+                            Problem(
+                                Location(self.file or "inventory"),
+                                f"group member '{m}' is not a host",
+                            )
+                        ]
+                    )
                 if h not in out:
                     out.append(h)
         return out
@@ -141,7 +155,9 @@ def _from_native(doc: Document, digest: str) -> Inventory:
         members = g if isinstance(g, list) else g.get("hosts", [])
         for i, m in enumerate(members):
             if m not in names and m != LOCAL:
-                problems.append(doc.problem(("groups", gname, i), f"'{m}' is not a host of this inventory"))
+                problems.append(
+                    doc.problem(("groups", gname, i), f"'{m}' is not a host of this inventory")
+                )
         groups.append((gname, tuple(members)))
         if isinstance(g, dict):
             group_vars.append((gname, tuple((g.get("vars") or {}).items())))

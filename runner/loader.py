@@ -56,7 +56,9 @@ class Catalog:
                 if (root / f"{ref}{ext}").is_file():
                     return root / f"{ref}{ext}"
         places = ", ".join(str(r) for r in [*self.extra_dirs, *search_path("runbook")])
-        raise InvalidInput([Problem(Location(ref), f"no runbook named '{ref}' (looked in {places})")])
+        raise InvalidInput(
+            [Problem(Location(ref), f"no runbook named '{ref}' (looked in {places})")]
+        )
 
     def load(self, ref: str) -> Runbook:
         """Schema-valid Runbook; raises InvalidInput with every schema problem of the file."""
@@ -90,7 +92,9 @@ def check(rb: Runbook, catalog: Catalog, *, known: set[str] = frozenset()) -> li
     out: list[Problem] = []
     stem = Path(rb.file).stem
     if rb.id != stem:
-        out.append(doc.problem(("runbook",), f"the id '{rb.id}' must equal the file's stem '{stem}'"))
+        out.append(
+            doc.problem(("runbook",), f"the id '{rb.id}' must equal the file's stem '{stem}'")
+        )
     out += _check_params(rb, doc)
     names = set(BUILTIN_NAMES) | {p.name for p in rb.params} | {n for n, _ in rb.host_vars} | known
     clash = {n for n, _ in rb.vars} & {p.name for p in rb.params}
@@ -106,7 +110,12 @@ def check(rb: Runbook, catalog: Catalog, *, known: set[str] = frozenset()) -> li
     for i, step in enumerate(rb.steps):
         where: KeyPath = ("steps", i)
         if step.id in seen:
-            out.append(doc.problem((*where, "id"), f"duplicate step id '{step.id}' (first at steps[{seen[step.id]}])"))
+            out.append(
+                doc.problem(
+                    (*where, "id"),
+                    f"duplicate step id '{step.id}' (first at steps[{seen[step.id]}])",
+                )
+            )
         seen.setdefault(step.id, i)
         if step.when is not None and step.when not in ("true", "false"):
             out += _names(doc, (*where, "when"), step.when, names, expression=True)
@@ -121,7 +130,11 @@ def check(rb: Runbook, catalog: Catalog, *, known: set[str] = frozenset()) -> li
             out += _check_call(rb, catalog, where, step.action, names)
         after = names | ({step.capture} if step.capture else set())
         if step.capture and step.capture in names:
-            out.append(doc.problem((*where, "capture"), f"capture '{step.capture}' shadows an existing name"))
+            out.append(
+                doc.problem(
+                    (*where, "capture"), f"capture '{step.capture}' shadows an existing name"
+                )
+            )
         for j, c in enumerate(step.verify):
             out += _check_check(doc, (*where, "verify", j), c, after)
         for j, u in enumerate(step.rollback):
@@ -137,14 +150,19 @@ def _check_params(rb: Runbook, doc: Document) -> Iterator[Problem]:
 
     for p in rb.params:
         if p.pattern is not None and _bad_regex(p.pattern):
-            yield doc.problem(("params", p.name, "pattern"), f"bad regular expression: {_bad_regex(p.pattern)}")
+            yield doc.problem(
+                ("params", p.name, "pattern"), f"bad regular expression: {_bad_regex(p.pattern)}"
+            )
         if p.default is not None:
             try:
                 coerce(p, p.default)
             except ParamError as exc:
                 yield doc.problem(("params", p.name, "default"), str(exc))
         if p.secret and p.default is not None:
-            yield doc.problem(("params", p.name, "default"), "a secret param cannot have a default (it would sit in the file)")
+            yield doc.problem(
+                ("params", p.name, "default"),
+                "a secret param cannot have a default (it would sit in the file)",
+            )
 
 
 def _check_check(doc: Document, where: KeyPath, c: Check, names: set[str]) -> list[Problem]:
@@ -156,7 +174,12 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
     if a.kind == "run":
         out += _names(doc, (*where, "run"), a.text, names)
         for expr in quoted_expressions(a.text):
-            out.append(doc.problem((*where, "run"), f"'{{{{ {expr} }}}}' is inside shell quotes; template values are shell-quoted for you: remove the quotes, or write '| raw' if the value is shell syntax"))
+            out.append(
+                doc.problem(
+                    (*where, "run"),
+                    f"'{{{{ {expr} }}}}' is inside shell quotes; template values are shell-quoted for you: remove the quotes, or write '| raw' if the value is shell syntax",
+                )
+            )
     elif a.kind == "manual":
         out += _names(doc, (*where, "manual"), a.text, names)
     elif a.kind == "http" and a.http is not None:
@@ -170,13 +193,22 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
     if a.cwd:
         out += _names(doc, (*where, "cwd"), a.cwd, names)
     if a.expect.stdout_matches is not None and _bad_regex(a.expect.stdout_matches):
-        out.append(doc.problem((*where, "expect", "stdout_matches"), f"bad regular expression: {_bad_regex(a.expect.stdout_matches)}"))
+        out.append(
+            doc.problem(
+                (*where, "expect", "stdout_matches"),
+                f"bad regular expression: {_bad_regex(a.expect.stdout_matches)}",
+            )
+        )
     if a.expect.that:
-        out += _names(doc, (*where, "expect", "that"), a.expect.that, names | {RESULT_NAME}, expression=True)
+        out += _names(
+            doc, (*where, "expect", "that"), a.expect.that, names | {RESULT_NAME}, expression=True
+        )
     return out
 
 
-def _check_call(rb: Runbook, catalog: Catalog, where: KeyPath, a: Action, names: set[str]) -> list[Problem]:
+def _check_call(
+    rb: Runbook, catalog: Catalog, where: KeyPath, a: Action, names: set[str]
+) -> list[Problem]:
     assert rb.doc is not None
     doc = rb.doc
     try:
@@ -190,7 +222,9 @@ def _check_call(rb: Runbook, catalog: Catalog, where: KeyPath, a: Action, names:
     given = {k for k, _ in a.with_}
     for key, value in a.with_:
         if target.param(key) is None:
-            out.append(doc.problem((*where, "with", key), f"'{a.text}' has no param '{key}'", key=True))
+            out.append(
+                doc.problem((*where, "with", key), f"'{a.text}' has no param '{key}'", key=True)
+            )
         if isinstance(value, str):
             out += _names(doc, (*where, "with", key), value, names)
     for p in target.params:
@@ -215,13 +249,18 @@ def _find_cycle(rb: Runbook, catalog: Catalog, chain: list[str]) -> list[str] | 
     return None
 
 
-def _names(doc: Document, where: KeyPath, source: str, known: set[str], *, expression: bool = False) -> list[Problem]:
+def _names(
+    doc: Document, where: KeyPath, source: str, known: set[str], *, expression: bool = False
+) -> list[Problem]:
     try:
         used = names_used(source, expression=expression)
     except RenderError as exc:
         return [doc.problem(where, str(exc))]
     return [
-        doc.problem(where, f"undefined name '{n}' (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)")
+        doc.problem(
+            where,
+            f"undefined name '{n}' (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)",
+        )
         for n in sorted(used - known)
     ]
 

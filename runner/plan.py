@@ -25,7 +25,13 @@ from runner.render import RenderError, evaluate, names_used, render
 Context = dict[str, Any]
 
 
-def base_context(rb: Runbook, values: Mapping[str, Scalar | None], host_vars: Mapping[str, Any], host: str, run_id: str) -> Context:
+def base_context(
+    rb: Runbook,
+    values: Mapping[str, Scalar | None],
+    host_vars: Mapping[str, Any],
+    host: str,
+    run_id: str,
+) -> Context:
     """Inventory vars < params < the runbook's vars (rendered in order) < builtins."""
     ctx: Context = dict(host_vars)
     ctx.update(values)
@@ -99,17 +105,20 @@ class Plan:
 
     def view(self) -> dict[str, Any]:
         """JSON-shaped, secrets masked: what is shown, saved and hashed."""
-        return self.redactor.value(
+        view: dict[str, Any] = self.redactor.value(
             {
                 "runbook": self.runbook.id,
                 "runbook_sha256": self.runbook.sha256,
-                "params": {k: ("***" if k in self.secret_params else v) for k, v in self.params.items()},
+                "params": {
+                    k: ("***" if k in self.secret_params else v) for k, v in self.params.items()
+                },
                 "inventory": self.inventory.file,
                 "inventory_sha256": self.inventory.sha256,
                 "batches": [[h.name for h in b] for b in self.batches],
                 "hosts": {h: [_step_view(p) for p in steps] for h, steps in self.steps.items()},
             }
         )
+        return view
 
     def digest(self) -> str:
         body = json.dumps(self.view(), sort_keys=True, separators=(",", ":")).encode()
@@ -159,7 +168,9 @@ def build(
             raise InvalidInput([_at(rb, ("vars",), h, str(exc))]) from None
         _require_host_vars(rb, ctx, h, problems)
         plan.contexts[h.name] = ctx
-        plan.steps[h.name] = _plan_steps(rb, ctx, h, catalog, problems, set(), inventory.host_vars(h))
+        plan.steps[h.name] = _plan_steps(
+            rb, ctx, h, catalog, problems, set(), inventory.host_vars(h)
+        )
     if problems:
         raise InvalidInput(problems)
     return plan
@@ -168,7 +179,14 @@ def build(
 def _require_host_vars(rb: Runbook, ctx: Context, h: Host, problems: list[Problem]) -> None:
     for name, _desc in rb.host_vars:
         if name not in ctx:
-            problems.append(_at(rb, ("host_vars", name), h, f"the inventory gives host '{h.name}' no variable '{name}'"))
+            problems.append(
+                _at(
+                    rb,
+                    ("host_vars", name),
+                    h,
+                    f"the inventory gives host '{h.name}' no variable '{name}'",
+                )
+            )
 
 
 def _at(rb: Runbook, path: tuple[str | int, ...], h: Host, message: str) -> Problem:
@@ -176,7 +194,15 @@ def _at(rb: Runbook, path: tuple[str | int, ...], h: Host, message: str) -> Prob
     return rb.doc.problem(path, f"on host '{h.name}': {message}")
 
 
-def _plan_steps(rb: Runbook, ctx: Context, h: Host, catalog: Catalog, problems: list[Problem], captures: set[str], hvars: Mapping[str, Any]) -> list[PlannedStep]:
+def _plan_steps(
+    rb: Runbook,
+    ctx: Context,
+    h: Host,
+    catalog: Catalog,
+    problems: list[Problem],
+    captures: set[str],
+    hvars: Mapping[str, Any],
+) -> list[PlannedStep]:
     out: list[PlannedStep] = []
     known = captures
     for step in rb.steps:
@@ -186,7 +212,16 @@ def _plan_steps(rb: Runbook, ctx: Context, h: Host, catalog: Catalog, problems: 
     return out
 
 
-def _plan_step(rb: Runbook, step: Step, ctx: Context, h: Host, catalog: Catalog, problems: list[Problem], captures: set[str], hvars: Mapping[str, Any]) -> PlannedStep:
+def _plan_step(
+    rb: Runbook,
+    step: Step,
+    ctx: Context,
+    h: Host,
+    catalog: Catalog,
+    problems: list[Problem],
+    captures: set[str],
+    hvars: Mapping[str, Any],
+) -> PlannedStep:
     if step.on is not None and h.name not in step.on:
         return PlannedStep(step, "not-targeted", f"on: {', '.join(step.on)}")
     try:
@@ -194,7 +229,12 @@ def _plan_step(rb: Runbook, step: Step, ctx: Context, h: Host, catalog: Catalog,
             waits = sorted(names_used(step.when, expression=True) & captures)
             if waits:
                 action = _plan_action(step.action, ctx, captures)
-                return PlannedStep(step, "decided-at-run-time", f"when: {step.when} (waits for {', '.join(waits)})", action)
+                return PlannedStep(
+                    step,
+                    "decided-at-run-time",
+                    f"when: {step.when} (waits for {', '.join(waits)})",
+                    action,
+                )
             if not evaluate(step.when, ctx):
                 return PlannedStep(step, "skipped", f"when is false: {step.when}")
         if step.action.kind == "manual":
@@ -224,12 +264,28 @@ def _plan_action(action: Action, ctx: Context, captures: set[str]) -> PlannedAct
     return PlannedAction(action.kind, text)
 
 
-def _plan_call(rb: Runbook, step: Step, ctx: Context, h: Host, catalog: Catalog, problems: list[Problem], captures: set[str], hvars: Mapping[str, Any]) -> PlannedStep:
+def _plan_call(
+    rb: Runbook,
+    step: Step,
+    ctx: Context,
+    h: Host,
+    catalog: Catalog,
+    problems: list[Problem],
+    captures: set[str],
+    hvars: Mapping[str, Any],
+) -> PlannedStep:
     sub = catalog.load(step.action.text)
     given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
-    waits = sorted({n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)} & captures)
+    waits = sorted(
+        {n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)} & captures
+    )
     if waits:
-        return PlannedStep(step, "decided-at-run-time", f"params wait for {', '.join(waits)}", PlannedAction("call", sub.id, tuple(waits)))
+        return PlannedStep(
+            step,
+            "decided-at-run-time",
+            f"params wait for {', '.join(waits)}",
+            PlannedAction("call", sub.id, tuple(waits)),
+        )
     try:
         values = params_mod.resolve(sub, given, environ={})
     except Exception as exc:  # UsageError: a bad param of the called runbook

@@ -16,7 +16,22 @@ from typing import Any
 
 BUILTIN_NAMES = frozenset({"host", "run_id"})
 # names Jinja itself provides (globals), never "undefined" in a runbook
-JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none", "True", "False", "None"})
+JINJA_GLOBALS = frozenset(
+    {
+        "range",
+        "dict",
+        "lipsum",
+        "cycler",
+        "joiner",
+        "namespace",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+    }
+)
 
 
 class RenderError(Exception):

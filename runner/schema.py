@@ -59,7 +59,7 @@ def _validator(kind: str) -> Any:
             said = ", ".join(present) if present else "none"
             yield ValidationError(f"needs exactly one of {', '.join(keys)} (has {said})")
 
-    cls = validators.extend(Draft202012Validator, {"x-one-of": one_of_keys})
+    cls = validators.extend(Draft202012Validator, {"x-one-of": one_of_keys})  # type: ignore[no-untyped-call]
     return cls(json.loads(schema_text(kind)))
 
 
@@ -82,6 +82,7 @@ def _message(err: ValidationError) -> tuple[str, str | None]:
     """A readable message, and a key to point at when the problem is a key itself."""
     schema = err.schema if isinstance(err.schema, dict) else {}
     kind = err.validator
+    value: Any = err.validator_value
     if kind == "additionalProperties" and isinstance(err.instance, dict):
         allowed = set(schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in allowed)
@@ -94,15 +95,15 @@ def _message(err: ValidationError) -> tuple[str, str | None]:
     if "x-error" in schema and kind in ("pattern", "oneOf", "anyOf", "type", "minimum"):
         return f"{_show(err.instance)}: {schema['x-error']}", None
     if kind == "type":
-        expected = err.validator_value
+        expected = value
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
         return f"expected {wanted}, got {_kind_of(err.instance)}", None
     if kind == "enum":
-        choices = ", ".join(str(c) for c in err.validator_value)
+        choices = ", ".join(str(c) for c in value)
         return f"{_show(err.instance)} is not one of: {choices}", None
     if kind == "pattern":
-        return f"{_show(err.instance)} does not match {err.validator_value}", None
+        return f"{_show(err.instance)} does not match {value}", None
     if kind in ("oneOf", "anyOf") and err.context:
         best = min(err.context, key=lambda e: len(list(e.absolute_path)))
         return _message(best)[0], None

@@ -104,8 +104,10 @@ class _Builder:
             child = (*path, key)
             if key in explicit:
                 self.problems.append(
-                    Problem(Location(self.doc.file, *_mark(key_node), format_path(child)),
-                            "duplicate key (YAML would silently keep only the last one)")
+                    Problem(
+                        Location(self.doc.file, *_mark(key_node), format_path(child)),
+                        "duplicate key (YAML would silently keep only the last one)",
+                    )
                 )
             explicit.add(key)
             self.doc.keys.setdefault(child, _mark(key_node))
@@ -114,7 +116,9 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag != _MERGE:
                 continue
-            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
             for src in sources:
                 merged = self.build(src, path, depth + 1)
                 if isinstance(merged, dict):
@@ -144,7 +148,9 @@ def load_text(text: str, file: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
-        raise InvalidInput([Problem(Location(file, line, col), f"YAML syntax error: {reason}")]) from None
+        raise InvalidInput(
+            [Problem(Location(file, line, col), f"YAML syntax error: {reason}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise InvalidInput([Problem(Location(file), f"YAML error: {exc}")]) from None
     if root is None:

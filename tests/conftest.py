@@ -1,4 +1,38 @@
-import sys, pathlib
+"""Shared fixtures. Tests call `main([...])` in-process and talk to real processes and files."""
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
 pytest_plugins = ["sshd_fixture"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch project: ./runbooks, a state dir, cwd set to it."""
+    (tmp_path / "runbooks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNBOOK_PATH", raising=False)
+    monkeypatch.setenv("RUNBOOK_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
+
+
+def write_runbook(root: Path, name: str, text: str) -> Path:
+    path = root / "runbooks" / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("runner.console.interactive", lambda: False)
+
+
+os.environ.setdefault("NO_COLOR", "1")

@@ -83,7 +83,9 @@ class LocalExecutor:
         return None
 
 
-async def _pump(stream: asyncio.StreamReader, digest: OutputDigest, name: str, on_output: OutputCallback) -> None:
+async def _pump(
+    stream: asyncio.StreamReader, digest: OutputDigest, name: str, on_output: OutputCallback
+) -> None:
     while True:
         chunk = await stream.read(_CHUNK)
         if not chunk:

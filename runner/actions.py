@@ -1,0 +1,137 @@
+"""Execute one run:/http: action on one host and judge it against its `expect`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from runner.executors.base import CommandRequest, CommandResult, OutputCallback, StreamOutput
+from runner.model import Action
+from runner.plan import Context
+from runner.render import evaluate, render
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: CommandResult
+    command: str  # what ran: the rendered command, or "METHOD url"
+    status: int | None = None  # HTTP status
+    reason: str = ""  # empty when the expectation holds
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+
+async def execute(
+    action: Action, ctx: Context, executor: Any, on_output: OutputCallback
+) -> Outcome:
+    if action.kind == "http":
+        return await _http(action, ctx)
+    command = render(action.text, ctx, shell=True)
+    request = CommandRequest(
+        command=command,
+        env={k: render(v, ctx) for k, v in action.env},
+        cwd=render(action.cwd, ctx) if action.cwd else None,
+        sudo=action.sudo,
+        timeout=action.timeout,
+    )
+    from runner.executors.base import ConnectionFailed
+
+    try:
+        result = await executor.run(request, on_output)
+    except ConnectionFailed as exc:
+        result = CommandResult(exit=255, error=str(exc))
+    return Outcome(result, command, None, judge(action, result, None, ctx))
+
+
+async def _http(action: Action, ctx: Context) -> Outcome:
+    assert action.http is not None
+    h = action.http
+    url = render(h.url, ctx)
+    headers = {k: render(v, ctx) for k, v in h.headers}
+    body = render(h.body, ctx).encode() if h.body is not None else None
+    start = time.monotonic()
+    status, data, error = await asyncio.to_thread(
+        _request, h.method, url, headers, body, action.timeout
+    )
+    stdout = StreamOutput(kept=data, tail=data[-4096:], size=len(data), sha256=_sha(data))
+    result = CommandResult(
+        exit=0 if not error else 1, stdout=stdout, duration=time.monotonic() - start, error=error
+    )
+    return Outcome(result, f"{h.method} {url}", status, judge(action, result, status, ctx))
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _request(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float | None
+) -> tuple[int | None, bytes, str]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read(1 << 20), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(1 << 20), ""
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, b"", f"{url}: {reason}"
+
+
+def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
+    """What `expect.that` sees as `result`."""
+    stdout = result.stdout.text
+    try:
+        parsed: Any = json.loads(stdout) if stdout.strip() else None
+    except ValueError:
+        parsed = None
+    return {
+        "exit": result.exit,
+        "stdout": stdout,
+        "stderr": result.stderr.text,
+        "json": parsed,
+        "status": status,
+    }
+
+
+def judge(action: Action, result: CommandResult, status: int | None, ctx: Context) -> str:
+    """Why the result misses the expectation, or "" when it holds."""
+    e = action.expect
+    if result.timed_out:
+        return f"timed out after {action.timeout:g}s"
+    if result.error and (action.kind != "http" or status is None):
+        return result.error
+    if action.kind == "http":
+        wanted = e.status or (action.http.status if action.http else (200,))
+        if status not in wanted:
+            return f"HTTP status {status}, expected {_codes(wanted)}"
+    else:
+        wanted_exit = e.exit if e.exit is not None else (0,)
+        if result.exit not in wanted_exit:
+            return f"exit {result.exit}, expected {_codes(wanted_exit)}"
+    text = result.stdout.text
+    for needle in e.stdout_contains:
+        if needle not in text:
+            return f"stdout does not contain {needle!r}"
+    if e.stdout_matches and not re.search(e.stdout_matches, text, re.M):
+        return f"stdout does not match {e.stdout_matches!r}"
+    if e.that:
+        value = evaluate(e.that, {**ctx, "result": result_view(result, status)})
+        if not value:
+            return f"expect.that is false: {e.that}"
+    return ""
+
+
+def _codes(codes: tuple[int, ...]) -> str:
+    return " or ".join(str(c) for c in codes)

@@ -1,0 +1,155 @@
+"""The argument tree. Each subcommand lives in runner/commands/ as a function returning an int.
+
+One error handler maps errors to the exit codes of SPEC §5 and prints one clear line each
+(a traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner import __version__
+from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, Error
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="runbook",
+        description="Run declarative runbooks locally or over SSH, with an audit log.",
+    )
+    p.add_argument("--version", action="version", version=f"runbook {__version__}")
+    p.add_argument(
+        "--state-dir",
+        default=os.environ.get("RUNBOOK_STATE_DIR", ".runbook"),
+        help="audit log and state (env RUNBOOK_STATE_DIR; default ./.runbook)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output where it applies")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="runbooks and checklists found")
+    v = sub.add_parser("validate", help="schema and semantic checks")
+    v.add_argument(
+        "files",
+        nargs="*",
+        metavar="NAME|PATH",
+        help="runbooks (default: all found); directories are searched",
+    )
+    v.add_argument(
+        "-i", "--inventory", help="also accept the inventory's variables as defined names"
+    )
+
+    s = sub.add_parser("show", help="a runbook as a readable document")
+    s.add_argument("name")
+    s.add_argument("--format", choices=["text", "md"], default="text")
+
+    for cmd in ("plan", "run"):
+        c = sub.add_parser(
+            cmd,
+            help="dry run: every rendered command per host"
+            if cmd == "plan"
+            else "execute a runbook",
+        )
+        c.add_argument("name")
+        c.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+        c.add_argument("--params", metavar="FILE", help="a YAML/JSON mapping of params")
+        c.add_argument("-i", "--inventory", metavar="INV")
+        if cmd == "run":
+            c.add_argument(
+                "--yes",
+                action="store_true",
+                help="answer confirm: questions with yes (never manual steps)",
+            )
+            c.add_argument(
+                "--no-rollback", action="store_true", help="on failure, stop without rolling back"
+            )
+            c.add_argument("--ticket", help="change ticket id, recorded in the audit log")
+            c.add_argument("--forks", type=int, default=10, help="hosts at once (default 10)")
+            c.add_argument(
+                "--accept-new-host-keys",
+                action="store_true",
+                help="record unknown SSH host keys (changed keys are still refused)",
+            )
+            c.add_argument("--quiet", action="store_true", help="do not echo command output")
+
+    sc = sub.add_parser("schema", help="print a JSON Schema")
+    sc.add_argument("kind", nargs="?", default="runbook", choices=["runbook", "inventory"])
+
+    a = sub.add_parser("audit", help="verify and read audit logs")
+    asub = a.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    av = asub.add_parser("verify", help="recompute every hash chain")
+    av.add_argument("run_id", nargs="?")
+    asub.add_parser("list", help="one line per run")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    state = Path(args.state_dir)
+    try:
+        return _dispatch(args, state)
+    except Error as exc:
+        if args.debug:
+            raise
+        print(f"runbook: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("runbook: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace, state: Path) -> int:
+    cmd = args.command
+    if cmd == "list":
+        from runner.commands.listing import list_files
+
+        return list_files(as_json=args.json)
+    if cmd == "validate":
+        from runner.commands.validate import validate
+
+        return validate(args.files, inventory=args.inventory)
+    if cmd == "show":
+        from runner.commands.show import show
+
+        return show(args.name, fmt=args.format)
+    if cmd == "schema":
+        from runner.schema import schema_text
+
+        sys.stdout.write(schema_text(args.kind))
+        return 0
+    if cmd == "plan":
+        from runner.commands.plan import plan
+
+        return plan(args.name, args.param, args.params, args.inventory, as_json=args.json)
+    if cmd == "run":
+        from runner.commands.run import RunArgs, run
+
+        return run(
+            RunArgs(
+                name=args.name,
+                params=args.param,
+                params_file=args.params,
+                inventory=args.inventory,
+                yes=args.yes,
+                no_rollback=args.no_rollback,
+                ticket=args.ticket,
+                forks=args.forks,
+                accept_new_host_keys=args.accept_new_host_keys,
+                quiet=args.quiet,
+            ),
+            state,
+        )
+    if cmd == "audit":
+        from runner.commands import audit
+
+        if args.audit_command == "verify":
+            return audit.verify(state, args.run_id, as_json=args.json)
+        return audit.list_runs(state, as_json=args.json)
+    raise AssertionError(cmd)  # pragma: no cover

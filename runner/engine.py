@@ -1,0 +1,458 @@
+"""Walk a Plan: preconditions, steps, verification, rollback, rollout. Emits events only.
+
+Per step: when -> step preconditions -> confirm -> action (retries/delay/timeout) -> expect ->
+capture -> verify (retries/delay: wait-until). On a failure with `on_failure: rollback`, the
+failed step's rollback (if its action started) and then every completed step's rollback run in
+reverse order; the first rollback that fails stops the unwinding (a person must act: exit 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import params as params_mod
+from runner.actions import Outcome, execute
+from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, StateError
+from runner.events import Bus
+from runner.executors.base import StreamOutput
+from runner.inventory import Host
+from runner.model import Action, Check, Runbook, Step
+from runner.plan import Context, Plan, base_context
+from runner.render import RenderError, evaluate, render
+
+# ask(question) -> True/False, or None when there is no terminal to ask at
+Ask = Callable[[str], "asyncio.Future[bool | None] | Any"]
+
+
+@dataclass
+class Options:
+    yes: bool = False
+    no_rollback: bool = False
+    forks: int = 10
+
+
+@dataclass
+class Done:
+    """A step whose action started, with what is needed to undo it."""
+
+    step: Step
+    ctx: Context
+    children: list[Done] = field(default_factory=list)
+
+
+@dataclass
+class HostResult:
+    host: str
+    ok: bool
+    reason: str = ""
+    rollback_ok: bool | None = None  # None: no rollback attempted
+
+
+def digest(s: StreamOutput) -> dict[str, Any]:
+    head = s.head.decode("utf-8", errors="replace")
+    out: dict[str, Any] = {"bytes": s.size, "sha256": s.sha256, "head": head}
+    if s.size > len(s.head):
+        out["tail"] = s.tail.decode("utf-8", errors="replace")
+    return out
+
+
+class Engine:
+    def __init__(
+        self,
+        plan: Plan,
+        bus: Bus,
+        executors: Any,
+        ask: Callable[[str], bool | None],
+        options: Options,
+    ) -> None:
+        self.plan = plan
+        self.bus = bus
+        self.executors = executors
+        self.ask = ask
+        self.options = options
+        self._forks = asyncio.Semaphore(max(1, options.forks))
+
+    # --- the run --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        start = time.monotonic()
+        rb = self.plan.runbook
+        hosts = self.plan.hosts
+        try:
+            pre = await asyncio.gather(
+                *(
+                    self._bounded(
+                        self._preconditions(h, rb, self.plan.contexts[h.name], "precondition")
+                    )
+                    for h in hosts
+                )
+            )
+            failed = [(h.name, r) for h, r in zip(hosts, pre, strict=True) if r]
+            if failed:
+                for name, reason in failed:
+                    self.bus.emit("run.aborted", host=name, reason=reason)
+                return self._finish(
+                    "aborted", EXIT_FAILED, start, [HostResult(n, False, r) for n, r in failed]
+                )
+            results: list[HostResult] = []
+            max_failures = rb.rollout.max_failures if rb.rollout else 0
+            for i, batch in enumerate(self.plan.batches):
+                if i > 0 and not await self._pause(i):
+                    return self._finish("halted", EXIT_FAILED, start, results)
+                self.bus.emit("batch.started", batch=i + 1, hosts=[h.name for h in batch])
+                results += await asyncio.gather(*(self._bounded(self._host(h)) for h in batch))
+                failures = sum(1 for r in results if not r.ok)
+                if failures > max_failures and i + 1 < len(self.plan.batches):
+                    self.bus.emit(
+                        "rollout.stopped",
+                        failed=failures,
+                        max_failures=max_failures,
+                        reason=f"{failures} host(s) failed, more than max_failures={max_failures}",
+                    )
+                    break
+            return self._conclude(results, start)
+        except asyncio.CancelledError:
+            self._finish("interrupted", EXIT_INTERRUPTED, start, [])
+            raise
+        except StateError:
+            raise  # the journal itself failed: nothing more can be recorded
+        except Exception as exc:
+            self.bus.emit("run.error", reason=f"{type(exc).__name__}: {exc}")
+            self._finish("error", EXIT_ROLLBACK_FAILED, start, [])
+            raise
+
+    def _conclude(self, results: list[HostResult], start: float) -> int:
+        if all(r.ok for r in results):
+            return self._finish("succeeded", EXIT_OK, start, results)
+        if any(r.rollback_ok is False for r in results):
+            return self._finish("rollback-failed", EXIT_ROLLBACK_FAILED, start, results)
+        rolled = any(r.rollback_ok for r in results)
+        return self._finish("rolled-back" if rolled else "failed", EXIT_FAILED, start, results)
+
+    def _finish(self, outcome: str, code: int, start: float, results: list[HostResult]) -> int:
+        self.bus.emit(
+            "run.finished",
+            outcome=outcome,
+            exit_code=code,
+            duration=round(time.monotonic() - start, 6),
+            hosts={
+                r.host: {"ok": r.ok, "reason": r.reason, "rollback_ok": r.rollback_ok}
+                for r in results
+            },
+        )
+        return code
+
+    async def _bounded(self, coro: Any) -> Any:
+        async with self._forks:
+            return await coro
+
+    async def _pause(self, batch: int) -> bool:
+        rollout = self.plan.runbook.rollout
+        if rollout is None or rollout.pause == "none":
+            return True
+        if rollout.pause == "confirm":
+            answer = (
+                True
+                if self.options.yes
+                else self.ask(f"Batch {batch} done. Start batch {batch + 1}?")
+            )
+            self.bus.emit(
+                "confirm",
+                question=f"start batch {batch + 1}",
+                answer=bool(answer),
+                via="--yes" if self.options.yes else "terminal",
+            )
+            return bool(answer)
+        await asyncio.sleep(float(rollout.pause))
+        return True
+
+    async def _host(self, h: Host) -> HostResult:
+        ctx = dict(self.plan.contexts[h.name])
+        ok, done, reason = await self._sequence(h, self.plan.runbook, ctx, "")
+        if ok:
+            return HostResult(h.name, True)
+        if self.plan.runbook.on_failure == "halt" or self.options.no_rollback:
+            why = "--no-rollback" if self.options.no_rollback else "on_failure: halt"
+            self.bus.emit("rollback.skipped", host=h.name, reason=why)
+            return HostResult(h.name, False, reason)
+        return HostResult(h.name, False, reason, await self._rollback(h, done))
+
+    # --- steps ----------------------------------------------------------------------------
+
+    async def _sequence(
+        self, h: Host, rb: Runbook, ctx: Context, prefix: str
+    ) -> tuple[bool, list[Done], str]:
+        done: list[Done] = []
+        for step in rb.steps:
+            sid = prefix + step.id
+            if step.on is not None and h.name not in step.on:
+                self.bus.emit(
+                    "step.skipped",
+                    host=h.name,
+                    step=sid,
+                    reason=f"not targeted (on: {', '.join(step.on)})",
+                )
+                continue
+            status, reason, children, started = await self._step(h, rb, step, ctx, sid)
+            self.bus.emit("step.outcome", host=h.name, step=sid, status=status, reason=reason)
+            if status == "skipped":
+                continue
+            if started:
+                done.append(Done(step, ctx, children))
+            if status == "failed" and not step.continue_on_error:
+                return False, done, f"step '{sid}': {reason}"
+        return True, done, ""
+
+    async def _step(
+        self, h: Host, rb: Runbook, step: Step, ctx: Context, sid: str
+    ) -> tuple[str, str, list[Done], bool]:
+        """(status, reason, children, action_started)."""
+        try:
+            if step.when is not None and not evaluate(step.when, ctx):
+                self.bus.emit(
+                    "step.skipped", host=h.name, step=sid, reason=f"when is false: {step.when}"
+                )
+                return "skipped", f"when is false: {step.when}", [], False
+            for c in step.preconditions:
+                reason = await self._check(h, c, ctx, "step-precondition", sid)
+                if reason:
+                    return "failed", f"precondition '{c.name}' failed: {reason}", [], False
+            if step.confirm:
+                question = render(step.confirm, ctx)
+                answer, via = (
+                    (True, "--yes") if self.options.yes else (self.ask(question), "terminal")
+                )
+                if answer is None:
+                    return (
+                        "failed",
+                        "needs confirmation, but there is no terminal (use --yes to answer confirm: questions)",
+                        [],
+                        False,
+                    )
+                self.bus.emit(
+                    "confirm", host=h.name, step=sid, question=question, answer=answer, via=via
+                )
+                if not answer:
+                    return "failed", "declined by the operator", [], False
+            kind = step.action.kind
+            if kind == "manual":
+                return (*await self._manual(h, step.action, ctx, sid), [], True)
+            if kind == "call":
+                return await self._call(h, step, ctx, sid)
+            out = await self._attempts(h, step.action, ctx, sid, "step")
+            if not out.ok:
+                return "failed", out.reason, [], True
+            if step.capture:
+                ctx[step.capture] = out.result.stdout.text.strip()
+            for c in step.verify:
+                reason = await self._check(h, c, ctx, "verify", sid)
+                if reason:
+                    return "failed", f"verification '{c.name}' failed: {reason}", [], True
+            return "ok", "", [], True
+        except RenderError as exc:
+            return "failed", str(exc), [], False
+
+    async def _manual(self, h: Host, action: Action, ctx: Context, sid: str) -> tuple[str, str]:
+        text = render(action.text, ctx)
+        self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text)
+        answer = self.ask(f"{text}\nDone?")
+        if answer is None:
+            return (
+                "failed",
+                "a manual step needs an operator at a terminal (--yes never answers manual steps)",
+            )
+        self.bus.emit(
+            "manual.confirmed" if answer else "manual.declined",
+            host=h.name,
+            step=sid,
+            by=self.bus_actor(),
+        )
+        return ("ok", "") if answer else ("failed", "the operator did not confirm the manual step")
+
+    def bus_actor(self) -> str:
+        from runner.audit import current_actor
+
+        return current_actor()["user"]
+
+    async def _call(
+        self, h: Host, step: Step, ctx: Context, sid: str
+    ) -> tuple[str, str, list[Done], bool]:
+        sub = self.plan.catalog.load(step.action.text)
+        given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
+        values = params_mod.resolve(sub, given, environ={})
+        for p in sub.params:
+            if p.secret and values.get(p.name) is not None:
+                self.bus.redactor.add(str(values[p.name]))
+        sub_ctx = base_context(
+            sub, values, self.plan.inventory.host_vars(h), h.name, self.plan.run_id
+        )
+        self.bus.emit(
+            "step.started",
+            host=h.name,
+            step=sid,
+            kind="call",
+            command=sub.id,
+            runbook_sha256=sub.sha256,
+        )
+        reason = await self._preconditions(h, sub, sub_ctx, "precondition")
+        if reason:
+            return "failed", f"'{sub.id}' precondition failed: {reason}", [], False
+        ok, done, why = await self._sequence(h, sub, sub_ctx, sid + "/")
+        return ("ok" if ok else "failed"), why, done, True
+
+    async def _attempts(
+        self, h: Host, action: Action, ctx: Context, sid: str, what: str
+    ) -> Outcome:
+        attempts = action.retries + 1
+        out: Outcome | None = None
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 and action.delay:
+                await asyncio.sleep(action.delay)
+            out = await self._once(h, action, ctx, sid, what, attempt)
+            if out.ok:
+                break
+        assert out is not None
+        return out
+
+    async def _once(
+        self,
+        h: Host,
+        action: Action,
+        ctx: Context,
+        sid: str,
+        what: str,
+        attempt: int,
+        name: str = "",
+    ) -> Outcome:
+        executor = self.executors.get(h)
+        started = f"{what}.started"
+        if what in ("step", "rollback"):
+            self.bus.emit(
+                started,
+                host=h.name,
+                step=sid,
+                kind=action.kind,
+                attempt=attempt,
+                command=_preview(action, ctx),
+                **({"name": name} if name else {}),
+            )
+
+        def live(stream: str, chunk: bytes) -> None:
+            self.bus.output(h.name, sid, stream, chunk)
+
+        out = await execute(action, ctx, executor, live)
+        self.bus.flush(h.name, sid)
+        r = out.result
+        fields: dict[str, Any] = dict(
+            host=h.name,
+            step=sid,
+            attempt=attempt,
+            command=out.command,
+            ok=out.ok,
+            exit=r.exit,
+            duration=round(r.duration, 6),
+            stdout=digest(r.stdout),
+            stderr=digest(r.stderr),
+        )
+        if out.status is not None:
+            fields["status"] = out.status
+        if out.reason:
+            fields["reason"] = out.reason
+        if r.timed_out:
+            fields["timed_out"] = True
+        if name:
+            fields["name"] = name
+        if what.startswith("check:"):
+            fields["scope"] = what.split(":", 1)[1]
+        self.bus.emit(f"{what}.finished" if what in ("step", "rollback") else "check", **fields)
+        return out
+
+    async def _check(self, h: Host, c: Check, ctx: Context, scope: str, sid: str) -> str:
+        attempts = c.action.retries + 1
+        reason = ""
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 and c.action.delay:
+                await asyncio.sleep(c.action.delay)
+            try:
+                out = await self._once(h, c.action, ctx, sid, f"check:{scope}", attempt, c.name)
+            except RenderError as exc:
+                return str(exc)
+            if out.ok:
+                return ""
+            reason = out.reason
+        return reason
+
+    async def _preconditions(self, h: Host, rb: Runbook, ctx: Context, scope: str) -> str:
+        for c in rb.preconditions:
+            reason = await self._check(h, c, ctx, scope, f"{rb.id}:preconditions")
+            if reason:
+                return f"'{c.name}': {reason}"
+        return ""
+
+    # --- rollback -------------------------------------------------------------------------
+
+    async def _rollback(self, h: Host, done: list[Done]) -> bool:
+        self.bus.emit("rollback.begin", host=h.name, steps=[d.step.id for d in reversed(done)])
+        for d in reversed(done):
+            if d.children:
+                if not await self._rollback(h, d.children):
+                    return False
+                continue
+            if not d.step.rollback:
+                self.bus.emit(
+                    "rollback.none", host=h.name, step=d.step.id, reason="no rollback defined"
+                )
+                continue
+            for undo in d.step.rollback:
+                if undo.action.kind == "manual":
+                    status, reason = await self._manual(h, undo.action, d.ctx, d.step.id)
+                    ok = status == "ok"
+                else:
+                    try:
+                        out = await self._attempts_named(
+                            h, undo.action, d.ctx, d.step.id, undo.name
+                        )
+                        ok, reason = out.ok, out.reason
+                    except RenderError as exc:
+                        ok, reason = False, str(exc)
+                for c in undo.verify if ok else ():
+                    reason = await self._check(h, c, d.ctx, "rollback-verify", d.step.id)
+                    if reason:
+                        ok = False
+                        break
+                if not ok:
+                    self.bus.emit(
+                        "rollback.failed",
+                        host=h.name,
+                        step=d.step.id,
+                        name=undo.name,
+                        reason=reason,
+                        not_rolled_back=[x.step.id for x in reversed(done) if x is not d][
+                            : len(done)
+                        ],
+                    )
+                    return False
+        return True
+
+    async def _attempts_named(
+        self, h: Host, action: Action, ctx: Context, sid: str, name: str
+    ) -> Outcome:
+        out: Outcome | None = None
+        for attempt in range(1, action.retries + 2):
+            if attempt > 1 and action.delay:
+                await asyncio.sleep(action.delay)
+            out = await self._once(h, action, ctx, sid, "rollback", attempt, name)
+            if out.ok:
+                break
+        assert out is not None
+        return out
+
+
+def _preview(action: Action, ctx: Context) -> str:
+    if action.kind == "http" and action.http:
+        return f"{action.http.method} {render(action.http.url, ctx)}"
+    return render(action.text, ctx, shell=action.kind == "run")

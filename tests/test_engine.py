@@ -1,0 +1,407 @@
+"""Engine semantics against real subprocesses and files, through `main([...])` in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, write_runbook
+
+from runner.cli import main
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (a container's init may never reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def events(state: Path) -> list[dict]:
+    (log,) = sorted((state / "runs").glob("*.jsonl"))
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_failure_at_step_3_rolls_back_in_reverse_order(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "four",
+        """
+runbook: four
+steps:
+  - id: s1
+    run: echo s1 >> trail
+    rollback: [{run: echo undo-s1 >> trail}]
+  - id: s2
+    run: echo s2 >> trail
+    rollback: [{run: echo undo-s2 >> trail}]
+  - id: s3
+    run: echo s3 >> trail; exit 1
+    rollback: [{run: echo undo-s3 >> trail}]
+  - id: s4
+    run: echo s4 >> trail
+""",
+    )
+    assert main(["run", "four"]) == 1
+    assert (workdir / "trail").read_text().split() == [
+        "s1",
+        "s2",
+        "s3",
+        "undo-s3",
+        "undo-s2",
+        "undo-s1",
+    ]
+    last = events(workdir / "state")[-1]
+    assert (
+        last["event"] == "run.finished"
+        and last["outcome"] == "rolled-back"
+        and last["exit_code"] == 1
+    )
+
+
+def test_failed_rollback_exits_3_and_stops_unwinding(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "badundo",
+        """
+runbook: badundo
+steps:
+  - {id: a, run: "true", rollback: [{run: echo undo-a >> trail}]}
+  - {id: b, run: "true", rollback: [{run: "exit 7"}]}
+  - {id: c, run: "false"}
+""",
+    )
+    assert main(["run", "badundo"]) == 3
+    assert not (workdir / "trail").exists()  # a's rollback did not run after b's failed
+    assert events(workdir / "state")[-1]["outcome"] == "rollback-failed"
+
+
+def test_verify_is_retried_until_healthy(workdir: Path) -> None:
+    # each verification attempt bumps a counter; healthy from the third attempt on
+    write_runbook(
+        workdir,
+        "wait",
+        """
+runbook: wait
+steps:
+  - id: start
+    run: echo 0 > counter
+    verify:
+      - name: healthy
+        run: n=$(($(cat counter) + 1)); echo $n > counter; test $n -ge 3
+        retries: 5
+        delay: 0.05
+""",
+    )
+    assert main(["run", "wait"]) == 0
+    assert (workdir / "counter").read_text().strip() == "3"
+    checks = [e for e in events(workdir / "state") if e["event"] == "check"]
+    assert [c["ok"] for c in checks] == [False, False, True]
+
+
+def test_verify_exhausted_fails_the_step(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "never",
+        """
+runbook: never
+steps:
+  - id: s
+    run: "true"
+    verify: [{run: "false", retries: 2, delay: 0}]
+""",
+    )
+    assert main(["run", "never"]) == 1
+    assert len([e for e in events(workdir / "state") if e["event"] == "check"]) == 3
+
+
+def test_timeout_kills_a_child_that_ignores_sigterm(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "slow",
+        """
+runbook: slow
+steps:
+  - id: hang
+    run: "trap '' TERM; echo $$ > pid; sleep 30 & echo $! > child; wait"
+    timeout: 0.5
+""",
+    )
+    start = time.monotonic()
+    assert main(["run", "slow"]) == 1
+    assert time.monotonic() - start < 10
+    for name in ("pid", "child"):
+        assert not alive(int((workdir / name).read_text())), name
+    finished = [e for e in events(workdir / "state") if e["event"] == "step.finished"]
+    assert finished[0]["timed_out"] is True
+
+
+@pytest.mark.parametrize(
+    "payload", ["x; touch pwned", "$(touch pwned)", "`touch pwned`", "a' ; touch pwned; '"]
+)
+def test_param_injection_is_one_argument(workdir: Path, payload: str) -> None:
+    write_runbook(
+        workdir,
+        "inject",
+        """
+runbook: inject
+params: {name: {type: string, required: true}}
+steps:
+  - id: echo
+    run: printf '%s' {{ name }} > out
+""",
+    )
+    assert main(["run", "inject", "-p", f"name={payload}"]) == 0
+    assert not (workdir / "pwned").exists()
+    assert (workdir / "out").read_text() == payload
+
+
+def test_raw_opts_out_of_quoting(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "rawq",
+        """
+runbook: rawq
+vars: {cmd: "echo a > out; echo b >> out"}
+steps: [{id: s, run: "{{ cmd | raw }}"}]
+""",
+    )
+    assert main(["run", "rawq"]) == 0
+    assert (workdir / "out").read_text().split() == ["a", "b"]
+
+
+def test_secret_never_reaches_terminal_or_state(
+    workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    secret = "hunter2-s3cr3t"
+    write_runbook(
+        workdir,
+        "sec",
+        """
+runbook: sec
+params: {token: {type: string, secret: true, required: true}}
+steps:
+  - id: use
+    run: echo "token is" {{ token }}; echo {{ token }} >&2
+  - id: fail
+    run: echo {{ token }}; exit 1
+""",
+    )
+    assert main(["run", "sec", "-p", f"token={secret}"]) == 1
+    out, err = capfd.readouterr()
+    assert secret not in out + err
+    assert "***" in out
+    for path in (workdir / "state").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_step_printing_200mb_keeps_memory_flat(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "big",
+        """
+runbook: big
+steps:
+  - id: flood
+    run: head -c 200000000 /dev/zero | tr '\\0' 'x'
+    expect: {that: "result.stdout | length > 0"}
+""",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "big", "--quiet"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert usage.ru_maxrss / 1024 < 150, f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
+    finished = [e for e in events(workdir / "state") if e["event"] == "step.finished"][0]
+    assert finished["stdout"]["bytes"] == 200_000_000
+    assert len(finished["stdout"]["head"]) == 4096 and len(finished["stdout"]["tail"]) == 4096
+
+
+def test_capture_feeds_later_steps_and_when_skips(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "cap",
+        """
+runbook: cap
+params: {mode: {type: string, choices: [quick, full], default: quick}}
+steps:
+  - {id: get, run: echo 1.2.3, capture: version}
+  - {id: use, run: "echo {{ version }} > out"}
+  - {id: deep, run: touch deep, when: "mode == 'full'"}
+""",
+    )
+    assert main(["run", "cap"]) == 0
+    assert (workdir / "out").read_text().strip() == "1.2.3"
+    assert not (workdir / "deep").exists()
+    skipped = [e for e in events(workdir / "state") if e["event"] == "step.skipped"]
+    assert skipped[0]["reason"] == "when is false: mode == 'full'"
+
+
+def test_failed_runbook_precondition_aborts_before_any_step(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "pre",
+        """
+runbook: pre
+preconditions: [{name: disk ok, run: "false"}]
+steps: [{id: s, run: touch changed}]
+""",
+    )
+    assert main(["run", "pre"]) == 1
+    assert not (workdir / "changed").exists()
+    assert events(workdir / "state")[-1]["outcome"] == "aborted"
+
+
+def test_manual_step_without_terminal_fails_with_message(
+    workdir: Path, no_tty: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "man",
+        """
+runbook: man
+steps:
+  - {id: a, run: echo a >> trail, rollback: [{run: echo undo-a >> trail}]}
+  - {id: watch, manual: Watch the dashboard for 15 minutes.}
+""",
+    )
+    assert main(["run", "man", "--yes"]) == 1
+    out, _ = capfd.readouterr()
+    assert "manual step needs an operator at a terminal" in out
+    assert (workdir / "trail").read_text().split() == ["a", "undo-a"]
+
+
+def test_confirm_needs_yes_without_terminal(workdir: Path, no_tty: None) -> None:
+    write_runbook(
+        workdir,
+        "conf",
+        """
+runbook: conf
+steps: [{id: s, run: touch done, confirm: Restart the service?}]
+""",
+    )
+    assert main(["run", "conf"]) == 1
+    assert not (workdir / "done").exists()
+    assert main(["run", "conf", "--yes"]) == 0
+    assert (workdir / "done").exists()
+
+
+def test_call_runs_another_runbook_and_rolls_it_back(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "child",
+        """
+runbook: child
+params: {word: {type: string, required: true}}
+steps:
+  - {id: c1, run: "echo {{ word }} >> trail", rollback: [{run: echo undo-c1 >> trail}]}
+""",
+    )
+    write_runbook(
+        workdir,
+        "parent",
+        """
+runbook: parent
+steps:
+  - {id: sub, call: child, with: {word: hello}}
+  - {id: boom, run: "false"}
+""",
+    )
+    assert main(["run", "parent"]) == 1
+    assert (workdir / "trail").read_text().split() == ["hello", "undo-c1"]
+
+
+def test_http_action_and_expect_that(workdir: Path) -> None:
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"status": "degraded"}'
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        write_runbook(
+            workdir,
+            "web",
+            f"""
+runbook: web
+steps:
+  - id: ok
+    http: {{url: "http://127.0.0.1:{srv.server_port}/health"}}
+    expect: {{that: "result.json.status in ['healthy', 'degraded']"}}
+  - id: strict
+    http: {{url: "http://127.0.0.1:{srv.server_port}/health"}}
+    expect: {{that: "result.json.status == 'healthy'"}}
+""",
+        )
+        assert main(["run", "web"]) == 1
+        outcomes = {
+            e["step"]: e["status"]
+            for e in events(workdir / "state")
+            if e["event"] == "step.outcome"
+        }
+        assert outcomes == {"ok": "ok", "strict": "failed"}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_demo_health_check_end_to_end(workdir: Path) -> None:
+    """The seed's health checks against the demo target, as `make demo` runs them."""
+    root = workdir / "demo-root"
+    env = {**os.environ, "BOT_PORT": "18191"}
+    subprocess.run(
+        [sys.executable, str(REPO / "demo/setup.py"), "--root", str(root)],
+        check=True,
+        capture_output=True,
+    )
+    app = root / "polymarket-copy-bot"
+    ctl = f"{REPO}/demo/botctl --app-dir {app}"
+    inv = workdir / "inv.yaml"
+    inv.write_text(
+        json.dumps(
+            {
+                "hosts": {"local": {"connection": "local"}},
+                "vars": {
+                    "app_dir": str(app),
+                    "log_dir": str(app / "logs"),
+                    "health_url": "http://127.0.0.1:18191/health",
+                    "service_ctl": ctl,
+                    "service_name": "polymarket-bot",
+                    "disk_max_percent": 99,
+                    "mem_max_percent": 99,
+                    "log_errors_max": 0,
+                },
+            }
+        )
+    )
+    subprocess.run(f"{ctl} start", shell=True, check=True, env=env, capture_output=True)
+    try:
+        rb = str(REPO / "runbooks/health-check.yaml")
+        assert main(["run", rb, "-i", str(inv)]) == 0
+        (app / ".health_override").write_text("unhealthy\n")
+        assert main(["run", rb, "-i", str(inv), "-p", "mode=quick"]) == 1
+    finally:
+        subprocess.run(f"{ctl} stop", shell=True, env=env, capture_output=True)
+    assert main(["audit", "verify"]) == 0
