@@ -153,7 +153,7 @@ def _check_params(rb: Runbook, doc: Document) -> Iterator[Problem]:
             yield doc.problem(
                 ("params", p.name, "pattern"), f"bad regular expression: {_bad_regex(p.pattern)}"
             )
-        if p.default is not None:
+        elif p.default is not None:
             try:
                 coerce(p, p.default)
             except ParamError as exc:
@@ -256,13 +256,21 @@ def _names(
         used = names_used(source, expression=expression)
     except RenderError as exc:
         return [doc.problem(where, str(exc))]
+    captures = _captures(doc)
     return [
-        doc.problem(
+        doc.problem(where, f"capture '{n}' is used before step '{captures[n]}' sets it")
+        if n in captures
+        else doc.problem(
             where,
             f"undefined name '{n}' (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)",
         )
         for n in sorted(used - known)
     ]
+
+
+def _captures(doc: Document) -> dict[str, str]:
+    steps = doc.data.get("steps", []) if isinstance(doc.data, dict) else []
+    return {s["capture"]: s.get("id", "?") for s in steps if isinstance(s, dict) and "capture" in s}
 
 
 def _bad_regex(pattern: str) -> str | None:
