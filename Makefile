@@ -22,12 +22,13 @@ demo: $(STAMP)
 demo-stop:
 	demo/botctl stop
 
-# The SSH tests need a real OpenSSH server; we run as root, so install it from Debian when missing.
+# The SSH tests need a real OpenSSH server (and sudo for the sudo cases); we run as root, so
+# install them from Debian when missing.
 sshd-deps:
-	@if [ ! -x /usr/sbin/sshd ]; then \
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v sudo >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client sudo >/dev/null; \
 	  else echo "openssh-server missing and cannot be installed here: SSH tests will be skipped"; fi; \
 	fi
 
