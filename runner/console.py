@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, TextIO
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}
@@ -22,19 +23,44 @@ class Console:
         self.tty = self.stream.isatty()
         self.color = self.tty and not os.environ.get("NO_COLOR")
         self._rich: Any = None
-        if self.color:
+        self._status: Any = None  # rich spinner naming the steps running now (terminal only)
+        self._running: dict[tuple[str, str], float] = {}
+        if self.tty:
             from rich.console import Console as RichConsole
 
+            # rich honours NO_COLOR itself: the spinner stays, the colours go
             self._rich = RichConsole(file=self.stream, highlight=False)
 
     def line(self, text: str, style: str = "") -> None:
         if self._rich is not None:
-            self._rich.print(text, style=style or None, markup=False)
+            self._rich.print(text, style=(style or None) if self.color else None, markup=False)
         else:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def _spin(self) -> None:
+        if self._rich is None:
+            return
+        if not self._running:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+            return
+        if self._status is None:
+            self._status = self._rich.status(_Running(self._running))
+            self._status.start()
+
     def event(self, name: str, f: dict[str, Any]) -> None:
+        key = (f.get("host", ""), f.get("step", ""))
+        if name == "step.started" and f.get("attempt", 1) == 1:
+            self._running[key] = time.monotonic()
+        elapsed = ""
+        if name == "step.outcome" and key in self._running:
+            elapsed = f" in {time.monotonic() - self._running.pop(key):.2f}s"
+        self._show(name, f, elapsed)
+        self._spin()
+
+    def _show(self, name: str, f: dict[str, Any], elapsed: str) -> None:
         host = f.get("host", "")
         where = f"[{host}] " if host and host != "local" else ""
         if name == "run.started":
@@ -50,7 +76,7 @@ class Console:
             mark = _MARK.get(f["status"], "?")
             tail = f" ({f['reason']})" if f.get("reason") else ""
             style = {"ok": "green", "failed": "red", "skipped": "dim"}.get(f["status"], "")
-            self.line(f"{where}{mark} {f['step']} {f['status']}{tail}", style)
+            self.line(f"{where}{mark} {f['step']} {f['status']}{elapsed}{tail}", style)
         elif name == "check" and not f["ok"]:
             self.line(
                 f"{where}  check '{f.get('name', '')}' (attempt {f['attempt']}): {f.get('reason', '')}",
@@ -84,7 +110,13 @@ class Console:
         if not self.show_output:
             return
         prefix = f"[{host}] " if host != "local" else ""
-        target = sys.stderr if stream == "stderr" and not self.tty else self.stream
+        if self._rich is not None:
+            for ln in text.splitlines():
+                self._rich.print(
+                    f"{prefix}  │ {ln}", markup=False, style="dim" if stream == "stderr" else None
+                )
+            return
+        target = sys.stderr if stream == "stderr" else self.stream
         for ln in text.splitlines():
             target.write(f"{prefix}  │ {ln}\n")
         target.flush()
@@ -92,11 +124,29 @@ class Console:
     def ask(self, question: str) -> bool | None:
         if not interactive():
             return None
+        if self._status is not None:  # a spinner would draw over the prompt
+            self._status.stop()
+            self._status = None
         try:
             answer = input(f"{question} [y/N] ")
         except EOFError:
             return None
         return answer.strip().lower() in ("y", "yes")
+
+
+class _Running:
+    """Re-rendered by rich at every spinner refresh, so elapsed times tick while a step runs."""
+
+    def __init__(self, running: dict[tuple[str, str], float]) -> None:
+        self.running = running
+
+    def __rich__(self) -> str:
+        now = time.monotonic()
+        steps = ", ".join(
+            f"{h + ':' if h != 'local' else ''}{s} {now - t:.0f}s"
+            for (h, s), t in self.running.items()
+        )
+        return f"running {steps}"
 
 
 class JournalSink:

@@ -405,3 +405,56 @@ def test_demo_health_check_end_to_end(workdir: Path) -> None:
     finally:
         subprocess.run(f"{ctl} stop", shell=True, env=env, capture_output=True, check=False)
     assert main(["audit", "verify"]) == 0
+
+
+def test_cwd_failure_stops_a_multiline_command(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "cwd",
+        """
+runbook: cwd
+steps:
+  - id: s
+    cwd: /nonexistent-dir
+    run: |
+      echo first
+      touch second-line-ran
+""",
+    )
+    assert main(["run", "cwd"]) == 1
+    assert not (workdir / "second-line-ran").exists()
+
+
+def test_ctrl_c_kills_the_step_and_leaves_a_valid_log(workdir: Path) -> None:
+    import signal
+
+    write_runbook(
+        workdir,
+        "long",
+        """
+runbook: long
+steps:
+  - {id: prep, run: echo prep >> trail, rollback: [{run: echo undo-prep >> trail}]}
+  - id: wait
+    run: "echo $$ > pid; sleep 60"
+""",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "long"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not (workdir / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int((workdir / "pid").read_text())
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 130
+    while alive(child) and time.monotonic() - sent < 2:
+        time.sleep(0.05)
+    assert not alive(child), "the step's process outlived Ctrl-C by 2 s"
+    records = events(workdir / "state")
+    assert records[-1]["event"] == "run.finished" and records[-1]["outcome"] == "interrupted"
+    assert main(["audit", "verify"]) == 0

@@ -113,7 +113,9 @@ def wrap_command(request: CommandRequest, *, as_root: bool) -> str:
 
     command = request.command
     if request.cwd:
-        command = f"cd {shlex.quote(request.cwd)} && {command}"
+        # on its own line, not `cd DIR && cmd`: in a multi-line command only the first line
+        # would depend on the `cd`, and the rest would run in the wrong directory
+        command = f"cd -- {shlex.quote(request.cwd)} || exit 1\n{command}"
     if request.sudo and not (as_root and request.sudo == "root"):
         # -n: never prompt (a prompt would hang an unattended run); -H: the target user's HOME.
         command = f"sudo -n -H -u {shlex.quote(request.sudo)} -- /bin/sh -c {shlex.quote(command)}"
