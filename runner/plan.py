@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import params as params_mod
-from runner.errors import InvalidInput, Problem
+from runner.errors import InvalidInput, Problem, UsageError
 from runner.inventory import Host, Inventory
 from runner.loader import Catalog
 from runner.model import Action, Runbook, Scalar, Step
@@ -168,9 +168,8 @@ def build(
             raise InvalidInput([_at(rb, ("vars",), h, str(exc))]) from None
         _require_host_vars(rb, ctx, h, problems)
         plan.contexts[h.name] = ctx
-        plan.steps[h.name] = _plan_steps(
-            rb, ctx, h, catalog, problems, set(), inventory.host_vars(h)
-        )
+        planner = _HostPlanner(h, catalog, inventory.host_vars(h), problems)
+        plan.steps[h.name] = planner.steps(rb, ctx, set())
     if problems:
         raise InvalidInput(problems)
     return plan
@@ -194,59 +193,66 @@ def _at(rb: Runbook, path: tuple[str | int, ...], h: Host, message: str) -> Prob
     return rb.doc.problem(path, f"on host '{h.name}': {message}")
 
 
-def _plan_steps(
-    rb: Runbook,
-    ctx: Context,
-    h: Host,
-    catalog: Catalog,
-    problems: list[Problem],
-    captures: set[str],
-    hvars: Mapping[str, Any],
-) -> list[PlannedStep]:
-    out: list[PlannedStep] = []
-    known = captures
-    for step in rb.steps:
-        out.append(_plan_step(rb, step, ctx, h, catalog, problems, known, hvars))
-        if step.capture:
-            known = known | {step.capture}
-    return out
+@dataclass
+class _HostPlanner:
+    """Plans one host's steps (recursing into `call:`), collecting problems instead of stopping."""
 
+    host: Host
+    catalog: Catalog
+    hvars: Mapping[str, Any]
+    problems: list[Problem]
 
-def _plan_step(
-    rb: Runbook,
-    step: Step,
-    ctx: Context,
-    h: Host,
-    catalog: Catalog,
-    problems: list[Problem],
-    captures: set[str],
-    hvars: Mapping[str, Any],
-) -> PlannedStep:
-    if step.on is not None and h.name not in step.on:
-        return PlannedStep(step, "not-targeted", f"on: {', '.join(step.on)}")
-    try:
-        if step.when is not None:
-            waits = sorted(names_used(step.when, expression=True) & captures)
-            if waits:
-                action = _plan_action(step.action, ctx, captures)
-                return PlannedStep(
-                    step,
-                    "decided-at-run-time",
-                    f"when: {step.when} (waits for {', '.join(waits)})",
-                    action,
-                )
-            if not evaluate(step.when, ctx):
-                return PlannedStep(step, "skipped", f"when is false: {step.when}")
-        if step.action.kind == "manual":
-            return PlannedStep(step, "manual", "", _plan_action(step.action, ctx, captures))
-        if step.action.kind == "call":
-            return _plan_call(rb, step, ctx, h, catalog, problems, captures, hvars)
-        action = _plan_action(step.action, ctx, captures)
-        status = "decided-at-run-time" if action.deferred else "will-run"
-        return PlannedStep(step, status, "", action)
-    except RenderError as exc:
-        problems.append(_at(rb, tuple(_path(step)), h, f"step '{step.id}': {exc}"))
-        return PlannedStep(step, "error", str(exc))
+    def steps(self, rb: Runbook, ctx: Context, captures: set[str]) -> list[PlannedStep]:
+        out: list[PlannedStep] = []
+        known = captures
+        for step in rb.steps:
+            out.append(self.step(rb, step, ctx, known))
+            if step.capture:
+                known = known | {step.capture}
+        return out
+
+    def step(self, rb: Runbook, step: Step, ctx: Context, captures: set[str]) -> PlannedStep:
+        h = self.host
+        if step.on is not None and h.name not in step.on:
+            return PlannedStep(step, "not-targeted", f"on: {', '.join(step.on)}")
+        try:
+            if step.when is not None:
+                waits = sorted(names_used(step.when, expression=True) & captures)
+                if waits:
+                    action = _plan_action(step.action, ctx, captures)
+                    why = f"when: {step.when} (waits for {', '.join(waits)})"
+                    return PlannedStep(step, "decided-at-run-time", why, action)
+                if not evaluate(step.when, ctx):
+                    return PlannedStep(step, "skipped", f"when is false: {step.when}")
+            if step.action.kind == "manual":
+                return PlannedStep(step, "manual", "", _plan_action(step.action, ctx, captures))
+            if step.action.kind == "call":
+                return self.call(rb, step, ctx, captures)
+            action = _plan_action(step.action, ctx, captures)
+            status = "decided-at-run-time" if action.deferred else "will-run"
+            return PlannedStep(step, status, "", action)
+        except RenderError as exc:
+            self.problems.append(_at(rb, tuple(_path(step)), h, f"step '{step.id}': {exc}"))
+            return PlannedStep(step, "error", str(exc))
+
+    def call(self, rb: Runbook, step: Step, ctx: Context, captures: set[str]) -> PlannedStep:
+        sub = self.catalog.load(step.action.text)
+        used = {n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)}
+        waits = sorted(used & captures)
+        if waits:  # decided at run time: rendering now would hit the not-yet-captured names
+            why = f"params wait for {', '.join(waits)}"
+            return PlannedStep(
+                step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
+            )
+        given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
+        try:
+            values = params_mod.resolve(sub, given, environ={})
+        except UsageError as exc:  # a bad param of the called runbook
+            self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
+            return PlannedStep(step, "error", str(exc))
+        sub_ctx = base_context(sub, values, self.hvars, self.host.name, ctx["run_id"])
+        children = self.steps(sub, sub_ctx, set())
+        return PlannedStep(step, "will-run", "", PlannedAction("call", sub.id), tuple(children))
 
 
 def _path(step: Step) -> list[str | int]:
@@ -262,35 +268,3 @@ def _plan_action(action: Action, ctx: Context, captures: set[str]) -> PlannedAct
     if action.kind == "http" and action.http:
         text = f"{action.http.method} {text}"
     return PlannedAction(action.kind, text)
-
-
-def _plan_call(
-    rb: Runbook,
-    step: Step,
-    ctx: Context,
-    h: Host,
-    catalog: Catalog,
-    problems: list[Problem],
-    captures: set[str],
-    hvars: Mapping[str, Any],
-) -> PlannedStep:
-    sub = catalog.load(step.action.text)
-    given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
-    waits = sorted(
-        {n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)} & captures
-    )
-    if waits:
-        return PlannedStep(
-            step,
-            "decided-at-run-time",
-            f"params wait for {', '.join(waits)}",
-            PlannedAction("call", sub.id, tuple(waits)),
-        )
-    try:
-        values = params_mod.resolve(sub, given, environ={})
-    except Exception as exc:  # UsageError: a bad param of the called runbook
-        problems.append(_at(rb, tuple(_path(step)), h, f"call '{sub.id}': {exc}"))
-        return PlannedStep(step, "error", str(exc))
-    sub_ctx = base_context(sub, values, hvars, h.name, ctx["run_id"])
-    children = _plan_steps(sub, sub_ctx, h, catalog, problems, set(), hvars)
-    return PlannedStep(step, "will-run", "", PlannedAction("call", sub.id), tuple(children))
