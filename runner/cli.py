@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import __version__
-from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, Error
+from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, Error, UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,11 +50,22 @@ def _parser() -> argparse.ArgumentParser:
     for cmd in ("plan", "run"):
         c = sub.add_parser(
             cmd,
-            help="dry run: every rendered command per host"
+            help="dry run: every rendered command per host (or: plan approve PLAN)"
             if cmd == "plan"
-            else "execute a runbook",
+            else "execute a runbook (or a saved plan with --plan)",
         )
-        c.add_argument("name")
+        c.add_argument("name", nargs="?" if cmd == "run" else None, help="runbook name or path")
+        if cmd == "plan":
+            c.add_argument("plan_file", nargs="?", help="with 'approve': the saved plan")
+            c.add_argument(
+                "-o",
+                "--out",
+                metavar="PLAN",
+                help="save the plan (JSON, with its hash) for review and `run --plan`",
+            )
+            c.add_argument("--format", choices=["text", "md", "json"], default="text")
+            c.add_argument("--by", help="with 'approve': the approver's name (default: OS user)")
+            c.add_argument("--note", help="with 'approve': a note recorded with the approval")
         c.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
         c.add_argument("--params", metavar="FILE", help="a YAML/JSON mapping of params")
         c.add_argument("-i", "--inventory", metavar="INV")
@@ -75,6 +86,21 @@ def _parser() -> argparse.ArgumentParser:
                 help="record unknown SSH host keys (changed keys are still refused)",
             )
             c.add_argument("--quiet", action="store_true", help="do not echo command output")
+            c.add_argument(
+                "--plan",
+                dest="plan_file",
+                metavar="PLAN",
+                help="execute exactly a saved, reviewed plan",
+            )
+            c.add_argument(
+                "--require-approval",
+                action="store_true",
+                help="with --plan: refuse unless someone other than the operator approved it",
+            )
+            c.add_argument(
+                "--operator",
+                help="the operator's name, recorded in the audit log (default: OS user)",
+            )
 
     sc = sub.add_parser("schema", help="print a JSON Schema")
     sc.add_argument("kind", nargs="?", default="runbook", choices=["runbook", "inventory"])
@@ -125,15 +151,25 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
         sys.stdout.write(schema_text(args.kind))
         return 0
     if cmd == "plan":
-        from runner.commands.plan import plan
+        from runner.commands.plan import approve, plan
 
-        return plan(args.name, args.param, args.params, args.inventory, as_json=args.json)
+        if args.name == "approve":
+            if not args.plan_file:
+                raise UsageError("usage: runbook plan approve PLAN --by NAME [--note TEXT]")
+            return approve(args.plan_file, state, by=args.by, note=args.note)
+        fmt = "json" if args.json else args.format
+        return plan(args.name, args.param, args.params, args.inventory, fmt=fmt, out=args.out)
     if cmd == "run":
         from runner.commands.run import RunArgs, run
 
+        if not args.name and not args.plan_file:
+            raise UsageError("runbook run: give a runbook NAME or --plan PLAN")
         return run(
             RunArgs(
-                name=args.name,
+                name=args.name or "",
+                plan_file=args.plan_file,
+                require_approval=args.require_approval,
+                operator=args.operator,
                 params=args.param,
                 params_file=args.params,
                 inventory=args.inventory,

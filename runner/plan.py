@@ -87,6 +87,7 @@ class PlannedStep:
     reason: str = ""
     action: PlannedAction | None = None
     children: tuple[PlannedStep, ...] = ()
+    extras: tuple[tuple[str, PlannedAction], ...] = ()  # ("precondition"|"verify"|"rollback", ...)
 
 
 @dataclass
@@ -115,6 +116,13 @@ class Plan:
                 "inventory": self.inventory.file,
                 "inventory_sha256": self.inventory.sha256,
                 "batches": [[h.name for h in b] for b in self.batches],
+                "preconditions": {
+                    h: [
+                        _plan_action(c.action, self.contexts[h], set()).text
+                        for c in self.runbook.preconditions
+                    ]
+                    for h in self.steps
+                },
                 "hosts": {h: [_step_view(p) for p in steps] for h, steps in self.steps.items()},
             }
         )
@@ -133,9 +141,23 @@ def _step_view(p: PlannedStep) -> dict[str, Any]:
         out[p.action.kind] = p.action.text
         if p.action.deferred:
             out["waits_for"] = list(p.action.deferred)
+    for label, extra in p.extras:
+        item: dict[str, Any] = {extra.kind: extra.text}
+        if extra.deferred:
+            item["waits_for"] = list(extra.deferred)
+        out.setdefault(label, []).append(item)
     if p.children:
         out["steps"] = [_step_view(c) for c in p.children]
     return out
+
+
+def _extras(step: Step, ctx: Context, captures: set[str]) -> tuple[tuple[str, PlannedAction], ...]:
+    """The step's checks, verification and rollback, rendered as far as plan time allows."""
+    after = captures | ({step.capture} if step.capture else set())
+    out = [("preconditions", _plan_action(c.action, ctx, captures)) for c in step.preconditions]
+    out += [("verify", _plan_action(c.action, ctx, after)) for c in step.verify]
+    out += [("rollback", _plan_action(u.action, ctx, after)) for u in step.rollback]
+    return tuple(out)
 
 
 def build(
@@ -224,13 +246,14 @@ class _HostPlanner:
                     return PlannedStep(step, "decided-at-run-time", why, action)
                 if not evaluate(step.when, ctx):
                     return PlannedStep(step, "skipped", f"when is false: {step.when}")
-            if step.action.kind == "manual":
-                return PlannedStep(step, "manual", "", _plan_action(step.action, ctx, captures))
             if step.action.kind == "call":
                 return self.call(rb, step, ctx, captures)
             action = _plan_action(step.action, ctx, captures)
+            extras = _extras(step, ctx, captures)
+            if step.action.kind == "manual":
+                return PlannedStep(step, "manual", "", action, extras=extras)
             status = "decided-at-run-time" if action.deferred else "will-run"
-            return PlannedStep(step, status, "", action)
+            return PlannedStep(step, status, "", action, extras=extras)
         except RenderError as exc:
             self.problems.append(_at(rb, tuple(_path(step)), h, f"step '{step.id}': {exc}"))
             return PlannedStep(step, "error", str(exc))

@@ -460,20 +460,30 @@ steps:
     assert main(["audit", "verify"]) == 0
 
 
-def test_plan_shows_commands_and_defers_capture_fed_calls(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_runbook(workdir, "child2", """
+def test_plan_shows_commands_and_defers_capture_fed_calls(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "child2",
+        """
 runbook: child2
 params: {word: {type: string, required: true}}
 steps: [{id: c, run: "echo {{ word }} > out"}]
-""")
-    write_runbook(workdir, "parent2", """
+""",
+    )
+    write_runbook(
+        workdir,
+        "parent2",
+        """
 runbook: parent2
 params: {token: {type: string, secret: true, required: true}}
 steps:
   - {id: get, run: echo hi, capture: word}
   - {id: sub, call: child2, with: {word: "{{ word }}"}}
   - {id: use, run: "deploy --token {{ token }} {{ word }}"}
-""")
+""",
+    )
     assert main(["plan", "parent2", "-p", "token=s3cret-value"]) == 0
     out = capsys.readouterr().out
     assert "get: will-run" in out and "run: echo hi" in out

@@ -10,7 +10,8 @@ from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
 
 def verify(state_dir: Path, run_id: str | None, *, as_json: bool = False) -> int:
     """Recompute every chain; name the first record that does not hold. Exit 4 on any failure."""
-    paths = [run_path(state_dir, run_id)] if run_id else runs(state_dir)
+    approvals = sorted((state_dir / "approvals").glob("*.jsonl"))
+    paths = [run_path(state_dir, run_id)] if run_id else runs(state_dir) + approvals
     if run_id and not paths[0].exists():
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
     if not paths:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from runner import planfile
+from runner.audit import Journal, current_actor
 from runner.commands.common import prepare
 
 
@@ -12,30 +15,95 @@ def plan(
     params_file: str | None,
     inventory: str | None,
     *,
-    as_json: bool = False,
+    fmt: str = "text",
+    out: str | None = None,
 ) -> int:
-    """Print every step per host with its rendered command. Nothing is executed."""
+    """Print every step per host with its rendered command and checks. Nothing is executed."""
     p = prepare(name, assignments, params_file, inventory)
     view = p.view()
-    if as_json:
-        print(json.dumps({**view, "plan_hash": p.digest()}, indent=2, sort_keys=True))
+    if out:
+        digest = planfile.save(p, Path(out))
+        print(f"plan saved to {out}; plan hash {digest}")
+        print(
+            f"review it, approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`"
+        )
         return 0
-    print(f"plan for {view['runbook']} (sha256 {view['runbook_sha256'][:12]}), hash {p.digest()}")
-    if view["params"]:
-        print("params: " + ", ".join(f"{k}={v}" for k, v in view["params"].items()))
-    for host, steps in view["hosts"].items():
-        print(f"host {host}:")
-        _steps(steps, "  ")
+    if fmt == "json":
+        print(json.dumps(view, indent=2, sort_keys=True))
+    else:
+        print(render_text(view, md=fmt == "md"))
     return 0
 
 
-def _steps(steps: list[dict[str, Any]], indent: str) -> None:
+def render_text(view: dict[str, Any], *, md: bool = False) -> str:
+    lines: list[str] = []
+    head = "# Plan: " if md else "plan: "
+    lines.append(f"{head}{view['runbook']} (runbook sha256 {view['runbook_sha256'][:12]})")
+    if view["params"]:
+        lines.append("")
+        lines.append("params: " + ", ".join(f"{k}={v}" for k, v in view["params"].items()))
+    for i, batch in enumerate(view["batches"], 1):
+        if len(view["batches"]) > 1:
+            lines.append(f"\n{'## ' if md else ''}batch {i}: {', '.join(batch)}")
+        for host in batch:
+            lines.append(f"\n{'### ' if md else ''}host {host}")
+            for pre in view["preconditions"].get(host, []):
+                lines.append(f"{'- ' if md else '  '}precondition: {_code(pre, md)}")
+            _steps(view["hosts"][host], "", lines, md)
+    return "\n".join(lines)
+
+
+def _code(text: str, md: bool) -> str:
+    text = str(text).rstrip()
+    if md and "\n" not in text:
+        return f"`{text}`"
+    return text.replace("\n", "\n      ")
+
+
+def _steps(steps: list[dict[str, Any]], indent: str, lines: list[str], md: bool) -> None:
+    bullet = "- " if md else "  "
     for s in steps:
         reason = f" ({s['reason']})" if s.get("reason") else ""
-        print(f"{indent}{s['id']}: {s['status']}{reason}")
+        lines.append(
+            f"{indent}{bullet}**{s['id']}**: {s['status']}{reason}"
+            if md
+            else f"{indent}  {s['id']}: {s['status']}{reason}"
+        )
         for kind in ("run", "http", "manual", "call"):
             if kind in s:
-                text = str(s[kind]).rstrip().replace("\n", "\n" + indent + "    ")
-                print(f"{indent}    {kind}: {text}")
+                waits = f"  [waits for {', '.join(s['waits_for'])}]" if s.get("waits_for") else ""
+                lines.append(f"{indent}    {kind}: {_code(s[kind], md)}{waits}")
+        for label in ("preconditions", "verify", "rollback"):
+            for item in s.get(label, []):
+                kind, text = next((k, v) for k, v in item.items() if k != "waits_for")
+                lines.append(f"{indent}    {label} ({kind}): {_code(text, md)}")
         if s.get("steps"):
-            _steps(s["steps"], indent + "  ")
+            _steps(s["steps"], indent + "    ", lines, md)
+
+
+def approve(path: str, state_dir: Path, *, by: str | None, note: str | None) -> int:
+    """Record an approval of a saved plan in the audit log (meaning `approved`)."""
+    data = planfile.load(Path(path))
+    digest = data["plan_hash"]
+    actor = current_actor()
+    log = approvals_path(state_dir, digest)
+    journal = Journal(log, log.stem)  # the verifier ties a log's run_id to its file name
+    try:
+        journal.append(
+            "plan.approved",
+            {
+                "plan_hash": digest,
+                "runbook": data["runbook"],
+                "by": by or actor["user"],
+                "meaning": "approved",
+                "note": note,
+            },
+        )
+    finally:
+        journal.close()
+    print(f"approved plan {digest[:16]} ({data['runbook']}) by {by or actor['user']}")
+    return 0
+
+
+def approvals_path(state_dir: Path, digest: str) -> Path:
+    return state_dir / "approvals" / f"approval-{digest}.jsonl"

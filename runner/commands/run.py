@@ -5,15 +5,17 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from runner import __version__
-from runner.audit import Journal, run_path
+from runner import __version__, planfile
+from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine, Options
-from runner.errors import EXIT_INTERRUPTED
+from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
+from runner.plan import Plan
 
 
 @dataclass
@@ -28,10 +30,17 @@ class RunArgs:
     forks: int = 10
     accept_new_host_keys: bool = False
     quiet: bool = False
+    plan_file: str | None = None
+    require_approval: bool = False
+    operator: str | None = None
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
-    plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
+    saved: dict[str, Any] | None = None
+    if a.plan_file:
+        plan, saved = _from_saved(a, state_dir)
+    else:
+        plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
     rb = plan.runbook
     journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
     console = Console(show_output=not a.quiet)
@@ -47,7 +56,9 @@ def run(a: RunArgs, state_dir: Path) -> int:
         inventory={"file": plan.inventory.file, "sha256": plan.inventory.sha256},
         hosts=[h.name for h in plan.hosts],
         batches=[[h.name for h in b] for b in plan.batches],
-        plan_hash=plan.digest(),
+        plan_hash=saved["plan_hash"] if saved else plan.digest(),
+        plan_file=a.plan_file,
+        operator=a.operator or current_actor()["user"],
         ticket=a.ticket,
         change=rb.change,
         argv=sys.argv[1:],
@@ -67,6 +78,50 @@ def run(a: RunArgs, state_dir: Path) -> int:
     finally:
         journal.close()
         print(f"audit log: {journal.path}", file=sys.stderr)
+
+
+def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
+    """Rebuild the plan from the saved plan's own inputs; refuse (exit 2) if any changed."""
+    saved = planfile.load(Path(a.plan_file or ""))
+    if a.name and a.name not in (saved["runbook"], saved["runbook_file"]):
+        raise UsageError(f"the plan is for runbook '{saved['runbook']}', not '{a.name}'")
+    secret_names = {k for k, v in saved["params"].items() if isinstance(v, dict)}
+    given = [
+        f"{k}={v}" for k, v in saved["params"].items() if k not in secret_names and v is not None
+    ]
+    extra = [x for x in a.params if x.partition("=")[0] not in secret_names]
+    if extra or a.params_file:
+        raise UsageError(
+            "with --plan, params come from the plan; only secret params may be given (-p)"
+        )
+    given += a.params
+    inventory = saved["inventory"]["file"] if saved["inventory"]["file"] else None
+    plan = prepare(saved["runbook_file"], given, None, inventory)
+    changed = planfile.differences(saved, plan)
+    if changed:
+        raise UsageError("refusing to run the saved plan: " + "; ".join(changed))
+    if a.require_approval:
+        _require_approval(saved, state_dir, a.operator or current_actor()["user"])
+    return plan, saved
+
+
+def _require_approval(saved: dict[str, Any], state_dir: Path, operator: str) -> None:
+    from runner.audit import verify_run
+    from runner.commands.plan import approvals_path
+
+    path = approvals_path(state_dir, saved["plan_hash"])
+    approvers = set()
+    if path.exists():
+        verdict = verify_run(path, keep=True)
+        if not verdict.ok:
+            raise UsageError(f"the approvals of this plan do not verify: {verdict.line()}")
+        approvers = {e["by"] for e in verdict.events if e["event"] == "plan.approved"}
+    others = approvers - {operator}
+    if not others:
+        who = f" (only by the operator {operator})" if approvers else ""
+        raise UsageError(
+            f"the plan {saved['plan_hash'][:16]} has no approval by someone other than the operator{who}"
+        )
 
 
 async def _main(engine: Engine, executors: Executors) -> int:

@@ -1,0 +1,141 @@
+"""Saved plans: reviewed, approved, executed exactly, or refused when anything changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_runbook
+
+from runner.cli import main
+
+RUNBOOK = """
+runbook: deploy
+params:
+  version: {type: string, default: "1.0"}
+  token: {type: string, secret: true, required: true}
+host_vars: {app_dir: Deployment root}
+steps:
+  - id: write
+    run: echo {{ version }} > {{ app_dir }}/deployed
+    verify:
+      - run: grep -q {{ version }} {{ app_dir }}/deployed
+    rollback:
+      - run: rm -f {{ app_dir }}/deployed
+  - id: auth
+    run: test -n {{ token }}
+"""
+
+
+@pytest.fixture
+def planned(workdir: Path) -> Path:
+    write_runbook(workdir, "deploy", RUNBOOK)
+    (workdir / "app").mkdir()
+    (workdir / "inv.yaml").write_text(
+        f"hosts: {{local: {{connection: local}}}}\nvars: {{app_dir: {workdir / 'app'}}}\n"
+    )
+    plan = workdir / "plan.json"
+    assert (
+        main(
+            [
+                "plan",
+                "deploy",
+                "-i",
+                "inv.yaml",
+                "-p",
+                "version=2.0",
+                "-p",
+                "token=tok-s3cret",
+                "-o",
+                str(plan),
+            ]
+        )
+        == 0
+    )
+    return plan
+
+
+def test_saved_plan_executes_and_hides_the_secret(planned: Path, workdir: Path) -> None:
+    text = planned.read_text()
+    assert "tok-s3cret" not in text
+    data = json.loads(text)
+    assert data["params"]["version"] == "2.0" and "secret_sha256" in data["params"]["token"]
+    steps = data["plan"]["hosts"]["local"]
+    assert steps[0]["verify"][0]["run"].startswith("grep -q 2.0 ")
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret"]) == 0
+    assert (workdir / "app" / "deployed").read_text().strip() == "2.0"
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    started = json.loads(log.read_text().splitlines()[0])
+    assert started["plan_hash"] == data["plan_hash"]
+
+
+def test_a_different_secret_is_refused(
+    planned: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--plan", str(planned), "-p", "token=other"]) == 2
+    assert "param 'token' differs" in capsys.readouterr().err
+    assert not (workdir / "app" / "deployed").exists()
+
+
+def test_one_character_edit_of_the_runbook_is_refused(
+    planned: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workdir / "runbooks" / "deploy.yaml"
+    path.write_text(path.read_text().replace("test -n", "test  -n"))
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret"]) == 2
+    assert "runbook file runbooks/deploy.yaml changed" in capsys.readouterr().err
+    assert not (workdir / "state").exists()
+
+
+def test_a_changed_param_is_refused(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret", "-p", "version=3.0"]) == 2
+    assert "params come from the plan" in capsys.readouterr().err
+
+
+def test_a_changed_inventory_is_refused(
+    planned: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = workdir / "inv.yaml"
+    inv.write_text(inv.read_text() + "# edited\n")
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret"]) == 2
+    assert "inventory changed" in capsys.readouterr().err
+
+
+def test_an_edited_plan_file_is_refused(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    planned.write_text(planned.read_text().replace("grep -q 2.0", "grep -q 9.9"))
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret"]) == 2
+    assert "edited after it was saved" in capsys.readouterr().err
+
+
+def test_approval_by_the_operator_does_not_count(
+    planned: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = [
+        "run",
+        "--plan",
+        str(planned),
+        "-p",
+        "token=tok-s3cret",
+        "--require-approval",
+        "--operator",
+        "alice",
+    ]
+    assert main(run) == 2
+    assert main(["plan", "approve", str(planned), "--by", "alice", "--note", "looks fine"]) == 0
+    assert main(run) == 2
+    assert "only by the operator alice" in capsys.readouterr().err
+    assert main(["plan", "approve", str(planned), "--by", "bob"]) == 0
+    assert main(run) == 0
+    assert main(["audit", "verify"]) == 0
+
+
+def test_plan_markdown_matches_expected(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_runbook(workdir, "deploy", RUNBOOK)
+    (workdir / "inv.yaml").write_text(
+        "hosts: {local: {connection: local}}\nvars: {app_dir: /srv/app}\n"
+    )
+    assert main(["plan", "deploy", "-i", "inv.yaml", "-p", "token=x-secret", "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    expected = (Path(__file__).parent / "cases" / "plans" / "deploy.md").read_text()
+    assert out == expected
