@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--format", choices=["text", "md", "json"], default="text")
             c.add_argument("--by", help="with 'approve': the approver's name (default: OS user)")
             c.add_argument("--note", help="with 'approve': a note recorded with the approval")
+            c.add_argument(
+                "--check",
+                action="store_true",
+                help="also run the preconditions and `safe` steps on the real targets",
+            )
         c.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
         c.add_argument("--params", metavar="FILE", help="a YAML/JSON mapping of params")
         c.add_argument("-i", "--inventory", metavar="INV")
@@ -158,7 +163,16 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
                 raise UsageError("usage: runbook plan approve PLAN --by NAME [--note TEXT]")
             return approve(args.plan_file, state, by=args.by, note=args.note)
         fmt = "json" if args.json else args.format
-        return plan(args.name, args.param, args.params, args.inventory, fmt=fmt, out=args.out)
+        return plan(
+            args.name,
+            args.param,
+            args.params,
+            args.inventory,
+            fmt=fmt,
+            out=args.out,
+            check=args.check,
+            state_dir=state,
+        )
     if cmd == "run":
         from runner.commands.run import RunArgs, run
 

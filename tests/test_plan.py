@@ -139,3 +139,47 @@ def test_plan_markdown_matches_expected(workdir: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     expected = (Path(__file__).parent / "cases" / "plans" / "deploy.md").read_text()
     assert out == expected
+
+
+def test_check_runs_safe_steps_and_never_unsafe_ones(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "chk",
+        """
+runbook: chk
+preconditions:
+  - {name: disk has room, run: "true"}
+steps:
+  - {id: look, run: echo looked > looked, safe: true, capture: seen}
+  - {id: change, run: touch changed}
+  - {id: after, run: "echo {{ seen }}", safe: true}
+""",
+    )
+    assert main(["plan", "chk", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert (workdir / "looked").exists()
+    assert not (workdir / "changed").exists()
+    assert "look: ok" in out and "change: not run (not marked safe)" in out and "after: ok" in out
+    assert main(["audit", "verify"]) == 0  # what --check ran is in the audit log
+
+
+def test_check_names_the_precondition_that_would_abort(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "chk2",
+        """
+runbook: chk2
+preconditions:
+  - {name: service healthy, run: "exit 3"}
+steps:
+  - {id: change, run: touch changed}
+""",
+    )
+    assert main(["plan", "chk2", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "would abort: precondition 'service healthy' fails on local: exit 3, expected 0" in out
+    assert not (workdir / "changed").exists()

@@ -7,6 +7,7 @@ from typing import Any
 from runner import planfile
 from runner.audit import Journal, current_actor
 from runner.commands.common import prepare
+from runner.plan import Plan
 
 
 def plan(
@@ -17,10 +18,15 @@ def plan(
     *,
     fmt: str = "text",
     out: str | None = None,
+    check: bool = False,
+    state_dir: Path | None = None,
 ) -> int:
-    """Print every step per host with its rendered command and checks. Nothing is executed."""
+    """Print every step per host with its rendered command and checks. Nothing is executed,
+    except with `check`: preconditions and `safe` steps then run on the real targets."""
     p = prepare(name, assignments, params_file, inventory)
     view = p.view()
+    if check:
+        return _check(p, state_dir or Path(".runbook"), as_json=fmt == "json")
     if out:
         digest = planfile.save(p, Path(out))
         print(f"plan saved to {out}; plan hash {digest}")
@@ -76,9 +82,44 @@ def _steps(steps: list[dict[str, Any]], indent: str, lines: list[str], md: bool)
         for label in ("preconditions", "verify", "rollback"):
             for item in s.get(label, []):
                 kind, text = next((k, v) for k, v in item.items() if k != "waits_for")
-                lines.append(f"{indent}    {label} ({kind}): {_code(text, md)}")
+                waits = (
+                    f"  [waits for {', '.join(item['waits_for'])}]" if item.get("waits_for") else ""
+                )
+                lines.append(f"{indent}    {label} ({kind}): {_code(text, md)}{waits}")
         if s.get("steps"):
             _steps(s["steps"], indent + "    ", lines, md)
+
+
+def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
+    """Exit 0 when nothing would abort the run, 1 when a precondition fails somewhere."""
+    import asyncio
+
+    from runner import checkmode
+    from runner.audit import run_path
+    from runner.console import JournalSink
+    from runner.events import Bus
+    from runner.executors.pool import Executors
+
+    journal = Journal(run_path(state_dir, p.run_id), p.run_id)
+    bus = Bus(p.redactor, [JournalSink(journal)])
+    bus.emit(
+        "check.started",
+        runbook=p.runbook.id,
+        runbook_sha256=p.runbook.sha256,
+        hosts=[h.name for h in p.hosts],
+    )
+    try:
+        results = asyncio.run(checkmode.check(p, bus, Executors(p.inventory)))
+        text, ok = checkmode.report(results)
+        bus.emit("check.finished", ok=ok)
+    finally:
+        journal.close()
+    print(
+        json.dumps(p.redactor.value(checkmode.as_json(results)), indent=2)
+        if as_json
+        else p.redactor.text(text)
+    )
+    return 0 if ok else 1
 
 
 def approve(path: str, state_dir: Path, *, by: str | None, note: str | None) -> int:
