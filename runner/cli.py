@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output where it applies")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="Ed25519 key that signs each run's closing record (env RUNBOOK_SIGNING_KEY)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("list", help="runbooks and checklists found")
@@ -110,11 +115,34 @@ def _parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schema", help="print a JSON Schema")
     sc.add_argument("kind", nargs="?", default="runbook", choices=["runbook", "inventory"])
 
-    a = sub.add_parser("audit", help="verify and read audit logs")
+    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
     asub = a.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    av = asub.add_parser("verify", help="recompute every hash chain")
+    av = asub.add_parser(
+        "verify", help="recompute every chain, signature and the ledger (exit 4 on failure)"
+    )
     av.add_argument("run_id", nargs="?")
-    asub.add_parser("list", help="one line per run")
+    av.add_argument(
+        "--public-key", metavar="FILE", help="require every closed run signed by this key"
+    )
+    al = asub.add_parser("list", help="one line per run")
+    for flag in ("--runbook", "--actor", "--status", "--since", "--until", "--ticket"):
+        al.add_argument(flag)
+    al.add_argument(
+        "--needs-review", action="store_true", help="emergency runs without a retroactive review"
+    )
+    ash = asub.add_parser("show", help="a run as a timeline")
+    ash.add_argument("run_id")
+    ax = asub.add_parser("export", help="a run, or all, as md, html, json or csv")
+    ax.add_argument("run_id", nargs="?")
+    ax.add_argument("--all", action="store_true")
+    ax.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")
+    ax.add_argument("-o", "--out", metavar="FILE")
+    ar = asub.add_parser("review", help="sign the retroactive review of an emergency run")
+    ar.add_argument("run_id")
+    ar.add_argument("--by", required=True)
+    ar.add_argument("--note")
+    ak = asub.add_parser("keygen", help="write an Ed25519 key pair: PREFIX (0600) and PREFIX.pub")
+    ak.add_argument("--out", default="runbook-signing-key", metavar="PREFIX")
     return p
 
 
@@ -184,6 +212,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
                 plan_file=args.plan_file,
                 require_approval=args.require_approval,
                 operator=args.operator,
+                signing_key=args.signing_key,
                 params=args.param,
                 params_file=args.params,
                 inventory=args.inventory,
@@ -199,7 +228,5 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
     if cmd == "audit":
         from runner.commands import audit
 
-        if args.audit_command == "verify":
-            return audit.verify(state, args.run_id, as_json=args.json)
-        return audit.list_runs(state, as_json=args.json)
+        return audit.dispatch(args, state)
     raise AssertionError(cmd)  # pragma: no cover

@@ -61,6 +61,12 @@ def test_one_byte_edit_is_detected(log: Path, capsys: pytest.CaptureFixture[str]
     assert "FAILED at record 4" in out and "edited" in out
 
 
+def test_torn_line_of_a_sealed_run_is_truncation(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log.write_bytes(log.read_bytes()[:-40])
+    code, out = verify(capsys)
+    assert code == 4 and "truncated" in out
+
+
 def test_deleted_record_is_detected(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:2] + lines[3:]))
@@ -92,7 +98,8 @@ def test_torn_last_line_is_reported_as_incomplete(
     log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = log.read_bytes()
-    log.write_bytes(data[:-40])  # a crash in the middle of the last write
+    log.write_bytes(data[:-40])  # a crash in the middle of the last write...
+    (log.parent.parent / "ledger.jsonl").unlink()  # ...so the run was never sealed in the ledger
     code, out = verify(capsys)
     assert "incomplete, intact up to record" in out
     assert code == 0

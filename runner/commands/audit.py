@@ -1,68 +1,172 @@
+"""`runbook audit ...`: what auditors run, months later."""
+
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
-from runner.audit import list_runs as runs
-from runner.audit import run_path, verify_run
+from runner import ledger, signing
+from runner.audit import Journal, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
+from runner.report import RunSummary, export, summarize, timeline
 
 
-def verify(state_dir: Path, run_id: str | None, *, as_json: bool = False) -> int:
-    """Recompute every chain; name the first record that does not hold. Exit 4 on any failure."""
-    approvals = sorted((state_dir / "approvals").glob("*.jsonl"))
-    paths = [run_path(state_dir, run_id)] if run_id else runs(state_dir) + approvals
-    if run_id and not paths[0].exists():
-        raise UsageError(f"no audit log for run {run_id} under {state_dir}")
-    if not paths:
-        print(f"no runs under {state_dir}")
+def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
+    action = args.audit_command
+    if action == "verify":
+        return verify(state_dir, args.run_id, args.public_key, as_json=args.json)
+    if action == "list":
+        return list_runs_cmd(state_dir, args, as_json=args.json)
+    if action == "show":
+        print(timeline(_summary(state_dir, args.run_id)))
         return EXIT_OK
-    verdicts = [verify_run(p) for p in paths]
-    if as_json:
+    if action == "export":
+        return export_cmd(state_dir, args)
+    if action == "review":
+        return review(state_dir, args.run_id, by=args.by, note=args.note)
+    if action == "keygen":
+        private, public = signing.keygen(Path(args.out))
         print(
-            json.dumps(
-                [
-                    {
-                        "run_id": v.run_id,
-                        "status": v.status,
-                        "records": v.records,
-                        "reason": v.reason,
-                        "first_bad": v.first_bad,
-                    }
-                    for v in verdicts
-                ],
-                indent=2,
-            )
+            f"private key: {private} (0600; keep it away from the hosts that write logs)\npublic key:  {public}"
         )
-    else:
-        for v in verdicts:
-            print(v.line())
-    return EXIT_OK if all(v.ok for v in verdicts) else EXIT_AUDIT
+        return EXIT_OK
+    raise AssertionError(action)  # pragma: no cover
 
 
-def list_runs(state_dir: Path, *, as_json: bool = False) -> int:
-    rows = []
-    for p in runs(state_dir):
-        v = verify_run(p, keep=True)
-        first = v.events[0] if v.events else {}
-        last = v.events[-1] if v.events else {}
-        rows.append(
+def verify(
+    state_dir: Path, run_id: str | None, public_key: str | None, *, as_json: bool = False
+) -> int:
+    """Recompute chains, signatures and the ledger; name the first record that does not hold."""
+    report = ledger.verify(state_dir, run_id, public_key)
+    if run_id and not report.verdicts and not report.ledger:
+        raise UsageError(f"no audit log for run {run_id} under {state_dir}")
+    extra = (
+        [verify_run(p) for p in sorted((state_dir / "approvals").glob("*.jsonl"))]
+        if not run_id
+        else []
+    )
+    verdicts = report.verdicts + extra
+    if as_json:
+        rows = [
             {
                 "run_id": v.run_id,
-                "runbook": first.get("runbook"),
-                "actor": (first.get("actor") or {}).get("user"),
-                "started": first.get("ts"),
-                "outcome": last.get("outcome", "open")
-                if last.get("event") == "run.finished"
-                else "open",
-                "verified": v.status,
+                "status": v.status,
+                "records": v.records,
+                "reason": v.reason,
+                "first_bad": v.first_bad,
             }
-        )
-    if as_json:
-        print(json.dumps(rows, indent=2))
+            for v in verdicts
+        ]
+        print(json.dumps({"runs": rows, "ledger": report.ledger}, indent=2))
     else:
-        for r in rows:
-            print(
-                f"{r['run_id']}  {r['runbook']}  {r['actor']}  {r['started']}  {r['outcome']}  {r['verified']}"
-            )
+        if not verdicts and not report.ledger:
+            print(f"no runs under {state_dir}")
+        for v in verdicts:
+            print(v.line())
+        for problem in report.ledger:
+            print(f"LEDGER: {problem}")
+    ok = report.ok and all(v.ok for v in extra)
+    return EXIT_OK if ok else EXIT_AUDIT
+
+
+def _summary(state_dir: Path, run_id: str) -> RunSummary:
+    report = ledger.verify(state_dir, run_id)
+    if not report.verdicts:
+        raise UsageError(f"no audit log for run {run_id} under {state_dir}")
+    return summarize(report.verdicts[0], reviews(state_dir), report.ledger)
+
+
+def reviews(state_dir: Path) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {}
+    for p in sorted((state_dir / "reviews").glob("*.jsonl")):
+        v = verify_run(p, keep=True)
+        if v.ok:
+            for e in v.events:
+                out.setdefault(str(e["reviewed_run"]), []).append(e)
+    return out
+
+
+def all_summaries(state_dir: Path) -> list[RunSummary]:
+    report = ledger.verify(state_dir)
+    revs = reviews(state_dir)
+    return [summarize(v, revs, report.ledger) for v in report.verdicts]
+
+
+def _matches(s: RunSummary, a: argparse.Namespace) -> bool:
+    return (
+        (not a.runbook or s.runbook == a.runbook)
+        and (not a.actor or a.actor in (s.actor, s.operator))
+        and (not a.status or s.outcome == a.status)
+        and (not a.since or (s.started or "") >= a.since)
+        and (not a.until or (s.started or "") <= a.until)
+        and (not a.ticket or s.ticket == a.ticket)
+        and (not a.needs_review or s.needs_review)
+    )
+
+
+def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = False) -> int:
+    rows = [s for s in all_summaries(state_dir) if _matches(s, a)]
+    if as_json:
+        print(json.dumps([s.row() for s in rows], indent=2))
+        return EXIT_OK
+    for s in rows:
+        r = s.row()
+        flag = "  NEEDS REVIEW" if s.needs_review else ""
+        print(
+            f"{r['run_id']}  {r['runbook']}  {r['operator']}  {r['started']}  {r['duration']}s  {r['outcome']}  {r['verified']}{flag}"
+        )
+    if not rows:
+        print("no runs match", file=sys.stderr)
+    return EXIT_OK
+
+
+def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
+    if a.all == bool(a.run_id):
+        raise UsageError("audit export: give a RUN_ID or --all")
+    summaries = all_summaries(state_dir) if a.all else [_summary(state_dir, a.run_id)]
+    if a.all:
+        summaries = [s for s in summaries if _matches(s, _no_filters())]
+    text = export(summaries, a.format)
+    if a.out:
+        Path(a.out).write_text(text, encoding="utf-8")
+        print(f"wrote {a.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _no_filters() -> argparse.Namespace:
+    return argparse.Namespace(
+        runbook=None,
+        actor=None,
+        status=None,
+        since=None,
+        until=None,
+        ticket=None,
+        needs_review=False,
+    )
+
+
+def review(state_dir: Path, run_id: str, *, by: str, note: str | None) -> int:
+    """Sign the retroactive review of a run (emergency changes need one, per ITIL / SOC 2)."""
+    summary = _summary(state_dir, run_id)
+    path = state_dir / "reviews" / f"review-{run_id}.jsonl"
+    journal = Journal(path, path.stem)
+    try:
+        journal.append(
+            "run.reviewed",
+            {
+                "reviewed_run": run_id,
+                "by": by,
+                "meaning": "reviewed",
+                "note": note,
+                "run_last_hash": summary.last_hash,
+                "verified": summary.verified,
+            },
+        )
+    finally:
+        journal.close()
+    print(f"review of {run_id} signed by {by}")
     return EXIT_OK

@@ -15,7 +15,9 @@ from runner.engine import Engine, Options
 from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
+from runner.ledger import seal
 from runner.plan import Plan
+from runner.signing import load_signer
 
 
 @dataclass
@@ -33,6 +35,7 @@ class RunArgs:
     plan_file: str | None = None
     require_approval: bool = False
     operator: str | None = None
+    signing_key: str | None = None
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
@@ -42,6 +45,7 @@ def run(a: RunArgs, state_dir: Path) -> int:
     else:
         plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
     rb = plan.runbook
+    signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
     console = Console(show_output=not a.quiet)
     bus = Bus(plan.redactor, [JournalSink(journal), console])
@@ -76,7 +80,10 @@ def run(a: RunArgs, state_dir: Path) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_INTERRUPTED
     finally:
-        journal.close()
+        try:
+            seal(journal, state_dir, signer)
+        finally:
+            journal.close()
         print(f"audit log: {journal.path}", file=sys.stderr)
 
 

@@ -1,0 +1,240 @@
+"""A run read back from its log: summary, auditor's timeline, and exports (md, html, json, csv).
+
+Everything here reads the journal, which never held a secret, so no export can contain one.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.audit import Verdict
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    verdict: Verdict
+    events: list[dict[str, Any]]
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    ledger_problems: list[str] = field(default_factory=list)
+
+    def _first(self, event: str) -> dict[str, Any]:
+        return next((e for e in self.events if e["event"] == event), {})
+
+    @property
+    def started_rec(self) -> dict[str, Any]:
+        return self._first("run.started")
+
+    @property
+    def finished(self) -> dict[str, Any]:
+        return self._first("run.finished")
+
+    @property
+    def runbook(self) -> str | None:
+        return self.started_rec.get("runbook") or self._first("check.started").get("runbook")
+
+    @property
+    def actor(self) -> str:
+        return str((self.events[0].get("actor") or {}).get("user", "")) if self.events else ""
+
+    @property
+    def operator(self) -> str:
+        return str(self.started_rec.get("operator") or self.actor)
+
+    @property
+    def started(self) -> str | None:
+        return self.events[0]["ts"] if self.events else None
+
+    @property
+    def ticket(self) -> str | None:
+        return self.started_rec.get("ticket")
+
+    @property
+    def outcome(self) -> str:
+        if self._first("check.started"):
+            return "check"
+        return str(self.finished.get("outcome", "open"))
+
+    @property
+    def verified(self) -> str:
+        if not self.verdict.ok:
+            return f"FAILED at record {self.verdict.first_bad}: {self.verdict.reason}"
+        return "verified" if self.verdict.status == "ok" else self.verdict.status
+
+    @property
+    def last_hash(self) -> str:
+        return self.verdict.last_hash
+
+    @property
+    def needs_review(self) -> bool:
+        return self.started_rec.get("change") == "emergency" and not self.reviews
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "runbook": self.runbook,
+            "operator": self.operator,
+            "actor": self.actor,
+            "started": self.started,
+            "duration": self.finished.get("duration", ""),
+            "outcome": self.outcome,
+            "exit_code": self.finished.get("exit_code"),
+            "ticket": self.ticket,
+            "change": self.started_rec.get("change"),
+            "verified": self.verified,
+            "needs_review": self.needs_review,
+            "reviewed_by": [r["by"] for r in self.reviews],
+        }
+
+
+def summarize(
+    v: Verdict, reviews: dict[str, list[dict[str, Any]]], ledger_problems: list[str]
+) -> RunSummary:
+    mine = [p for p in ledger_problems if v.run_id in p]
+    return RunSummary(v.run_id, v, v.events, reviews.get(v.run_id, []), mine)
+
+
+def _line(e: dict[str, Any]) -> str | None:
+    """One timeline line per event an auditor cares about."""
+    ev = e["event"]
+    host = f"[{e['host']}] " if e.get("host") else ""
+    if ev == "step.started":
+        return f"{host}step {e['step']} started (attempt {e.get('attempt', 1)}): {e.get('command', '')}"
+    if ev in ("step.finished", "rollback.finished"):
+        out = e.get("stdout", {})
+        excerpt = (out.get("head") or "").strip().splitlines()[:3]
+        text = f"{host}{ev.split('.')[0]} {e['step']}: exit {e.get('exit')}, {e.get('duration', 0):.3f}s, {'ok' if e.get('ok') else 'FAILED: ' + e.get('reason', '')}"
+        text += f"; stdout {out.get('bytes', 0)} bytes sha256 {str(out.get('sha256', ''))[:16]}"
+        return text + "".join(f"\n      | {x}" for x in excerpt)
+    if ev == "check":
+        return f"{host}check ({e.get('scope')}) {e.get('name') or e.get('command', '')}: {'ok' if e.get('ok') else 'FAILED: ' + str(e.get('reason', ''))}"
+    if ev == "step.outcome":
+        return f"{host}step {e['step']}: {e['status']}" + (
+            f" ({e['reason']})" if e.get("reason") else ""
+        )
+    if ev == "step.skipped":
+        return f"{host}step {e['step']} skipped: {e.get('reason')}"
+    if ev == "confirm":
+        return f"{host}confirmation '{e.get('question')}': {'yes' if e.get('answer') else 'no'} ({e.get('via')}, by {e['actor']['user']})"
+    if ev in ("manual.confirmed", "manual.declined"):
+        return f"{host}manual step {e['step']} {ev.split('.')[1]} by {e.get('by')}"
+    if ev.startswith("rollback.") and ev != "rollback.started":
+        detail = e.get("reason") or ", ".join(e.get("steps", []))
+        return f"{host}{ev} {e.get('step', '')} {detail}".rstrip()
+    if ev == "run.signature":
+        return f"closing record signed by key {e['key_id']}"
+    if ev in ("run.aborted", "run.error", "rollout.stopped", "batch.started"):
+        return f"{host}{ev}: {e.get('reason') or e.get('hosts') or ''}"
+    return None
+
+
+def timeline(s: RunSummary) -> str:
+    st = s.started_rec
+    out = [
+        f"run {s.run_id}",
+        f"  runbook:   {s.runbook} ({st.get('file')}, sha256 {st.get('runbook_sha256')})",
+        f"  tool:      runbook {st.get('tool_version')}",
+        f"  operator:  {s.operator} (OS user {s.actor}@{(s.events[0].get('actor') or {}).get('host', '') if s.events else ''})",
+        f"  ticket:    {s.ticket or '-'}   change: {st.get('change') or '-'}",
+        f"  params:    {json.dumps(st.get('params', {}), sort_keys=True)}",
+        f"  inventory: {json.dumps(st.get('inventory'))}",
+        f"  plan hash: {st.get('plan_hash')}"
+        + (f" (from {st['plan_file']})" if st.get("plan_file") else ""),
+        "",
+    ]
+    for e in s.events:
+        line = _line(e)
+        if line:
+            out.append(f"{e['ts']}  {line}")
+    fin = s.finished
+    out += [
+        "",
+        f"outcome:  {s.outcome} (exit {fin.get('exit_code', '-')}, {fin.get('duration', '-')}s)",
+    ]
+    for r in s.reviews:
+        out.append(
+            f"reviewed: by {r['by']} at {r['ts']}" + (f": {r['note']}" if r.get("note") else "")
+        )
+    out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
+    return "\n".join(out)
+
+
+def export(summaries: list[RunSummary], fmt: str) -> str:
+    if fmt == "json":
+        return (
+            json.dumps(
+                [{**s.row(), "events": s.events} for s in summaries], indent=2, ensure_ascii=False
+            )
+            + "\n"
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        cols = [
+            "run_id",
+            "seq",
+            "ts",
+            "event",
+            "host",
+            "step",
+            "command",
+            "exit",
+            "ok",
+            "reason",
+            "outcome",
+            "verified",
+        ]
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for s in summaries:
+            for e in s.events:
+                w.writerow({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
+        return buf.getvalue()
+    if fmt == "md":
+        parts = []
+        for s in summaries:
+            parts.append(
+                f"# Run {s.run_id}\n\n**Audit verification: {s.verified}**\n\n```\n{timeline(s)}\n```\n"
+            )
+        return "\n".join(parts)
+    return _html(summaries)
+
+
+_CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}
+.ok{color:#176117}.bad{color:#a11}h1{font-size:1.4em}@media print{body{margin:0}}"""
+
+
+def _html(summaries: list[RunSummary]) -> str:
+    e_ = html.escape
+    body = []
+    for s in summaries:
+        st = s.started_rec
+        cls = "ok" if s.verdict.ok else "bad"
+        head = [
+            ("runbook", f"{s.runbook} (sha256 {st.get('runbook_sha256', '')})"),
+            ("operator", s.operator),
+            ("ticket", s.ticket or "-"),
+            ("change", st.get("change") or "-"),
+            ("outcome", s.outcome),
+            ("params", json.dumps(st.get("params", {}), sort_keys=True)),
+            ("plan hash", st.get("plan_hash") or "-"),
+        ]
+        rows = "".join(f"<tr><th>{e_(k)}</th><td>{e_(str(v))}</td></tr>" for k, v in head)
+        events = "".join(
+            f"<tr><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
+            f"<td>{e_(str(ev.get('step', '')))}</td><td><pre>{e_(_line(ev) or '')}</pre></td></tr>"
+            for ev in s.events
+        )
+        body.append(
+            f'<section><h1>Run {e_(s.run_id)}</h1><p class="{cls}"><strong>Audit verification: {e_(s.verified)}</strong></p>'
+            f"<table>{rows}</table><table><tr><th>time (UTC)</th><th>event</th><th>host</th><th>step</th><th>detail</th></tr>{events}</table></section>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>runbook audit report</title>'
+        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )
