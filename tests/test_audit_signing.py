@@ -146,7 +146,7 @@ def test_list_filters_show_and_emergency_review(
 
 
 class _Balanced(HTMLParser):
-    VOID = {"meta", "br", "img", "hr", "input", "link"}
+    VOID = frozenset({"meta", "br", "img", "hr", "input", "link"})
 
     def __init__(self) -> None:
         super().__init__()
