@@ -1,0 +1,95 @@
+"""The command line: listing, schemas, params from every source, and exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO, write_runbook
+
+from runner.cli import main
+
+TYPED = """
+runbook: typed
+params:
+  count: {type: integer, default: 1}
+  env: {type: string, choices: [staging, production], default: staging}
+  dry: {type: boolean, default: false}
+  tag: {type: string, pattern: "v[0-9]+", default: v1}
+steps:
+  - id: s
+    run: echo {{ count }} {{ env }} {{ dry }} {{ tag }} > out
+"""
+
+
+def test_list_finds_runbooks(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_runbook(workdir, "one", "runbook: one\nsteps: [{id: a, run: 'true'}]\n")
+    assert main(["--json", "list"]) == 0
+    assert json.loads(capsys.readouterr().out)["runbook"] == ["runbooks/one.yaml"]
+
+
+@pytest.mark.parametrize("kind", ["runbook", "inventory"])
+def test_schema_prints_the_file_in_schemas(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", kind]) == 0
+    assert capsys.readouterr().out == (REPO / "schemas" / f"{kind}.schema.json").read_text()
+
+
+def test_params_from_file_env_and_flags(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_runbook(workdir, "typed", TYPED)
+    (workdir / "p.yaml").write_text("count: 3\nenv: production\n")
+    monkeypatch.setenv("RUNBOOK_PARAM_TAG", "v7")
+    assert main(["run", "typed", "--params", "p.yaml", "-p", "dry=yes"]) == 0
+    assert (workdir / "out").read_text().split() == ["3", "production", "true", "v7"]
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("count=many", "'many' is not a valid integer"),
+        ("env=prod", "is not one of: staging, production"),
+        ("tag=x1", "does not match v[0-9]+"),
+        ("nope=1", "unknown param 'nope'"),
+        ("novalue", "-p expects NAME=VALUE"),
+    ],
+)
+def test_bad_params_exit_2_before_anything_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str], arg: str, message: str
+) -> None:
+    write_runbook(workdir, "typed", TYPED)
+    assert main(["run", "typed", "-p", arg]) == 2
+    assert message in capsys.readouterr().err
+    assert not (workdir / "out").exists() and not (workdir / "state").exists()
+
+
+def test_missing_secret_without_terminal_is_refused(
+    workdir: Path, no_tty: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "sec",
+        "runbook: sec\nparams: {token: {type: string, secret: true}}\nsteps: [{id: a, run: 'true'}]\n",
+    )
+    assert main(["run", "sec"]) == 2
+    assert "param 'token' is required" in capsys.readouterr().err
+
+
+def test_unknown_runbook_is_usage_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "ghost"]) == 2
+    assert "no runbook named 'ghost'" in capsys.readouterr().err
+
+
+def test_missing_host_var_in_inventory_names_host_and_var(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "hv",
+        "runbook: hv\nhost_vars: {app_dir: root}\nsteps: [{id: a, run: 'ls {{ app_dir }}'}]\n",
+    )
+    (workdir / "inv.yaml").write_text("hosts: {local: {connection: local}}\n")
+    assert main(["run", "hv", "-i", "inv.yaml"]) == 2
+    assert (
+        "host 'local': the inventory gives host 'local' no variable 'app_dir'"
+        in capsys.readouterr().err
+    )
