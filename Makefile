@@ -34,6 +34,7 @@ sshd-deps:
 
 test: $(STAMP) sshd-deps
 	$(BIN)/ruff check runner tests demo bench
+	$(BIN)/ruff format --check runner tests demo bench
 	$(BIN)/mypy runner
 	$(BIN)/python -m pytest -q
 

@@ -4,6 +4,12 @@ Per step: when -> step preconditions -> confirm -> action (retries/delay/timeout
 capture -> verify (retries/delay: wait-until). On a failure with `on_failure: rollback`, the
 failed step's rollback (if its action started) and then every completed step's rollback run in
 reverse order; the first rollback that fails stops the unwinding (a person must act: exit 3).
+
+Rollout (docs/rollout.md): preconditions run on every host first; a host whose preconditions fail
+or that cannot be reached counts as failed before anything changed. Then the batches of
+plan.batches run one after another, the hosts of a batch concurrently under the --forks
+semaphore. When more than max_failures hosts have failed in all, no new batch starts; with
+`on_batch_failure: rollback-batch` the hosts of the batch that succeeded are rolled back too.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from runner import params as params_mod
 from runner.actions import Outcome, execute
 from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, StateError
 from runner.events import Bus
-from runner.executors.base import StreamOutput
+from runner.executors.base import ConnectionFailed, StreamOutput
 from runner.inventory import Host
 from runner.model import Action, Check, Runbook, Step
 from runner.plan import Context, Plan, base_context
@@ -50,6 +56,7 @@ class HostResult:
     ok: bool
     reason: str = ""
     rollback_ok: bool | None = None  # None: no rollback attempted
+    done: list[Done] = field(default_factory=list, repr=False)  # to roll back a whole batch
 
 
 def digest(s: StreamOutput) -> dict[str, Any]:
@@ -83,36 +90,34 @@ class Engine:
         rb = self.plan.runbook
         hosts = self.plan.hosts
         try:
+            max_failures = rb.rollout.max_failures if rb.rollout else 0
             pre = await asyncio.gather(
-                *(
-                    self._bounded(
-                        self._preconditions(h, rb, self.plan.contexts[h.name], "precondition")
-                    )
-                    for h in hosts
-                )
+                *(self._bounded(h, self._host_preconditions(h)) for h in hosts)
             )
             failed = [(h.name, r) for h, r in zip(hosts, pre, strict=True) if r]
-            if failed:
+            results = [HostResult(n, False, r) for n, r in failed]
+            if len(failed) > max_failures:
                 for name, reason in failed:
                     self.bus.emit("run.aborted", host=name, reason=reason)
-                return self._finish(
-                    "aborted", EXIT_FAILED, start, [HostResult(n, False, r) for n, r in failed]
-                )
-            results: list[HostResult] = []
-            max_failures = rb.rollout.max_failures if rb.rollout else 0
-            for i, batch in enumerate(self.plan.batches):
+                return self._finish("aborted", EXIT_FAILED, start, results)
+            for name, reason in failed:  # tolerated: the other hosts go on without these
+                self.bus.emit("host.excluded", host=name, reason=reason)
+            excluded = {name for name, _ in failed}
+            batches = [[h for h in b if h.name not in excluded] for b in self.plan.batches]
+            batches = [b for b in batches if b]
+            batch_undo = bool(rb.rollout and rb.rollout.on_batch_failure == "rollback-batch")
+            for i, batch in enumerate(batches):
                 if i > 0 and not await self._pause(i):
                     return self._finish("halted", EXIT_FAILED, start, results)
                 self.bus.emit("batch.started", batch=i + 1, hosts=[h.name for h in batch])
-                results += await asyncio.gather(*(self._bounded(self._host(h)) for h in batch))
+                batch_results = await asyncio.gather(
+                    *(self._bounded(h, self._host(h)) for h in batch)
+                )
+                results += batch_results
                 failures = sum(1 for r in results if not r.ok)
-                if failures > max_failures and i + 1 < len(self.plan.batches):
-                    self.bus.emit(
-                        "rollout.stopped",
-                        failed=failures,
-                        max_failures=max_failures,
-                        reason=f"{failures} host(s) failed, more than max_failures={max_failures}",
-                    )
+                last = i + 1 == len(batches)
+                if failures > max_failures and rb.rollout and not (last and not batch_undo):
+                    await self._stop_rollout(i + 1, batch, batch_results, failures, max_failures)
                     break
             return self._conclude(results, start)
         except asyncio.CancelledError:
@@ -146,9 +151,66 @@ class Engine:
         )
         return code
 
-    async def _bounded(self, coro: Any) -> Any:
+    async def _bounded(self, h: Host, coro: Any) -> Any:
+        """Work on one host while holding one of the --forks slots (and its connection)."""
         async with self._forks:
-            return await coro
+            hold = getattr(self.executors, "hold", None)
+            if hold is not None:
+                await hold(h, max(1, self.options.forks))
+            try:
+                return await coro
+            finally:
+                release = getattr(self.executors, "release", None)
+                if release is not None:
+                    release(h)
+
+    async def _host_preconditions(self, h: Host) -> str:
+        rb = self.plan.runbook
+        if not rb.preconditions:
+            return ""
+        return await self._preconditions(h, rb, self.plan.contexts[h.name], "precondition")
+
+    async def _stop_rollout(
+        self,
+        number: int,
+        batch: list[Host],
+        results: list[HostResult],
+        failures: int,
+        max_failures: int,
+    ) -> None:
+        """More than max_failures hosts failed: no new batch; maybe undo the whole batch."""
+        rollout = self.plan.runbook.rollout
+        remaining = sum(len(b) for b in self.plan.batches[number:])
+        self.bus.emit(
+            "rollout.stopped",
+            batch=number,
+            failed=failures,
+            max_failures=max_failures,
+            hosts_not_started=remaining,
+            reason=f"{failures} host(s) failed, more than max_failures={max_failures}",
+        )
+        if rollout is None or rollout.on_batch_failure != "rollback-batch":
+            return
+        succeeded = [(h, r) for h, r in zip(batch, results, strict=True) if r.ok]
+        if not succeeded:
+            return
+        if self.plan.runbook.on_failure == "halt" or self.options.no_rollback:
+            why = "--no-rollback" if self.options.no_rollback else "on_failure: halt"
+            for h, _ in succeeded:
+                self.bus.emit("rollback.skipped", host=h.name, reason=why)
+            return
+        self.bus.emit(
+            "rollback.batch",
+            batch=number,
+            hosts=[h.name for h, _ in succeeded],
+            reason=f"batch {number} failed (on_batch_failure: rollback-batch)",
+        )
+        oks = await asyncio.gather(
+            *(self._bounded(h, self._rollback(h, r.done)) for h, r in succeeded)
+        )
+        for (_, r), ok in zip(succeeded, oks, strict=True):
+            r.rollback_ok = ok
+            r.reason = f"rolled back with batch {number}"
 
     async def _pause(self, batch: int) -> bool:
         rollout = self.plan.runbook.rollout
@@ -174,7 +236,7 @@ class Engine:
         ctx = dict(self.plan.contexts[h.name])
         ok, done, reason = await self._sequence(h, self.plan.runbook, ctx, "")
         if ok:
-            return HostResult(h.name, True)
+            return HostResult(h.name, True, done=done)
         if self.plan.runbook.on_failure == "halt" or self.options.no_rollback:
             why = "--no-rollback" if self.options.no_rollback else "on_failure: halt"
             self.bus.emit("rollback.skipped", host=h.name, reason=why)
@@ -243,6 +305,10 @@ class Engine:
                 return (*await self._manual(h, step.action, ctx, sid), [], True)
             if kind == "call":
                 return await self._call(h, step, ctx, sid)
+            if kind == "run":
+                unreachable = await self._connect(h)
+                if unreachable:  # nothing ran on the host: nothing of this step to undo
+                    return "failed", unreachable, [], False
             out = await self._attempts(h, step.action, ctx, sid, "step")
             if not out.ok:
                 return "failed", out.reason, [], True
@@ -255,6 +321,17 @@ class Engine:
             return "ok", "", [], True
         except RenderError as exc:
             return "failed", str(exc), [], False
+
+    async def _connect(self, h: Host) -> str:
+        """'' when the host's executor is connected (or needs no connection), else why not."""
+        connect = getattr(self.executors.get(h), "connect", None)
+        if connect is None:
+            return ""
+        try:
+            await connect()
+        except ConnectionFailed as exc:
+            return f"unreachable: {exc}"
+        return ""
 
     async def _manual(self, h: Host, action: Action, ctx: Context, sid: str) -> tuple[str, str]:
         text = render(action.text, ctx)

@@ -174,51 +174,83 @@ def _from_native(doc: Document, digest: str) -> Inventory:
     )
 
 
+# Ansible's connection variables, and the older names Ansible still reads
+_ANSIBLE_CONN = {
+    "ansible_connection": "connection",
+    "ansible_host": "address",
+    "ansible_ssh_host": "address",
+    "ansible_port": "port",
+    "ansible_ssh_port": "port",
+    "ansible_user": "user",
+    "ansible_ssh_user": "user",
+    "ansible_ssh_private_key_file": "key",
+    "ansible_private_key_file": "key",
+}
+
+
 def _from_ansible(doc: Document, digest: str) -> Inventory:
-    hosts: dict[str, Host] = {}
+    """Ansible YAML: connection variables may be set on hosts or on groups (`all` lowest, a child
+    group over its parents, the host over its groups), like Ansible's own precedence."""
+    host_vars: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[str]] = {}
     group_vars: dict[str, dict[str, Any]] = {}
 
-    def walk(gname: str, node: Any) -> list[str]:
+    def walk(gname: str, node: Any, path: tuple[str, ...]) -> list[str]:
         node = node or {}
         if not isinstance(node, dict):
-            raise InvalidInput([doc.problem((gname,), "an Ansible group is a mapping")])
+            raise InvalidInput([doc.problem(path, "an Ansible group is a mapping")])
+        groups.setdefault(gname, [])  # parents before children: later groups take precedence
+        if node.get("vars"):
+            group_vars.setdefault(gname, {}).update(dict(node["vars"]))
         members: list[str] = []
         for hname, hv in (node.get("hosts") or {}).items():
-            hv = dict(hv or {})
-            conn = hv.pop("ansible_connection", None)
-            address = hv.pop("ansible_host", None)
-            port = hv.pop("ansible_port", None)
-            user = hv.pop("ansible_user", None)
-            key = hv.pop("ansible_ssh_private_key_file", None)
-            prev = hosts.get(hname)
-            merged = dict(prev.vars) if prev else {}
-            merged.update(hv)
-            hosts[hname] = Host(
-                name=hname,
-                connection="local" if conn == "local" else "ssh",
-                address=address or (prev.address if prev else hname),
-                port=int(port) if port else (prev.port if prev else None),
-                user=user or (prev.user if prev else None),
-                key=key or (prev.key if prev else None),
-                vars=tuple(merged.items()),
-            )
+            host_vars.setdefault(hname, {}).update(dict(hv or {}))
             members.append(hname)
         for child, cnode in (node.get("children") or {}).items():
-            members += [m for m in walk(child, cnode) if m not in members]
-        groups[gname] = members
-        if node.get("vars"):
-            group_vars[gname] = dict(node["vars"])
+            members += [
+                m for m in walk(child, cnode, (*path, "children", child)) if m not in members
+            ]
+        groups[gname] += [m for m in members if m not in groups[gname]]
         return members
 
-    walk("all", doc.data["all"])
+    walk("all", doc.data["all"], ("all",))
+    hosts: list[Host] = []
+    for hname, own in host_vars.items():
+        merged: dict[str, Any] = {}
+        for gname, members in groups.items():
+            if hname in members or gname == "all":
+                merged.update(group_vars.get(gname, {}))
+        merged.update(own)
+        conn = {field: merged[k] for k, field in _ANSIBLE_CONN.items() if k in merged}
+        port = conn.get("port")
+        try:
+            port_number = int(port) if port is not None else None
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                [doc.problem(("all",), f"host '{hname}': ansible_port {port!r} is not a number")]
+            ) from None
+        hosts.append(
+            Host(
+                name=hname,
+                connection="local" if conn.get("connection") == "local" else "ssh",
+                address=str(conn.get("address") or hname),
+                port=port_number,
+                user=str(conn["user"]) if conn.get("user") else None,
+                key=str(conn["key"]) if conn.get("key") else None,
+                vars=tuple((k, v) for k, v in own.items() if k not in _ANSIBLE_CONN),
+            )
+        )
     # the `all` group's vars are the inventory's global vars
     global_vars = group_vars.pop("all", {})
     return Inventory(
-        hosts=tuple(hosts.values()),
+        hosts=tuple(hosts),
         groups=tuple((g, tuple(m)) for g, m in groups.items()),
-        group_vars=tuple((g, tuple(v.items())) for g, v in group_vars.items()),
-        vars=tuple(global_vars.items()),
+        group_vars=tuple((g, _plain_vars(v)) for g, v in group_vars.items()),
+        vars=_plain_vars(global_vars),
         file=doc.file,
         sha256=digest,
     )
+
+
+def _plain_vars(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, v) for k, v in values.items() if k not in _ANSIBLE_CONN)

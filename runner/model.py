@@ -116,6 +116,9 @@ class Rollout:
     batches: tuple[int | str, ...] = (1,)
     max_failures: int = 0
     pause: str | float = "none"  # "confirm", "none" or seconds
+    # when the rollout stops (more than max_failures failed): roll back the failed hosts only
+    # ("rollback-failed") or every host of the batch that tipped it ("rollback-batch")
+    on_batch_failure: str = "rollback-failed"
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ def _rollout(raw: dict[str, Any] | None) -> Rollout | None:
         batches=tuple(batch) if isinstance(batch, list) else (batch,),
         max_failures=int(raw.get("max_failures", 0)),
         pause=pause if pause in ("confirm", "none") else parse_duration(pause),
+        on_batch_failure=raw.get("on_batch_failure", "rollback-failed"),
     )
 
 

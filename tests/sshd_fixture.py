@@ -163,7 +163,14 @@ class SSHServer:
         self._proc.wait()
         self._proc = None
 
-    def write_inventory(self, path: Path, *, hosts: int | None = None, **ssh: Any) -> Path:
+    def write_inventory(
+        self,
+        path: Path,
+        *,
+        hosts: int | None = None,
+        vars: dict[str, Any] | None = None,
+        **ssh: Any,
+    ) -> Path:
         """An inventory in SPEC §3 form: hosts h1..hN on 127.0.0.1..N; `ssh` keys override."""
         settings: dict[str, Any] = {
             "known_hosts": str(self.known_hosts),
@@ -172,13 +179,15 @@ class SSHServer:
             **ssh,
         }
         chosen = self.addresses[: hosts or len(self.addresses)]
-        inventory = {
+        inventory: dict[str, Any] = {
             "ssh": settings,
             "hosts": {
                 f"h{i}": {"address": address, "port": self.port, "user": self.user}
                 for i, address in enumerate(chosen, start=1)
             },
         }
+        if vars:
+            inventory["vars"] = vars
         path.write_text(yaml.safe_dump(inventory, sort_keys=False))
         return path
 
@@ -205,13 +214,14 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
 @pytest.fixture
 def make_sshd(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[[], SSHServer]]:
-    """Start private one-address servers for destructive tests; all stopped afterwards."""
+) -> Iterator[Callable[..., SSHServer]]:
+    """Start private servers (one address unless count= says more) for destructive tests, or
+    tests that count the server's connections; all stopped afterwards."""
     _require_sshd()
     servers: list[SSHServer] = []
 
-    def make() -> SSHServer:
-        server = SSHServer(tmp_path_factory.mktemp("sshd-private"), count=1)
+    def make(count: int = 1) -> SSHServer:
+        server = SSHServer(tmp_path_factory.mktemp("sshd-private"), count=count)
         server.start()
         servers.append(server)
         return server

@@ -61,7 +61,9 @@ def test_one_byte_edit_is_detected(log: Path, capsys: pytest.CaptureFixture[str]
     assert "FAILED at record 4" in out and "edited" in out
 
 
-def test_torn_line_of_a_sealed_run_is_truncation(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_torn_line_of_a_sealed_run_is_truncation(
+    log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log.write_bytes(log.read_bytes()[:-40])
     code, out = verify(capsys)
     assert code == 4 and "truncated" in out

@@ -1,4 +1,10 @@
-"""One executor per host, created on first use and closed once at the end of the run."""
+"""One executor per host, created on first use and closed once at the end of the run.
+
+The engine holds a host's fork slot while it works on the host (`hold`/`release`). A host's
+connection stays open after its slot is released, so the next phase on that host (steps after
+preconditions, a batch rollback) reuses it; but before a host without an open connection starts,
+idle connections are closed, oldest first, so that at most `limit` (`--forks`) are ever open.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ class Executors:
         self.inventory = inventory
         self.accept_new = accept_new_host_keys
         self._by_host: dict[str, Any] = {}
+        self._held: set[str] = set()
+        self._idle: list[str] = []  # hosts with an executor and no slot, least recently used first
 
     def get(self, host: Host) -> Any:
         ex = self._by_host.get(host.name)
@@ -19,6 +27,20 @@ class Executors:
             ex = self._make(host)
             self._by_host[host.name] = ex
         return ex
+
+    async def hold(self, host: Host, limit: int) -> None:
+        """The engine starts work on host: make room for its connection among `limit`."""
+        self._held.add(host.name)
+        if host.name in self._idle:
+            self._idle.remove(host.name)
+            return
+        while self._idle and len(self._by_host) >= limit:
+            await self._by_host.pop(self._idle.pop(0)).close()
+
+    def release(self, host: Host) -> None:
+        self._held.discard(host.name)
+        if host.name in self._by_host and host.name not in self._idle:
+            self._idle.append(host.name)
 
     def _make(self, host: Host) -> Any:
         if host.connection == "local":
@@ -41,5 +63,6 @@ class Executors:
         )
 
     async def close(self) -> None:
-        for ex in self._by_host.values():
+        executors, self._by_host, self._idle = list(self._by_host.values()), {}, []
+        for ex in executors:
             await ex.close()

@@ -196,6 +196,10 @@ class SSHExecutor:
             timed_out=timed_out,
         )
 
+    async def connect(self) -> None:
+        """Open (or reuse) the connection; raises ConnectionFailed with a one-line reason."""
+        await self._connection()
+
     async def close(self) -> None:
         if self._kills:
             await asyncio.gather(*self._kills, return_exceptions=True)
