@@ -82,6 +82,12 @@ class Journal:
     def _resume_chain(self) -> None:
         last = None
         for rec in read_records(self.path):
+            if rec.torn:
+                # a crash mid-write left half a line: cut it, so the chain continues cleanly
+                data = self.path.read_bytes()
+                with self.path.open("r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
+                break
             if rec.record is not None:
                 last = rec.record
         if last is not None:

@@ -82,6 +82,10 @@ class Console:
                 f"{where}  check '{f.get('name', '')}' (attempt {f['attempt']}): {f.get('reason', '')}",
                 "yellow",
             )
+        elif name == "step.waiting":
+            self.line(
+                f"{where}⏸ waiting for a person; when the step is done: {f['resume']}", "magenta"
+            )
         elif name == "manual.shown":
             self.line(f"{where}✋ manual step {f['step']}:\n{f['instructions']}", "magenta")
         elif name in (

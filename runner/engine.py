@@ -34,11 +34,24 @@ from runner.render import RenderError, evaluate, render
 Ask = Callable[[str], "asyncio.Future[bool | None] | Any"]
 
 
+EXIT_WAITING = (
+    5  # stopped at a manual step with no terminal: `runbook resume RUN_ID --confirm STEP`
+)
+
+
+class Waiting(Exception):
+    """A manual step needs a person and there is no terminal: the run stops, resumable."""
+
+
 @dataclass
 class Options:
     yes: bool = False
     no_rollback: bool = False
     forks: int = 10
+    from_step: str | None = None  # start at this step; earlier ones are skipped, not undone
+    # resume: per host, the top-level steps completed before (skipped now, still rolled back)
+    resumed: dict[str, set[str]] = field(default_factory=dict)
+    captures: dict[str, dict[str, str]] = field(default_factory=dict)  # restored on resume
 
 
 @dataclass
@@ -56,6 +69,7 @@ class HostResult:
     ok: bool
     reason: str = ""
     rollback_ok: bool | None = None  # None: no rollback attempted
+    waiting: bool = False
     done: list[Done] = field(default_factory=list, repr=False)  # to roll back a whole batch
 
 
@@ -131,6 +145,9 @@ class Engine:
             raise
 
     def _conclude(self, results: list[HostResult], start: float) -> int:
+        failed = [r for r in results if not r.ok and not r.waiting]
+        if not failed and any(r.waiting for r in results):
+            return self._finish("waiting", EXIT_WAITING, start, results)
         if all(r.ok for r in results):
             return self._finish("succeeded", EXIT_OK, start, results)
         if any(r.rollback_ok is False for r in results):
@@ -234,7 +251,11 @@ class Engine:
 
     async def _host(self, h: Host) -> HostResult:
         ctx = dict(self.plan.contexts[h.name])
-        ok, done, reason = await self._sequence(h, self.plan.runbook, ctx, "")
+        ctx.update(self.options.captures.get(h.name, {}))
+        try:
+            ok, done, reason = await self._sequence(h, self.plan.runbook, ctx, "")
+        except Waiting as exc:
+            return HostResult(h.name, False, str(exc), waiting=True)
         if ok:
             return HostResult(h.name, True, done=done)
         if self.plan.runbook.on_failure == "halt" or self.options.no_rollback:
@@ -249,8 +270,17 @@ class Engine:
         self, h: Host, rb: Runbook, ctx: Context, prefix: str
     ) -> tuple[bool, list[Done], str]:
         done: list[Done] = []
+        before = self._skips(h, rb, prefix)
         for step in rb.steps:
             sid = prefix + step.id
+            if step.id in before:
+                why = before[step.id]
+                self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
+                if why == _RESUMED:
+                    done.append(
+                        Done(step, ctx)
+                    )  # done in an earlier attempt: still undone on failure
+                continue
             if step.on is not None and h.name not in step.on:
                 self.bus.emit(
                     "step.skipped",
@@ -260,7 +290,14 @@ class Engine:
                 )
                 continue
             status, reason, children, started = await self._step(h, rb, step, ctx, sid)
-            self.bus.emit("step.outcome", host=h.name, step=sid, status=status, reason=reason)
+            extra = (
+                {"capture": {step.capture: ctx[step.capture]}}
+                if step.capture and step.capture in ctx
+                else {}
+            )
+            self.bus.emit(
+                "step.outcome", host=h.name, step=sid, status=status, reason=reason, **extra
+            )
             if status == "skipped":
                 continue
             if started:
@@ -268,6 +305,18 @@ class Engine:
             if status == "failed" and not step.continue_on_error:
                 return False, done, f"step '{sid}': {reason}"
         return True, done, ""
+
+    def _skips(self, h: Host, rb: Runbook, prefix: str) -> dict[str, str]:
+        """Top-level steps not to run now: completed before a resume, or before --from."""
+        if prefix:
+            return {}
+        out = dict.fromkeys(self.options.resumed.get(h.name, set()), _RESUMED)
+        if self.options.from_step:
+            for step in rb.steps:
+                if step.id == self.options.from_step:
+                    break
+                out.setdefault(step.id, f"before --from {self.options.from_step}")
+        return out
 
     async def _step(
         self, h: Host, rb: Runbook, step: Step, ctx: Context, sid: str
@@ -338,9 +387,11 @@ class Engine:
         self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text)
         answer = self.ask(f"{text}\nDone?")
         if answer is None:
-            return (
-                "failed",
-                "a manual step needs an operator at a terminal (--yes never answers manual steps)",
+            resume = f"runbook resume {self.plan.run_id} --confirm {sid} --by NAME"
+            self.bus.emit("step.waiting", host=h.name, step=sid, instructions=text, resume=resume)
+            raise Waiting(
+                f"waiting for a person at manual step '{sid}' (--yes never answers manual steps): "
+                f"when it is done, `{resume}`"
             )
         self.bus.emit(
             "manual.confirmed" if answer else "manual.declined",
@@ -472,6 +523,22 @@ class Engine:
 
     # --- rollback -------------------------------------------------------------------------
 
+    async def rollback_completed(self, completed: dict[str, list[str]]) -> int:
+        """`runbook rollback RUN_ID`: undo the given steps per host, in reverse order."""
+        start = time.monotonic()
+        results = []
+        for h in self.plan.hosts:
+            ctx = dict(self.plan.contexts[h.name])
+            ctx.update(self.options.captures.get(h.name, {}))
+            ids = completed.get(h.name, [])
+            done = [Done(s, ctx) for s in self.plan.runbook.steps if s.id in ids]
+            if done:
+                ok = await self._rollback(h, done)
+                results.append(HostResult(h.name, ok, "" if ok else "rollback failed", ok))
+        if all(r.ok for r in results):
+            return self._finish("rolled-back", 0, start, results)
+        return self._finish("rollback-failed", EXIT_ROLLBACK_FAILED, start, results)
+
     async def _rollback(self, h: Host, done: list[Done]) -> bool:
         self.bus.emit("rollback.begin", host=h.name, steps=[d.step.id for d in reversed(done)])
         for d in reversed(done):
@@ -527,6 +594,9 @@ class Engine:
                 break
         assert out is not None
         return out
+
+
+_RESUMED = "completed before the run was resumed"
 
 
 def _preview(action: Action, ctx: Context) -> str:

@@ -265,9 +265,10 @@ steps: [{id: s, run: touch changed}]
     assert events(workdir / "state")[-1]["outcome"] == "aborted"
 
 
-def test_manual_step_without_terminal_fails_with_message(
+def test_manual_step_without_terminal_waits(
     workdir: Path, no_tty: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """Do-nothing scripting: the run stops resumable at the manual step, nothing is rolled back."""
     write_runbook(
         workdir,
         "man",
@@ -278,10 +279,11 @@ steps:
   - {id: watch, manual: Watch the dashboard for 15 minutes.}
 """,
     )
-    assert main(["run", "man", "--yes"]) == 1
+    assert main(["run", "man", "--yes"]) == 5
     out, _ = capfd.readouterr()
-    assert "manual step needs an operator at a terminal" in out
-    assert (workdir / "trail").read_text().split() == ["a", "undo-a"]
+    assert "--confirm watch --by NAME" in out
+    assert (workdir / "trail").read_text().split() == ["a"]
+    assert events(workdir / "state")[-1]["outcome"] == "waiting"
 
 
 def test_confirm_needs_yes_without_terminal(workdir: Path, no_tty: None) -> None:

@@ -40,7 +40,11 @@ def _params_file(path: str) -> dict[str, Any]:
 
 
 def prepare(
-    name: str, assignments: list[str], params_file: str | None, inventory: str | None
+    name: str,
+    assignments: list[str],
+    params_file: str | None,
+    inventory: str | None,
+    run_id: str | None = None,
 ) -> Plan:
     inv: Inventory = inventory_mod.load(inventory) if inventory else inventory_mod.DEFAULT
     catalog = Catalog()
@@ -53,4 +57,4 @@ def prepare(
     )
     if not rb.steps:
         raise UsageError(f"{rb.id}: no steps")
-    return build(rb, values, inv, catalog, new_run_id(rb.id), redactor)
+    return build(rb, values, inv, catalog, run_id or new_run_id(rb.id), redactor)

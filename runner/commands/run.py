@@ -16,6 +16,7 @@ from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
 from runner.ledger import seal
+from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import load_signer
 
@@ -36,6 +37,8 @@ class RunArgs:
     require_approval: bool = False
     operator: str | None = None
     signing_key: str | None = None
+    from_step: str | None = None
+    from_reason: str | None = None
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
@@ -45,46 +48,66 @@ def run(a: RunArgs, state_dir: Path) -> int:
     else:
         plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
     rb = plan.runbook
+    started = {
+        "runbook": rb.id,
+        "file": rb.file,
+        "runbook_sha256": rb.sha256,
+        "tool_version": __version__,
+        "params": {k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
+        "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
+        "hosts": [h.name for h in plan.hosts],
+        "batches": [[h.name for h in b] for b in plan.batches],
+        "plan_hash": saved["plan_hash"] if saved else plan.digest(),
+        "plan_file": a.plan_file,
+        "operator": a.operator or current_actor()["user"],
+        "ticket": a.ticket,
+        "change": rb.change,
+        "from_step": a.from_step,
+        "from_reason": a.from_reason,
+        "argv": sys.argv[1:],
+    }
+    options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
+    if a.from_step and rb.step(a.from_step) is None:
+        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+    return execute(plan, state_dir, "run.started", started, options, a)
+
+
+def execute(
+    plan: Plan,
+    state_dir: Path,
+    event: str,
+    fields: dict[str, Any],
+    options: Options,
+    a: RunArgs,
+    *,
+    rollback_only: dict[str, list[str]] | None = None,
+) -> int:
+    """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
-    journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
-    console = Console(show_output=not a.quiet)
-    bus = Bus(plan.redactor, [JournalSink(journal), console])
-    bus.emit(
-        "run.started",
-        run_id_=plan.run_id,
-        runbook=rb.id,
-        file=rb.file,
-        runbook_sha256=rb.sha256,
-        tool_version=__version__,
-        params={k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
-        inventory={"file": plan.inventory.file, "sha256": plan.inventory.sha256},
-        hosts=[h.name for h in plan.hosts],
-        batches=[[h.name for h in b] for b in plan.batches],
-        plan_hash=saved["plan_hash"] if saved else plan.digest(),
-        plan_file=a.plan_file,
-        operator=a.operator or current_actor()["user"],
-        ticket=a.ticket,
-        change=rb.change,
-        argv=sys.argv[1:],
-    )
-    executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
-    engine = Engine(
-        plan,
-        bus,
-        executors,
-        console.ask,
-        Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks),
-    )
+    lock = Lock(
+        lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
+    ).acquire()
     try:
-        return asyncio.run(_main(engine, executors))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        return EXIT_INTERRUPTED
-    finally:
+        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
+        console = Console(show_output=not a.quiet)
+        bus = Bus(plan.redactor, [JournalSink(journal), console])
+        bus.emit(event, run_id_=plan.run_id, **fields)
+        if lock.taken_over:
+            bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
+        executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
+        engine = Engine(plan, bus, executors, console.ask, options)
         try:
-            seal(journal, state_dir, signer)
+            return asyncio.run(_main(engine, executors, rollback_only))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            return EXIT_INTERRUPTED
         finally:
-            journal.close()
-        print(f"audit log: {journal.path}", file=sys.stderr)
+            try:
+                seal(journal, state_dir, signer)
+            finally:
+                journal.close()
+            print(f"audit log: {journal.path}", file=sys.stderr)
+    finally:
+        lock.release()
 
 
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
@@ -131,7 +154,9 @@ def _require_approval(saved: dict[str, Any], state_dir: Path, operator: str) -> 
         )
 
 
-async def _main(engine: Engine, executors: Executors) -> int:
+async def _main(
+    engine: Engine, executors: Executors, rollback_only: dict[str, list[str]] | None
+) -> int:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
@@ -140,6 +165,8 @@ async def _main(engine: Engine, executors: Executors) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
+        if rollback_only is not None:
+            return await engine.rollback_completed(rollback_only)
         return await engine.run()
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED

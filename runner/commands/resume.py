@@ -1,0 +1,116 @@
+"""`runbook resume RUN_ID` and `runbook rollback RUN_ID`: continue or undo a run from its log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner import resume as state_mod
+from runner.commands.common import prepare
+from runner.commands.run import RunArgs, execute
+from runner.console import interactive
+from runner.engine import Options
+from runner.errors import UsageError
+from runner.plan import Plan
+
+
+def _rebuild(
+    st: state_mod.RunState, secrets: list[str], *, accept_changed: bool
+) -> tuple[Plan, list[str]]:
+    """The run's plan again, with its recorded params (secrets asked for again, never stored)."""
+    s = st.started
+    masked = {k for k, v in s["params"].items() if v == "***"}
+    given = [f"{k}={v}" for k, v in s["params"].items() if k not in masked and v is not None]
+    extra = [x for x in secrets if x.partition("=")[0] not in masked]
+    if extra:
+        raise UsageError(
+            "resume takes the run's own params; only its secret params may be given (-p)"
+        )
+    plan = prepare(
+        s["file"], given + secrets, None, (s.get("inventory") or {}).get("file"), run_id=st.run_id
+    )
+    notes = []
+    if plan.runbook.sha256 != s["runbook_sha256"]:
+        if not accept_changed:
+            raise UsageError(
+                f"the runbook {s['file']} changed since run {st.run_id} started "
+                f"(sha256 {s['runbook_sha256'][:12]} -> {plan.runbook.sha256[:12]}); "
+                "pass --accept-changed-runbook to continue with the new file"
+            )
+        notes.append(f"runbook changed: {s['runbook_sha256']} -> {plan.runbook.sha256}")
+    inv = s.get("inventory") or {}
+    if inv.get("sha256") != plan.inventory.sha256:
+        raise UsageError(f"the inventory {inv.get('file')} changed since run {st.run_id} started")
+    return plan, notes
+
+
+def resume(
+    run_id: str,
+    state_dir: Path,
+    a: RunArgs,
+    *,
+    confirm: str | None,
+    by: str | None,
+    accept_changed: bool,
+    rerun_unknown: bool,
+) -> int:
+    st = state_mod.load(state_dir, run_id)
+    if st.outcome in ("succeeded", "rolled-back") and not st.waiting:
+        raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
+    plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
+    resumed = {h: set(ids) for h, ids in st.completed.items()}
+    confirmed: list[dict[str, Any]] = []
+    if confirm:
+        hosts = [h for h, step in st.waiting.items() if step == confirm]
+        if not hosts:
+            waiting = ", ".join(f"{s} on {h}" for h, s in st.waiting.items()) or "none"
+            raise UsageError(
+                f"run {run_id} is not waiting at step '{confirm}' (waiting: {waiting})"
+            )
+        if not by:
+            raise UsageError("--confirm needs --by NAME: who did the manual step")
+        for h in hosts:
+            resumed.setdefault(h, set()).add(confirm)
+            confirmed.append({"host": h, "step": confirm, "by": by})
+    unknown = {h: steps for h, steps in st.unknown.items() if steps}
+    if unknown and not rerun_unknown:
+        listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
+        if not interactive() or not _ask(
+            f"outcome unknown (started, never recorded as finished): {listing}. Run again?"
+        ):
+            raise UsageError(
+                f"outcome unknown for {listing}: the step may have changed the system. "
+                "Check it, then resume with --rerun-unknown"
+            )
+    fields: dict[str, Any] = {
+        "resumes": run_id,
+        "completed_before": {h: sorted(v) for h, v in resumed.items()},
+        "outcome_unknown": unknown,
+        "notes": notes,
+        "runbook_sha256": plan.runbook.sha256,
+    }
+    options = Options(
+        yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, resumed=resumed, captures=st.captures
+    )
+    if confirmed:
+        fields["confirmed"] = confirmed
+    return execute(plan, state_dir, "run.resumed", fields, options, a)
+
+
+def rollback(run_id: str, state_dir: Path, a: RunArgs) -> int:
+    """Undo the steps of a finished or failed run that started and are not undone yet."""
+    st = state_mod.load(state_dir, run_id)
+    plan, _ = _rebuild(st, a.params, accept_changed=False)
+    todo = state_mod.started_steps(state_dir, run_id)
+    if not any(todo.values()):
+        raise UsageError(f"run {run_id} has no completed steps left to roll back")
+    options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
+    fields = {"rolls_back": run_id, "steps": todo}
+    return execute(plan, state_dir, "rollback.requested", fields, options, a, rollback_only=todo)
+
+
+def _ask(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False

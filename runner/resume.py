@@ -1,0 +1,99 @@
+"""What a run's audit log says about where it stopped: the basis of `resume` and `rollback`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.audit import run_path, verify_run
+from runner.errors import UsageError
+
+
+@dataclass
+class RunState:
+    run_id: str
+    path: Path
+    started: dict[str, Any]
+    outcome: str | None  # the last run.finished outcome, None if the run never finished
+    completed: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # host -> top-level step ids, in order
+    unknown: dict[str, list[str]] = field(default_factory=dict)  # started, no outcome recorded
+    waiting: dict[str, str] = field(
+        default_factory=dict
+    )  # host -> manual step waiting for a person
+    captures: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def load(state_dir: Path, run_id: str) -> RunState:
+    path = run_path(state_dir, run_id)
+    if not path.exists():
+        raise UsageError(f"no audit log for run {run_id} under {state_dir}")
+    verdict = verify_run(path, keep=True)
+    if not verdict.ok:
+        raise UsageError(
+            f"the log of run {run_id} does not verify ({verdict.line()}); not resuming"
+        )
+    events = verdict.events
+    started = next((e for e in events if e["event"] == "run.started"), None)
+    if started is None:
+        raise UsageError(f"run {run_id} has no run.started record")
+    state = RunState(run_id, path, started, None)
+    open_steps: dict[tuple[str, str], bool] = {}
+    for e in events:
+        ev, host, step = e["event"], e.get("host", ""), str(e.get("step", ""))
+        top = "/" not in step and ":" not in step
+        if ev == "run.finished":
+            state.outcome = e["outcome"]
+        if (
+            ev == "run.resumed"
+        ):  # what an earlier resume counted as done (e.g. a confirmed manual step)
+            for h, ids in (e.get("completed_before") or {}).items():
+                done = state.completed.setdefault(h, [])
+                done += [i for i in ids if i not in done]
+                if state.waiting.get(h) in ids:
+                    state.waiting.pop(h)
+        if not top or not host:
+            continue
+        if ev == "step.started":
+            open_steps[(host, step)] = True
+        elif ev == "step.outcome":
+            open_steps.pop((host, step), None)
+            state.waiting.pop(host, None)
+            if e["status"] in ("ok", "skipped") and step not in state.completed.setdefault(
+                host, []
+            ):
+                state.completed[host].append(step)
+            for name, value in (e.get("capture") or {}).items():
+                state.captures.setdefault(host, {})[name] = value
+        elif ev == "rollback.finished" and e.get("ok") and step in state.completed.get(host, []):
+            state.completed[host].remove(step)  # undone: a resume must do it again
+        elif ev == "step.waiting":
+            state.waiting[host] = step
+        elif ev == "manual.confirmed":
+            state.waiting.pop(host, None)
+            if step not in state.completed.setdefault(host, []):
+                state.completed[host].append(step)
+    for host, step in open_steps:
+        if step not in state.completed.get(host, []) and state.waiting.get(host) != step:
+            state.unknown.setdefault(host, []).append(step)
+    return state
+
+
+def started_steps(state_dir: Path, run_id: str) -> dict[str, list[str]]:
+    """Per host, the top-level steps whose action started (what `rollback RUN_ID` undoes)."""
+    verdict = verify_run(run_path(state_dir, run_id), keep=True)
+    out: dict[str, list[str]] = {}
+    undone: set[tuple[str, str]] = set()
+    for e in verdict.events:
+        host, step = e.get("host", ""), str(e.get("step", ""))
+        if "/" in step or ":" in step or not host:
+            continue
+        if e["event"] in ("step.started", "manual.confirmed") and step not in out.setdefault(
+            host, []
+        ):
+            out[host].append(step)
+        if e["event"] == "rollback.finished" and e.get("ok"):
+            undone.add((host, step))
+    return {h: [s for s in steps if (h, s) not in undone] for h, steps in out.items()}
