@@ -97,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
             )
             c.add_argument("--quiet", action="store_true", help="do not echo command output")
             c.add_argument(
+                "--from",
+                dest="from_step",
+                metavar="STEP",
+                help="start at STEP (earlier steps are skipped; recorded)",
+            )
+            c.add_argument(
+                "--reason", dest="from_reason", help="with --from: why, recorded in the audit log"
+            )
+            c.add_argument(
                 "--plan",
                 dest="plan_file",
                 metavar="PLAN",
@@ -112,8 +121,50 @@ def _parser() -> argparse.ArgumentParser:
                 help="the operator's name, recorded in the audit log (default: OS user)",
             )
 
+    from runner.commands import checklist as _cl
+
+    _cl.add_parser(sub)
+
+    for cmd in ("resume", "rollback"):
+        r = sub.add_parser(
+            cmd,
+            help="continue an interrupted, failed or waiting run"
+            if cmd == "resume"
+            else "undo the completed steps of a run, in reverse order",
+        )
+        r.add_argument("run_id")
+        r.add_argument(
+            "-p",
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="secret params (never stored) again",
+        )
+        r.add_argument("--yes", action="store_true")
+        r.add_argument("--quiet", action="store_true")
+        r.add_argument("--forks", type=int, default=10)
+        if cmd == "resume":
+            r.add_argument(
+                "--confirm", metavar="STEP", help="the manual step the run waits at is done"
+            )
+            r.add_argument("--by", help="with --confirm: who did it")
+            r.add_argument(
+                "--accept-changed-runbook",
+                action="store_true",
+                help="continue although the runbook file changed (recorded)",
+            )
+            r.add_argument(
+                "--rerun-unknown",
+                action="store_true",
+                help="run again steps whose outcome was never recorded",
+            )
+            r.add_argument("--no-rollback", action="store_true")
+
     sc = sub.add_parser("schema", help="print a JSON Schema")
-    sc.add_argument("kind", nargs="?", default="runbook", choices=["runbook", "inventory"])
+    sc.add_argument(
+        "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
+    )
 
     a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
     asub = a.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -213,6 +264,8 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
                 require_approval=args.require_approval,
                 operator=args.operator,
                 signing_key=args.signing_key,
+                from_step=args.from_step,
+                from_reason=args.from_reason,
                 params=args.param,
                 params_file=args.params,
                 inventory=args.inventory,
@@ -224,6 +277,34 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
                 quiet=args.quiet,
             ),
             state,
+        )
+    if cmd == "checklist":
+        from runner.commands.checklist import dispatch
+
+        return dispatch(args, state)
+    if cmd in ("resume", "rollback"):
+        from runner.commands import resume as resume_cmd
+        from runner.commands.run import RunArgs
+
+        ra = RunArgs(
+            name="",
+            params=args.param,
+            yes=args.yes,
+            quiet=args.quiet,
+            forks=args.forks,
+            no_rollback=getattr(args, "no_rollback", False),
+            signing_key=args.signing_key,
+        )
+        if cmd == "rollback":
+            return resume_cmd.rollback(args.run_id, state, ra)
+        return resume_cmd.resume(
+            args.run_id,
+            state,
+            ra,
+            confirm=args.confirm,
+            by=args.by,
+            accept_changed=args.accept_changed_runbook,
+            rerun_unknown=args.rerun_unknown,
         )
     if cmd == "audit":
         from runner.commands import audit

@@ -29,7 +29,7 @@ def test_list_finds_runbooks(workdir: Path, capsys: pytest.CaptureFixture[str]) 
     assert json.loads(capsys.readouterr().out)["runbook"] == ["runbooks/one.yaml"]
 
 
-@pytest.mark.parametrize("kind", ["runbook", "inventory"])
+@pytest.mark.parametrize("kind", ["runbook", "checklist", "inventory"])
 def test_schema_prints_the_file_in_schemas(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", kind]) == 0
     assert capsys.readouterr().out == (REPO / "schemas" / f"{kind}.schema.json").read_text()
