@@ -191,7 +191,7 @@ def records_lenient(workdir: Path) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(20))
 def test_sigkill_at_a_random_point_then_resume_runs_each_step_once(
     workdir: Path, seed: int
 ) -> None:
