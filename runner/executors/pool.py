@@ -8,6 +8,7 @@ idle connections are closed, oldest first, so that at most `limit` (`--forks`) a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from runner.inventory import Host, Inventory
@@ -20,6 +21,7 @@ class Executors:
         self._by_host: dict[str, Any] = {}
         self._held: set[str] = set()
         self._idle: list[str] = []  # hosts with an executor and no slot, least recently used first
+        self._lock = asyncio.Lock()
 
     def get(self, host: Host) -> Any:
         ex = self._by_host.get(host.name)
@@ -29,13 +31,18 @@ class Executors:
         return ex
 
     async def hold(self, host: Host, limit: int) -> None:
-        """The engine starts work on host: make room for its connection among `limit`."""
-        self._held.add(host.name)
-        if host.name in self._idle:
-            self._idle.remove(host.name)
-            return
-        while self._idle and len(self._by_host) >= limit:
-            await self._by_host.pop(self._idle.pop(0)).close()
+        """The engine starts work on host: make room for its connection among `limit`.
+
+        Serialised: while one hold awaits the close of an idle connection, another must not
+        count that connection as gone. Every held host counts as a connection to come, since
+        executors connect lazily, after hold returns.
+        """
+        async with self._lock:
+            self._held.add(host.name)
+            if host.name in self._idle:
+                self._idle.remove(host.name)
+            while self._idle and len(self._by_host.keys() | self._held) > limit:
+                await self._by_host.pop(self._idle.pop(0)).close()
 
     def release(self, host: Host) -> None:
         self._held.discard(host.name)

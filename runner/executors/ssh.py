@@ -205,9 +205,16 @@ class SSHExecutor:
             await asyncio.gather(*self._kills, return_exceptions=True)
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            sock = conn.get_extra_info("socket")
             conn.close()
             with contextlib.suppress(asyncssh.Error, OSError):
                 await conn.wait_closed()
+            # wait_closed can return a loop iteration or more before asyncio closes the socket
+            # itself; --forks counts open connections, so only return once it is really closed
+            for _ in range(200):
+                if sock is None or sock.fileno() == -1:
+                    break
+                await asyncio.sleep(0.005)
 
     def _shell_text(self, request: CommandRequest, conn: asyncssh.SSHClientConnection) -> str:
         # Exports go inside what sudo runs (sudo resets the environment), and not through SSH env
