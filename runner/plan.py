@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,16 @@ def base_context(
     return ctx
 
 
+_SINGLE = re.compile(r"^\s*{{(?P<expr>(?:(?!{{|}}).)*)}}\s*$", re.S)
+
+
 def _render_value(value: Any, ctx: Context) -> Any:
     if isinstance(value, str):
+        # a var that is one expression keeps its type (a mapping stays a mapping, as in
+        # Ansible's native templating); anything else renders to a string
+        single = _SINGLE.match(value)
+        if single:
+            return evaluate(single.group("expr"), ctx)
         return render(value, ctx)
     if isinstance(value, list):
         return [_render_value(v, ctx) for v in value]

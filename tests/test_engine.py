@@ -493,3 +493,23 @@ steps:
     assert "use: decided-at-run-time" in out
     assert "s3cret-value" not in out
     assert not (workdir / "out").exists() and not (workdir / "state").exists()  # nothing ran
+
+
+def test_a_var_that_is_one_expression_keeps_its_type(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "native",
+        """
+runbook: native
+params: {severity: {type: string, default: high}}
+vars:
+  levels: {high: {minutes: 15, page: "L1, L2, L3"}}
+  chosen: "{{ levels[severity] }}"
+  label: "sev-{{ severity }}"
+steps:
+  - id: show
+    run: echo {{ chosen.minutes }} {{ chosen.page }} {{ label }} > out
+""",
+    )
+    assert main(["run", "native"]) == 0
+    assert (workdir / "out").read_text().split() == ["15", "L1,", "L2,", "L3", "sev-high"]
