@@ -13,6 +13,11 @@ Normally started by `demo/botctl start`, which stands in for systemd. The answer
 
 The status is "healthy" unless `<app_dir>/.health_override` holds `degraded` or `unhealthy`, so that
 tests can break the service on purpose; it is re-read on every request. "unhealthy" answers 503.
+Without an override, a `HEALTH` file in the running release (`<app_dir>/current/HEALTH`) is read the
+same way: a release built broken on purpose (the rolling-update test) is unhealthy once deployed.
+
+`POST /rpc` answers the JSON-RPC 2.0 method `eth_blockNumber` (a block number that grows with the
+uptime), standing in for the seed's `https://polygon-rpc.com/`; other methods get error -32601.
 `version` is the name of the release the `<app_dir>/current` symlink points at, read per request,
 so switching the link is visible at once (a real bot would need a restart; the runbooks restart).
 SIGHUP logs "reloaded" (like `systemctl reload`); SIGTERM stops cleanly. Logs go to
@@ -41,11 +46,13 @@ log = logging.getLogger("polymarket_bot.service")
 
 
 def read_status(app_dir: Path) -> str:
-    try:
-        wanted = (app_dir / ".health_override").read_text(encoding="utf-8").strip().lower()
-    except OSError:
-        return "healthy"
-    return wanted if wanted in STATUSES else "healthy"
+    for source in (app_dir / ".health_override", app_dir / "current" / "HEALTH"):
+        try:
+            wanted = source.read_text(encoding="utf-8").strip().lower()
+        except OSError:
+            continue
+        return wanted if wanted in STATUSES else "healthy"
+    return "healthy"
 
 
 def read_version(app_dir: Path) -> str:
@@ -90,6 +97,28 @@ class Handler(BaseHTTPRequestHandler):
             report["warnings_found"],
         )
         self._send(code, report)
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != "/rpc":
+            self._send(HTTPStatus.NOT_FOUND, {"error": "not found", "path": self.path})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            req = json.loads(self.rfile.read(length) or b"null")
+        except ValueError:
+            req = None
+        if not isinstance(req, dict):
+            err = {"code": -32700, "message": "Parse error"}
+            self._send(HTTPStatus.OK, {"jsonrpc": "2.0", "id": None, "error": err})
+            return
+        answer: dict[str, object] = {"jsonrpc": "2.0", "id": req.get("id")}
+        if req.get("method") == "eth_blockNumber":
+            # Polygon makes a block about every 2 s; start from a plausible height.
+            answer["result"] = hex(65_000_000 + int(time.monotonic() - self.started) // 2)
+        else:
+            answer["error"] = {"code": -32601, "message": "Method not found"}
+        log.info("RPC %s", req.get("method"))
+        self._send(HTTPStatus.OK, answer)
 
     def _send(self, code: HTTPStatus, body: dict[str, object]) -> None:
         data = (json.dumps(body) + "\n").encode()

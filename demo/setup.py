@@ -5,7 +5,16 @@
 
 Lays out <root>/polymarket-copy-bot/ the way the seed runbook's "Directory Structure" describes
 (scripts/, logs/, data/, backups/, security/) plus a `releases/<version>/` directory with a
-`current` symlink, which the update runbooks switch. Everything is deterministic (fixed dates and a
+`current` symlink, which the update runbooks switch, and what the seed runbooks need:
+
+- `updates/1.1.0/`: the update package the rolling-update runbook deploys (write `unhealthy` into
+  its `HEALTH` file to get a release that fails its post-update verification);
+- `config/settings.py`: the seed's `from config.settings import settings` with
+  `settings.validate_critical_settings()`, checking `.env`;
+- `requirements.txt` (no third-party packages: `pip install -r` has nothing to fetch);
+- `security/certs/bot.pem`: a self-signed certificate, valid 90 days (made with `openssl`, else
+  python's `cryptography`; left out when neither is there);
+- `logs/trade_2026-09-01.log.gz`: a rotated log dated long ago, for the 30-day clean-up. Everything is deterministic (fixed dates and a
 seeded random generator), so tests can rely on the contents.
 
 Idempotent: what exists is left alone, so state a test put there (an injected ERROR line, a
@@ -16,19 +25,35 @@ Stdlib only; Python 3.10+.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 APP_NAME = "polymarket-copy-bot"
 RELEASE = "1.0.0"
+UPDATE = "1.1.0"
 TRADE_COUNT = 50
 
-DIRS = ("scripts", "logs", "data", "backups", "security", "releases", f"releases/{RELEASE}", "run")
+DIRS = (
+    "scripts",
+    "logs",
+    "data",
+    "backups",
+    "security",
+    "security/certs",
+    "releases",
+    f"releases/{RELEASE}",
+    "run",
+    "config",
+    "updates",
+    f"updates/{UPDATE}",
+)
 
 ENV_FILE = """\
 # Polymarket copy bot: demo settings. No secrets here: the demo never talks to a real chain.
@@ -68,6 +93,52 @@ SCRIPTS = {
 }
 
 LOG_DAYS = ("2026-11-23", "2026-11-24")
+OLD_LOG = "logs/trade_2026-09-01.log.gz"
+
+REQUIREMENTS = """\
+# The demo bot needs nothing beyond the standard library; production pins its packages here.
+"""
+
+SETTINGS_PY = '''\
+"""The seed's `config.settings`: loads <app_dir>/.env and validates the critical settings."""
+
+from pathlib import Path
+
+REQUIRED = ("ENVIRONMENT", "RPC_URL", "CHAIN_ID", "HEALTH_PORT", "COPY_RATIO", "MAX_POSITION_USD")
+
+
+class Settings:
+    def __init__(self, path):
+        self.path = path
+        self.values = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, sep, value = line.partition("=")
+                if not sep:
+                    raise ValueError("%s: not KEY=VALUE: %r" % (path, line))
+                self.values[key.strip()] = value.strip()
+
+    def validate_critical_settings(self):
+        missing = [k for k in REQUIRED if not self.values.get(k)]
+        if missing:
+            raise ValueError("missing settings: " + ", ".join(missing))
+        v = self.values
+        if not v["RPC_URL"].startswith(("http://", "https://")):
+            raise ValueError("RPC_URL must be an http(s) URL: %r" % v["RPC_URL"])
+        for key in ("CHAIN_ID", "HEALTH_PORT"):
+            if not v[key].isdigit():
+                raise ValueError("%s must be an integer: %r" % (key, v[key]))
+        ratio = float(v["COPY_RATIO"])
+        if not 0 < ratio <= 1:
+            raise ValueError("COPY_RATIO must be in (0, 1]: %r" % v["COPY_RATIO"])
+        if float(v["MAX_POSITION_USD"]) <= 0:
+            raise ValueError("MAX_POSITION_USD must be positive")
+        return True
+
+
+settings = Settings(Path(__file__).resolve().parent.parent / ".env")
+'''
 
 
 def log_lines(day: str, rng: random.Random) -> list[str]:
@@ -153,6 +224,64 @@ def create_db(path: Path, rng: random.Random) -> None:
     tmp.replace(path)
 
 
+def write_old_log(path: Path) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("2026-09-01 00:00:00,000 - polymarket_bot.monitor - INFO - rotated long ago\n")
+
+
+def make_cert(path: Path) -> None:
+    """A self-signed certificate for localhost, valid 90 days; nothing if no tool can make one."""
+    if shutil.which("openssl"):
+        key = path.with_suffix(".key")
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "90",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                str(key),
+                "-out",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        key.chmod(0o600)
+        return
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        return
+    import datetime
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 class Builder:
     def __init__(self, app: Path) -> None:
         self.app = app
@@ -174,6 +303,8 @@ class Builder:
             self._note(rel, False)
             return
         write(path)
+        if not path.exists():  # the writer could not make it (no tool): not an error
+            return
         path.chmod(mode)
         self._note(rel, True)
 
@@ -202,6 +333,12 @@ def build(app: Path) -> Builder:
     b.text(f"releases/{RELEASE}/main.py", MAIN_PY.format(version=RELEASE))
     b.text(f"releases/{RELEASE}/VERSION", RELEASE + "\n")
     b.symlink("current", f"releases/{RELEASE}")
+    b.text(f"updates/{UPDATE}/main.py", MAIN_PY.format(version=UPDATE))
+    b.text(f"updates/{UPDATE}/VERSION", UPDATE + "\n")
+    b.text("requirements.txt", REQUIREMENTS)
+    b.text("config/__init__.py", "")
+    b.text("config/settings.py", SETTINGS_PY)
+    b.file("security/certs/bot.pem", make_cert)
     for name, body in SCRIPTS.items():
         b.text(f"scripts/{name}", body, mode=0o755)
     b.text("security/README", "Security monitoring reports land here (demo: empty).\n")
@@ -210,6 +347,9 @@ def build(app: Path) -> Builder:
         lines = log_lines(day, random.Random(f"log-{day}"))
         b.text(f"logs/trade_{day}.log", "\n".join(lines) + "\n")
     b.file("data/trade_history.db", lambda p: create_db(p, random.Random("trades")))
+    b.file(OLD_LOG, write_old_log)
+    old = app / OLD_LOG
+    os.utime(old, (1756684800, 1756684800))  # 2025-09-01: older than any 30-day window
     return b
 
 
