@@ -175,6 +175,8 @@ class Verdict:
 
     def line(self) -> str:
         if self.status == "ok":
+            if self.run_id.startswith(("approval-", "review-")):  # journals, not runs
+                return f"{self.run_id}: ok, {self.records} records"
             state = "closed" if self.closed else "open (no run.finished record)"
             return f"{self.run_id}: ok, {self.records} records, {state}"
         if self.status == "incomplete":
