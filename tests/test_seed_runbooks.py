@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,45 @@ def test_resource_monitoring_cleans_old_logs(demo: Demo) -> None:
 def test_runbook_executes(demo: Demo, name: str, params: list[str]) -> None:
     assert demo.run(name, *params) == 0
     assert demo.health()["status"] == "healthy"
+
+
+# --- the same procedures over SSH (issue 7: update and backup/recovery on the loopback sshd) ------
+
+
+@pytest.fixture
+def demo_ssh(demo: Demo, sshd: Any) -> Demo:
+    """The demo target reached through sshd: the runbooks target `local`, which this inventory
+    makes an SSH host (it has an address), with the same variables."""
+    data = json.loads(demo.inv.read_text())
+    data["ssh"] = {
+        "known_hosts": str(sshd.known_hosts),
+        "key": str(sshd.client_key),
+        "connect_timeout": "5s",
+    }
+    data["hosts"] = {"local": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}}
+    demo.inv.write_text(json.dumps(data))
+    return demo
+
+
+def _assert_over_ssh(demo: Demo, workdir: Path) -> None:
+    """Evidence that this inventory runs `local` through sshd: SSH_CONNECTION is set remotely."""
+    probe = workdir / "runbooks" / "probe.yaml"
+    probe.write_text("runbook: probe\nsteps: [{id: where, run: 'test -n \"$SSH_CONNECTION\"'}]\n")
+    assert main(["run", str(probe), "-i", str(demo.inv)]) == 0
+
+
+@pytest.mark.ssh
+def test_backup_then_recovery_over_ssh(demo_ssh: Demo, workdir: Path) -> None:
+    _assert_over_ssh(demo_ssh, workdir)
+    test_backup_then_recovery_restores_identical_data(demo_ssh)
+
+
+@pytest.mark.ssh
+def test_rolling_update_over_ssh(demo_ssh: Demo, workdir: Path) -> None:
+    _assert_over_ssh(demo_ssh, workdir)
+    test_rolling_update_healthy(demo_ssh)
+
+
+@pytest.mark.ssh
+def test_rolling_update_over_ssh_rolls_back_an_unhealthy_release(demo_ssh: Demo) -> None:
+    test_rolling_update_unhealthy_release_rolls_back(demo_ssh)
