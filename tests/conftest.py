@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-pytest_plugins = ["sshd_fixture"]
+pytest_plugins = ["sshd_fixture", "demo_target"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, write_runbook
+from demo_target import Demo
 
 from runner.cli import main
 
@@ -369,43 +370,12 @@ steps:
         srv.server_close()
 
 
-def test_demo_health_check_end_to_end(workdir: Path) -> None:
+def test_demo_health_check_end_to_end(demo: Demo) -> None:
     """The seed's health checks against the demo target, as `make demo` runs them."""
-    root = workdir / "demo-root"
-    env = {**os.environ, "BOT_PORT": "18191"}
-    subprocess.run(
-        [sys.executable, str(REPO / "demo/setup.py"), "--root", str(root)],
-        check=True,
-        capture_output=True,
-    )
-    app = root / "polymarket-copy-bot"
-    ctl = f"{REPO}/demo/botctl --app-dir {app}"
-    inv = workdir / "inv.yaml"
-    inv.write_text(
-        json.dumps(
-            {
-                "hosts": {"local": {"connection": "local"}},
-                "vars": {
-                    "app_dir": str(app),
-                    "log_dir": str(app / "logs"),
-                    "health_url": "http://127.0.0.1:18191/health",
-                    "service_ctl": ctl,
-                    "service_name": "polymarket-bot",
-                    "disk_max_percent": 99,
-                    "mem_max_percent": 99,
-                    "log_errors_max": 0,
-                },
-            }
-        )
-    )
-    subprocess.run(f"{ctl} start", shell=True, check=True, env=env, capture_output=True)
-    try:
-        rb = str(REPO / "runbooks/health-check.yaml")
-        assert main(["run", rb, "-i", str(inv)]) == 0
-        (app / ".health_override").write_text("unhealthy\n")
-        assert main(["run", rb, "-i", str(inv), "-p", "mode=quick"]) == 1
-    finally:
-        subprocess.run(f"{ctl} stop", shell=True, env=env, capture_output=True, check=False)
+    rb = str(REPO / "runbooks/health-check.yaml")
+    assert main(["run", rb, "-i", str(demo.inv)]) == 0
+    (demo.app / ".health_override").write_text("unhealthy\n")
+    assert main(["run", rb, "-i", str(demo.inv), "-p", "mode=quick"]) == 1
     assert main(["audit", "verify"]) == 0
 
 

@@ -7,11 +7,8 @@ they are named after `{{ host }}` to tell the hosts apart.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +19,7 @@ import asyncssh
 import pytest
 import yaml
 from conftest import REPO, write_runbook
+from demo_target import Demo
 from sshd_fixture import SSHServer
 
 from runner.cli import main
@@ -89,46 +87,12 @@ def rollout_run(
 # --- the seed's runbook over SSH ---------------------------------------------------------------
 
 
-def test_demo_health_check_over_ssh(workdir: Path, sshd: SSHServer) -> None:
+def test_demo_health_check_over_ssh(workdir: Path, demo_ssh: Demo) -> None:
     """health-check.yaml on the demo target through sshd; the http: step runs from the runner."""
-    port = free_port()
-    root = workdir / "demo-root"
-    env = {**os.environ, "BOT_PORT": str(port)}
-    subprocess.run(
-        [sys.executable, str(REPO / "demo/setup.py"), "--root", str(root)],
-        check=True,
-        capture_output=True,
-    )
-    app = root / "polymarket-copy-bot"
-    ctl = f"{REPO}/demo/botctl --app-dir {app}"
-    inv = workdir / "inv.yaml"
-    # the runbook targets `local`: here that name is an SSH host (it has an address)
-    inv.write_text(
-        yaml.safe_dump(
-            {
-                "ssh": {"known_hosts": str(sshd.known_hosts), "key": str(sshd.client_key)},
-                "hosts": {"local": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}},
-                "vars": {
-                    "app_dir": str(app),
-                    "log_dir": str(app / "logs"),
-                    "health_url": f"http://127.0.0.1:{port}/health",
-                    "service_ctl": ctl,
-                    "service_name": "polymarket-bot",
-                    "disk_max_percent": 99,
-                    "mem_max_percent": 99,
-                    "log_errors_max": 0,
-                },
-            }
-        )
-    )
-    subprocess.run(f"{ctl} start", shell=True, check=True, env=env, capture_output=True)
-    try:
-        rb = str(REPO / "runbooks/health-check.yaml")
-        assert main(["run", rb, "-i", str(inv)]) == 0
-        (app / ".health_override").write_text("unhealthy\n")
-        assert main(["run", rb, "-i", str(inv), "-p", "mode=quick"]) == 1
-    finally:
-        subprocess.run(f"{ctl} stop", shell=True, env=env, capture_output=True, check=False)
+    rb = str(REPO / "runbooks/health-check.yaml")
+    assert main(["run", rb, "-i", str(demo_ssh.inv)]) == 0
+    (demo_ssh.app / ".health_override").write_text("unhealthy\n")
+    assert main(["run", rb, "-i", str(demo_ssh.inv), "-p", "mode=quick"]) == 1
     runs = [
         [json.loads(line) for line in log.read_text().splitlines()]
         for log in (workdir / "state" / "runs").glob("*.jsonl")

@@ -9,18 +9,11 @@ inventories/demo.yaml (relative paths) from the repository root:
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from demo_target import Demo, sha256
 
 from runner.cli import main
 
@@ -33,101 +26,6 @@ PLAN_PARAMS = {
     "recovery": ["action=restore"],
     "incident-response": ["severity=critical", "reset_circuit_breaker=true"],
 }
-_ports = itertools.count(18200 + (os.getpid() % 50) * 40)
-
-
-@dataclass
-class Demo:
-    app: Path
-    inv: Path
-    ctl: str
-    env: dict[str, str]
-
-    def run(self, name: str, *params: str) -> int:
-        args = ["run", str(REPO / "runbooks" / f"{name}.yaml"), "-i", str(self.inv), "--yes"]
-        for p in params:
-            args += ["-p", p]
-        return main(args)
-
-    def sh(self, cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            cmd, shell=True, env=self.env, capture_output=True, text=True, check=False
-        )
-
-    def health(self) -> dict[str, object]:
-        import urllib.error
-        import urllib.request
-
-        url = f"http://127.0.0.1:{self.env['BOT_PORT']}/health"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return json.load(resp)
-        except urllib.error.HTTPError as err:
-            return json.load(err)
-
-    @property
-    def db(self) -> Path:
-        return self.app / "data" / "trade_history.db"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
-    port = next(_ports)
-    root = workdir / "demo-root"
-    subprocess.run(
-        [sys.executable, str(REPO / "demo/setup.py"), "--root", str(root)],
-        check=True,
-        capture_output=True,
-    )
-    app = root / "polymarket-copy-bot"
-    ctl = f"{REPO}/demo/botctl --app-dir {app} --port {port}"
-    inv = workdir / "inv.yaml"
-    inv.write_text(
-        json.dumps(
-            {
-                "hosts": {"local": {"connection": "local"}},
-                "vars": {
-                    "app_dir": str(app),
-                    "log_dir": str(app / "logs"),
-                    "health_url": f"http://127.0.0.1:{port}/health",
-                    "service_ctl": ctl,
-                    "service_name": "polymarket-bot",
-                    "disk_max_percent": 99,
-                    "mem_max_percent": 99,
-                    "log_errors_max": 0,
-                    "backup_dir": str(app / "backups"),
-                    "package_dir": str(app / "updates"),
-                    "env_name": "demo",
-                    "bot_user": "polymarket-bot",
-                    "as_bot": "",
-                    "as_root": "",
-                    "bot_python": "python3",
-                    "pip_cmd": "python3 -m pip",
-                    "chown_cmd": 'chown -R "$(id -u):$(id -g)"',
-                    "service_logs": f"cat {app}/logs/service.log",
-                    "crontab": f"{REPO}/demo/crontab --dir {app}/cron",
-                    "logrotate_dir": str(app / "logrotate.d"),
-                    "rpc_url": f"http://127.0.0.1:{port}/rpc",
-                    "rpc_host": "localhost",
-                    "cert_path": str(app / "security/certs/bot.pem"),
-                    "cert_warn_days": 30,
-                    "certbot_cmd": "",
-                },
-            }
-        )
-    )
-    env = {**os.environ, "BOT_PORT": str(port)}
-    monkeypatch.setenv("BOT_PORT", str(port))
-    d = Demo(app, inv, ctl, env)
-    d.sh(f"{ctl} start").check_returncode()
-    try:
-        yield d
-    finally:
-        d.sh(f"{ctl} stop")
 
 
 def test_every_runbook_validates(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,21 +177,6 @@ def test_runbook_executes(demo: Demo, name: str, params: list[str]) -> None:
 
 
 # --- the same procedures over SSH (issue 7: update and backup/recovery on the loopback sshd) ------
-
-
-@pytest.fixture
-def demo_ssh(demo: Demo, sshd: Any) -> Demo:
-    """The demo target reached through sshd: the runbooks target `local`, which this inventory
-    makes an SSH host (it has an address), with the same variables."""
-    data = json.loads(demo.inv.read_text())
-    data["ssh"] = {
-        "known_hosts": str(sshd.known_hosts),
-        "key": str(sshd.client_key),
-        "connect_timeout": "5s",
-    }
-    data["hosts"] = {"local": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}}
-    demo.inv.write_text(json.dumps(data))
-    return demo
 
 
 def _assert_over_ssh(demo: Demo, workdir: Path) -> None:
