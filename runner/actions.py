@@ -28,11 +28,17 @@ class Outcome:
 
 
 async def execute(
-    action: Action, ctx: Context, executor: Any, on_output: OutputCallback
+    action: Action,
+    ctx: Context,
+    executor: Any,
+    on_output: OutputCallback,
+    *,
+    command: str | None = None,  # the rendered run: command, when the caller already has it
 ) -> Outcome:
     if action.kind == "http":
         return await _http(action, ctx)
-    command = render(action.text, ctx, shell=True)
+    if command is None:
+        command = render(action.text, ctx, shell=True)
     request = CommandRequest(
         command=command,
         env={k: render(v, ctx) for k, v in action.env},

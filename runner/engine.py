@@ -433,14 +433,14 @@ class Engine:
         return ("ok" if ok else "failed"), why, done, True
 
     async def _attempts(
-        self, h: Host, action: Action, ctx: Context, sid: str, what: str
+        self, h: Host, action: Action, ctx: Context, sid: str, what: str, name: str = ""
     ) -> Outcome:
-        attempts = action.retries + 1
+        """The action once, then again after `delay` up to `retries` times, until it holds."""
         out: Outcome | None = None
-        for attempt in range(1, attempts + 1):
+        for attempt in range(1, action.retries + 2):
             if attempt > 1 and action.delay:
                 await asyncio.sleep(action.delay)
-            out = await self._once(h, action, ctx, sid, what, attempt)
+            out = await self._once(h, action, ctx, sid, what, attempt, name)
             if out.ok:
                 break
         assert out is not None
@@ -457,22 +457,22 @@ class Engine:
         name: str = "",
     ) -> Outcome:
         executor = self.executors.get(h)
-        started = f"{what}.started"
+        command = render(action.text, ctx, shell=True) if action.kind == "run" else None
         if what in ("step", "rollback"):
             self.bus.emit(
-                started,
+                f"{what}.started",
                 host=h.name,
                 step=sid,
                 kind=action.kind,
                 attempt=attempt,
-                command=_preview(action, ctx),
+                command=command if command is not None else _preview(action, ctx),
                 **({"name": name} if name else {}),
             )
 
         def live(stream: str, chunk: bytes) -> None:
             self.bus.output(h.name, sid, stream, chunk)
 
-        out = await execute(action, ctx, executor, live)
+        out = await execute(action, ctx, executor, live, command=command)
         self.bus.flush(h.name, sid)
         r = out.result
         fields: dict[str, Any] = dict(
@@ -500,19 +500,12 @@ class Engine:
         return out
 
     async def _check(self, h: Host, c: Check, ctx: Context, scope: str, sid: str) -> str:
-        attempts = c.action.retries + 1
-        reason = ""
-        for attempt in range(1, attempts + 1):
-            if attempt > 1 and c.action.delay:
-                await asyncio.sleep(c.action.delay)
-            try:
-                out = await self._once(h, c.action, ctx, sid, f"check:{scope}", attempt, c.name)
-            except RenderError as exc:
-                return str(exc)
-            if out.ok:
-                return ""
-            reason = out.reason
-        return reason
+        """Why the check does not hold after its retries, or "" when it does."""
+        try:
+            out = await self._attempts(h, c.action, ctx, sid, f"check:{scope}", c.name)
+        except RenderError as exc:
+            return str(exc)
+        return out.reason
 
     async def _preconditions(self, h: Host, rb: Runbook, ctx: Context, scope: str) -> str:
         for c in rb.preconditions:
@@ -557,8 +550,8 @@ class Engine:
                     ok = status == "ok"
                 else:
                     try:
-                        out = await self._attempts_named(
-                            h, undo.action, d.ctx, d.step.id, undo.name
+                        out = await self._attempts(
+                            h, undo.action, d.ctx, d.step.id, "rollback", undo.name
                         )
                         ok, reason = out.ok, out.reason
                     except RenderError as exc:
@@ -581,19 +574,6 @@ class Engine:
                     )
                     return False
         return True
-
-    async def _attempts_named(
-        self, h: Host, action: Action, ctx: Context, sid: str, name: str
-    ) -> Outcome:
-        out: Outcome | None = None
-        for attempt in range(1, action.retries + 2):
-            if attempt > 1 and action.delay:
-                await asyncio.sleep(action.delay)
-            out = await self._once(h, action, ctx, sid, "rollback", attempt, name)
-            if out.ok:
-                break
-        assert out is not None
-        return out
 
 
 _RESUMED = "completed before the run was resumed"
