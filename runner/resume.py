@@ -24,6 +24,15 @@ class RunState:
         default_factory=dict
     )  # host -> manual step waiting for a person
     captures: dict[str, dict[str, str]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # verified records
+
+
+def _top_level(e: dict[str, Any]) -> tuple[str, str] | None:
+    """(host, step) for an event about a runbook's own step; None for called or check steps."""
+    host, step = e.get("host", ""), str(e.get("step", ""))
+    if not host or "/" in step or ":" in step:
+        return None
+    return host, step
 
 
 def load(state_dir: Path, run_id: str) -> RunState:
@@ -39,23 +48,22 @@ def load(state_dir: Path, run_id: str) -> RunState:
     started = next((e for e in events if e["event"] == "run.started"), None)
     if started is None:
         raise UsageError(f"run {run_id} has no run.started record")
-    state = RunState(run_id, path, started, None)
+    state = RunState(run_id, path, started, None, events=events)
     open_steps: dict[tuple[str, str], bool] = {}
     for e in events:
-        ev, host, step = e["event"], e.get("host", ""), str(e.get("step", ""))
-        top = "/" not in step and ":" not in step
+        ev = e["event"]
         if ev == "run.finished":
             state.outcome = e["outcome"]
-        if (
-            ev == "run.resumed"
-        ):  # what an earlier resume counted as done (e.g. a confirmed manual step)
+        if ev == "run.resumed":  # what an earlier resume counted as done (a confirmed manual step)
             for h, ids in (e.get("completed_before") or {}).items():
                 done = state.completed.setdefault(h, [])
                 done += [i for i in ids if i not in done]
                 if state.waiting.get(h) in ids:
                     state.waiting.pop(h)
-        if not top or not host:
+        where = _top_level(e)
+        if where is None:
             continue
+        host, step = where
         if ev == "step.started":
             open_steps[(host, step)] = True
         elif ev == "step.outcome":
@@ -81,19 +89,19 @@ def load(state_dir: Path, run_id: str) -> RunState:
     return state
 
 
-def started_steps(state_dir: Path, run_id: str) -> dict[str, list[str]]:
+def started_steps(st: RunState) -> dict[str, list[str]]:
     """Per host, the top-level steps whose action started (what `rollback RUN_ID` undoes)."""
-    verdict = verify_run(run_path(state_dir, run_id), keep=True)
     out: dict[str, list[str]] = {}
     undone: set[tuple[str, str]] = set()
-    for e in verdict.events:
-        host, step = e.get("host", ""), str(e.get("step", ""))
-        if "/" in step or ":" in step or not host:
+    for e in st.events:
+        where = _top_level(e)
+        if where is None:
             continue
+        host, step = where
         if e["event"] in ("step.started", "manual.confirmed") and step not in out.setdefault(
             host, []
         ):
             out[host].append(step)
         if e["event"] == "rollback.finished" and e.get("ok"):
-            undone.add((host, step))
+            undone.add(where)
     return {h: [s for s in steps if (h, s) not in undone] for h, steps in out.items()}

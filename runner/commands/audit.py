@@ -126,8 +126,6 @@ def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
     if a.all == bool(a.run_id):
         raise UsageError("audit export: give a RUN_ID or --all")
     summaries = all_summaries(state_dir) if a.all else [_summary(state_dir, a.run_id)]
-    if a.all:
-        summaries = [s for s in summaries if _matches(s, _no_filters())]
     text = export(summaries, a.format)
     if a.out:
         Path(a.out).write_text(text, encoding="utf-8")
@@ -135,18 +133,6 @@ def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _no_filters() -> argparse.Namespace:
-    return argparse.Namespace(
-        runbook=None,
-        actor=None,
-        status=None,
-        since=None,
-        until=None,
-        ticket=None,
-        needs_review=False,
-    )
 
 
 def review(state_dir: Path, run_id: str, *, by: str, note: str | None) -> int:

@@ -101,7 +101,7 @@ def rollback(run_id: str, state_dir: Path, a: RunArgs) -> int:
     """Undo the steps of a finished or failed run that started and are not undone yet."""
     st = state_mod.load(state_dir, run_id)
     plan, _ = _rebuild(st, a.params, accept_changed=False)
-    todo = state_mod.started_steps(state_dir, run_id)
+    todo = state_mod.started_steps(st)
     if not any(todo.values()):
         raise UsageError(f"run {run_id} has no completed steps left to roll back")
     options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
