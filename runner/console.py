@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ class Console:
         self._rich: Any = None
         self._status: Any = None  # rich spinner naming the steps running now (terminal only)
         self._running: dict[tuple[str, str], float] = {}
+        self._asking = asyncio.Lock()  # one question at a time, whichever host asks
         if self.tty:
             from rich.console import Console as RichConsole
 
@@ -41,7 +43,7 @@ class Console:
     def _spin(self) -> None:
         if self._rich is None:
             return
-        if not self._running:
+        if not self._running or self._asking.locked():  # a spinner would draw over a prompt
             if self._status is not None:
                 self._status.stop()
                 self._status = None
@@ -106,6 +108,8 @@ class Console:
                 f"{where}↩ rolled back {f['step']}: {'ok' if f['ok'] else f.get('reason', 'failed')}",
                 "yellow",
             )
+        elif name == "interrupt":
+            self.line(f"⚠ {f['signal']}: {f['then']}", "bold yellow")
         elif name == "run.finished":
             style = "bold green" if f["exit_code"] == 0 else "bold red"
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)
@@ -125,17 +129,46 @@ class Console:
             target.write(f"{prefix}  │ {ln}\n")
         target.flush()
 
-    def ask(self, question: str) -> bool | None:
+    async def ask(self, question: str, default: bool = False) -> bool | None:
+        """y/n at the terminal; None without one. Waits in the event loop, not in input(), so
+        a Ctrl-C at the prompt is handled at once and other hosts' steps go on meanwhile."""
         if not interactive():
             return None
-        if self._status is not None:  # a spinner would draw over the prompt
-            self._status.stop()
-            self._status = None
-        try:
-            answer = input(f"{question} [y/N] ")
-        except EOFError:
+        async with self._asking:
+            self._spin()
+            self.stream.write(f"{question} {'[Y/n]' if default else '[y/N]'} ")
+            self.stream.flush()
+            line = await _read_line(sys.stdin.fileno())
+        self._spin()
+        if line is None:
             return None
-        return answer.strip().lower() in ("y", "yes")
+        answer = line.strip().lower()
+        return default if not answer else answer in ("y", "yes")
+
+
+async def _read_line(fd: int) -> str | None:
+    """One line from a terminal, read when the loop says it is ready; None at end of input."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[bytes | None] = loop.create_future()
+    buf = bytearray()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 1024)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        buf.extend(chunk)
+        if (not chunk or b"\n" in buf) and not done.done():
+            done.set_result(bytes(buf) if buf else None)
+
+    loop.add_reader(fd, readable)
+    try:
+        data = await done
+    finally:
+        loop.remove_reader(fd)
+    return None if data is None else data.decode(errors="replace").split("\n")[0]
 
 
 class _Running:

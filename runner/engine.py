@@ -10,28 +10,33 @@ or that cannot be reached counts as failed before anything changed. Then the bat
 plan.batches run one after another, the hosts of a batch concurrently under the --forks
 semaphore. When more than max_failures hosts have failed in all, no new batch starts; with
 `on_batch_failure: rollback-batch` the hosts of the batch that succeeded are rolled back too.
+
+Interrupts (docs/resilience.md): the first SIGINT/SIGTERM (`interrupt`) kills the commands of the
+steps running now, starts nothing new, and applies the failure policy, asking first when there is
+a terminal. Rollbacks are not interrupted by it. A second signal cancels the run outright (the
+caller cancels the task): nothing more runs, the run stays resumable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner import params as params_mod
 from runner.actions import Outcome, execute
 from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, StateError
 from runner.events import Bus
-from runner.executors.base import ConnectionFailed, StreamOutput
+from runner.executors.base import CommandResult, ConnectionFailed, OutputDigest, StreamOutput
 from runner.inventory import Host
 from runner.model import Action, Check, Runbook, Step
 from runner.plan import Context, Plan, base_context
 from runner.render import RenderError, evaluate, render
 
-# ask(question) -> True/False, or None when there is no terminal to ask at
-Ask = Callable[[str], "asyncio.Future[bool | None] | Any"]
+# ask(question, default) -> True/False, or None when there is no terminal to ask at
+Ask = Callable[[str, bool], Awaitable[bool | None]]
 
 
 EXIT_WAITING = (
@@ -60,6 +65,7 @@ class Done:
 
     step: Step
     ctx: Context
+    sid: str  # where it ran: "step", or "caller/step" inside a called runbook
     children: list[Done] = field(default_factory=list)
 
 
@@ -87,7 +93,7 @@ class Engine:
         plan: Plan,
         bus: Bus,
         executors: Any,
-        ask: Callable[[str], bool | None],
+        ask: Ask,
         options: Options,
     ) -> None:
         self.plan = plan
@@ -96,6 +102,74 @@ class Engine:
         self.ask = ask
         self.options = options
         self._forks = asyncio.Semaphore(max(1, options.forks))
+        self.interrupted = ""  # the signal that stopped the run, once one has
+        self._stop = asyncio.Event()
+        self._decision: asyncio.Future[bool] | None = None  # roll back after the interrupt?
+        self._rolling_back = 0  # hosts rolling back now
+
+    # --- interrupts -----------------------------------------------------------------------
+
+    def interrupt(self, signal_name: str) -> bool:
+        """The first SIGINT/SIGTERM: stop the running steps. False when one came before."""
+        first = not self.interrupted
+        if first:
+            self.interrupted = signal_name
+            self._stop.set()
+        if not first:
+            then = "exiting now; the run stays resumable"
+        elif self._rolling_back:
+            then = "the rollback under way goes on; interrupt again to exit at once"
+        else:
+            then = "stopping the running steps, then the failure policy (interrupt again to exit at once)"
+        self.bus.emit("interrupt", signal=signal_name, first=first, then=then)
+        return first
+
+    async def _unless_stopped(self, aw: Awaitable[Any]) -> tuple[Any, bool]:
+        """(result, False), or (None, True) when an interrupt stopped `aw` (it is cancelled)."""
+        task = asyncio.ensure_future(aw)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not task.done():  # stopped, or cancelled ourselves: the command is killed
+                task.cancel()
+                await asyncio.wait({task})
+        if task.cancelled():
+            return None, True
+        return task.result(), False
+
+    async def _ask(self, question: str, forward: bool) -> tuple[bool | None, bool]:
+        """(answer, interrupted): a question before or during a step is stopped by interrupts."""
+        if not forward:
+            return await self.ask(question, False), False
+        if self.interrupted:
+            return None, True
+        answer, stopped = await self._unless_stopped(self.ask(question, False))
+        return answer, stopped
+
+    async def _roll_back_after_interrupt(self) -> bool:
+        """Asked once for the whole run, whichever host gets here first."""
+        if self._decision is None:
+            self._decision = asyncio.ensure_future(self._decide_rollback())
+        return await asyncio.shield(self._decision)
+
+    async def _decide_rollback(self) -> bool:
+        resume = f"runbook resume {self.plan.run_id}"
+        question = (
+            f"Interrupted ({self.interrupted}). Roll back what this run did, as its failure "
+            f"policy says?\n  (n leaves it as it is: `{resume}` continues it, "
+            f"`runbook rollback {self.plan.run_id}` undoes it later)"
+        )
+        if self.options.yes:
+            answer: bool | None = True
+            via = "--yes"
+        else:
+            answer, via = await self.ask(question, True), "terminal"
+            if answer is None:
+                answer, via = True, "no terminal: the failure policy applies"
+        self.bus.emit("confirm", question="roll back after the interrupt", answer=answer, via=via)
+        return bool(answer)
 
     # --- the run --------------------------------------------------------------------------
 
@@ -110,6 +184,8 @@ class Engine:
             )
             failed = [(h.name, r) for h, r in zip(hosts, pre, strict=True) if r]
             results = [HostResult(n, False, r) for n, r in failed]
+            if self.interrupted:  # during the preconditions: nothing changed yet
+                return self._finish("interrupted", EXIT_INTERRUPTED, start, results)
             if len(failed) > max_failures:
                 for name, reason in failed:
                     self.bus.emit("run.aborted", host=name, reason=reason)
@@ -121,7 +197,11 @@ class Engine:
             batches = [b for b in batches if b]
             batch_undo = bool(rb.rollout and rb.rollout.on_batch_failure == "rollback-batch")
             for i, batch in enumerate(batches):
+                if self.interrupted:
+                    break
                 if i > 0 and not await self._pause(i):
+                    if self.interrupted:
+                        break
                     return self._finish("halted", EXIT_FAILED, start, results)
                 self.bus.emit("batch.started", batch=i + 1, hosts=[h.name for h in batch])
                 batch_results = await asyncio.gather(
@@ -145,6 +225,10 @@ class Engine:
             raise
 
     def _conclude(self, results: list[HostResult], start: float) -> int:
+        if self.interrupted:
+            if any(r.rollback_ok is False for r in results):  # a person must act: that wins
+                return self._finish("interrupted", EXIT_ROLLBACK_FAILED, start, results)
+            return self._finish("interrupted", EXIT_INTERRUPTED, start, results)
         failed = [r for r in results if not r.ok and not r.waiting]
         if not failed and any(r.waiting for r in results):
             return self._finish("waiting", EXIT_WAITING, start, results)
@@ -211,8 +295,12 @@ class Engine:
         succeeded = [(h, r) for h, r in zip(batch, results, strict=True) if r.ok]
         if not succeeded:
             return
-        if self.plan.runbook.on_failure == "halt" or self.options.no_rollback:
-            why = "--no-rollback" if self.options.no_rollback else "on_failure: halt"
+        why = self._no_rollback_reason() or (
+            "declined after the interrupt"
+            if self.interrupted and not await self._roll_back_after_interrupt()
+            else ""
+        )
+        if why:
             for h, _ in succeeded:
                 self.bus.emit("rollback.skipped", host=h.name, reason=why)
             return
@@ -237,7 +325,7 @@ class Engine:
             answer = (
                 True
                 if self.options.yes
-                else self.ask(f"Batch {batch} done. Start batch {batch + 1}?")
+                else (await self._ask(f"Batch {batch} done. Start batch {batch + 1}?", True))[0]
             )
             self.bus.emit(
                 "confirm",
@@ -246,10 +334,12 @@ class Engine:
                 via="--yes" if self.options.yes else "terminal",
             )
             return bool(answer)
-        await asyncio.sleep(float(rollout.pause))
-        return True
+        await self._unless_stopped(asyncio.sleep(float(rollout.pause)))
+        return not self.interrupted
 
     async def _host(self, h: Host) -> HostResult:
+        if self.interrupted:  # still waiting for a --forks slot when the interrupt came
+            return HostResult(h.name, False, f"not started: interrupted ({self.interrupted})")
         ctx = dict(self.plan.contexts[h.name])
         ctx.update(self.options.captures.get(h.name, {}))
         try:
@@ -258,11 +348,18 @@ class Engine:
             return HostResult(h.name, False, str(exc), waiting=True)
         if ok:
             return HostResult(h.name, True, done=done)
-        if self.plan.runbook.on_failure == "halt" or self.options.no_rollback:
-            why = "--no-rollback" if self.options.no_rollback else "on_failure: halt"
+        why = self._no_rollback_reason()
+        if not why and self.interrupted and not await self._roll_back_after_interrupt():
+            why = "declined after the interrupt: the run stays resumable"
+        if why:
             self.bus.emit("rollback.skipped", host=h.name, reason=why)
             return HostResult(h.name, False, reason)
         return HostResult(h.name, False, reason, await self._rollback(h, done))
+
+    def _no_rollback_reason(self) -> str:
+        if self.options.no_rollback:
+            return "--no-rollback"
+        return "on_failure: halt" if self.plan.runbook.on_failure == "halt" else ""
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -273,12 +370,14 @@ class Engine:
         before = self._skips(h, rb, prefix)
         for step in rb.steps:
             sid = prefix + step.id
+            if self.interrupted:
+                return False, done, f"interrupted ({self.interrupted}) before step '{sid}'"
             if step.id in before:
                 why = before[step.id]
                 self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
                 if why == _RESUMED:
                     done.append(
-                        Done(step, ctx)
+                        Done(step, ctx, sid)
                     )  # done in an earlier attempt: still undone on failure
                 continue
             if step.on is not None and h.name not in step.on:
@@ -301,7 +400,7 @@ class Engine:
             if status == "skipped":
                 continue
             if started:
-                done.append(Done(step, ctx, children))
+                done.append(Done(step, ctx, sid, children))
             if status == "failed" and not step.continue_on_error:
                 return False, done, f"step '{sid}': {reason}"
         return True, done, ""
@@ -334,9 +433,12 @@ class Engine:
                     return "failed", f"precondition '{c.name}' failed: {reason}", [], False
             if step.confirm:
                 question = render(step.confirm, ctx)
-                answer, via = (
-                    (True, "--yes") if self.options.yes else (self.ask(question), "terminal")
-                )
+                answer: bool | None = True
+                via, stopped = "--yes", False
+                if not self.options.yes:
+                    (answer, stopped), via = await self._ask(question, True), "terminal"
+                if stopped:
+                    return "failed", f"interrupted ({self.interrupted}) at the question", [], False
                 if answer is None:
                     return (
                         "failed",
@@ -351,7 +453,7 @@ class Engine:
                     return "failed", "declined by the operator", [], False
             kind = step.action.kind
             if kind == "manual":
-                return (*await self._manual(h, step.action, ctx, sid), [], True)
+                return (*await self._manual(h, step.action, ctx, sid, forward=True), [], True)
             if kind == "call":
                 return await self._call(h, step, ctx, sid)
             if kind == "run":
@@ -382,10 +484,14 @@ class Engine:
             return f"unreachable: {exc}"
         return ""
 
-    async def _manual(self, h: Host, action: Action, ctx: Context, sid: str) -> tuple[str, str]:
+    async def _manual(
+        self, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
+    ) -> tuple[str, str]:
         text = render(action.text, ctx)
         self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text)
-        answer = self.ask(f"{text}\nDone?")
+        answer, stopped = await self._ask(f"{text}\nDone?", forward)
+        if stopped:
+            return "failed", f"interrupted ({self.interrupted}) before it was confirmed"
         if answer is None:
             resume = f"runbook resume {self.plan.run_id} --confirm {sid} --by NAME"
             self.bus.emit("step.waiting", host=h.name, step=sid, instructions=text, resume=resume)
@@ -435,12 +541,20 @@ class Engine:
     async def _attempts(
         self, h: Host, action: Action, ctx: Context, sid: str, what: str, name: str = ""
     ) -> Outcome:
-        """The action once, then again after `delay` up to `retries` times, until it holds."""
+        """The action once, then again after `delay` up to `retries` times, until it holds.
+
+        Forward work (steps and their checks) stops at an interrupt; rollbacks do not.
+        """
+        forward = what not in ("rollback", "check:rollback-verify")
         out: Outcome | None = None
         for attempt in range(1, action.retries + 2):
-            if attempt > 1 and action.delay:
-                await asyncio.sleep(action.delay)
-            out = await self._once(h, action, ctx, sid, what, attempt, name)
+            if attempt > 1 and forward:
+                if action.delay:
+                    await self._unless_stopped(asyncio.sleep(action.delay))
+                if self.interrupted:
+                    assert out is not None
+                    return replace(out, reason=f"interrupted ({self.interrupted}) before retrying")
+            out = await self._once(h, action, ctx, sid, what, attempt, name, forward)
             if out.ok:
                 break
         assert out is not None
@@ -455,6 +569,7 @@ class Engine:
         what: str,
         attempt: int,
         name: str = "",
+        forward: bool = True,
     ) -> Outcome:
         executor = self.executors.get(h)
         command = render(action.text, ctx, shell=True) if action.kind == "run" else None
@@ -469,11 +584,18 @@ class Engine:
                 **({"name": name} if name else {}),
             )
 
+        seen = {"stdout": OutputDigest(), "stderr": OutputDigest()}  # kept if interrupted
+
         def live(stream: str, chunk: bytes) -> None:
+            seen[stream].feed(chunk)
             self.bus.output(h.name, sid, stream, chunk)
 
-        out = await execute(action, ctx, executor, live, command=command)
+        began = time.monotonic()
+        running = execute(action, ctx, executor, live, command=command)
+        out, stopped = await self._unless_stopped(running) if forward else (await running, False)
         self.bus.flush(h.name, sid)
+        if stopped:
+            out = _interrupted(self.interrupted, command or _preview(action, ctx), seen, began)
         r = out.result
         fields: dict[str, Any] = dict(
             host=h.name,
@@ -492,6 +614,8 @@ class Engine:
             fields["reason"] = out.reason
         if r.timed_out:
             fields["timed_out"] = True
+        if stopped:
+            fields.update(exit=None, interrupted=self.interrupted)
         if name:
             fields["name"] = name
         if what.startswith("check:"):
@@ -519,45 +643,56 @@ class Engine:
     async def rollback_completed(self, completed: dict[str, list[str]]) -> int:
         """`runbook rollback RUN_ID`: undo the given steps per host, in reverse order."""
         start = time.monotonic()
-        results = []
+        results: list[HostResult] = []
         for h in self.plan.hosts:
             ctx = dict(self.plan.contexts[h.name])
             ctx.update(self.options.captures.get(h.name, {}))
             ids = completed.get(h.name, [])
-            done = [Done(s, ctx) for s in self.plan.runbook.steps if s.id in ids]
+            done = [Done(s, ctx, s.id) for s in self.plan.runbook.steps if s.id in ids]
             if done:
-                ok = await self._rollback(h, done)
+                try:
+                    ok = await self._rollback(h, done)
+                except asyncio.CancelledError:  # a second interrupt: stop here, recorded
+                    self._finish("interrupted", EXIT_INTERRUPTED, start, results)
+                    raise
                 results.append(HostResult(h.name, ok, "" if ok else "rollback failed", ok))
         if all(r.ok for r in results):
             return self._finish("rolled-back", 0, start, results)
         return self._finish("rollback-failed", EXIT_ROLLBACK_FAILED, start, results)
 
     async def _rollback(self, h: Host, done: list[Done]) -> bool:
-        self.bus.emit("rollback.begin", host=h.name, steps=[d.step.id for d in reversed(done)])
+        self._rolling_back += 1
+        try:
+            return await self._undo(h, done)
+        finally:
+            self._rolling_back -= 1
+
+    async def _undo(self, h: Host, done: list[Done]) -> bool:
+        self.bus.emit("rollback.begin", host=h.name, steps=[d.sid for d in reversed(done)])
         for d in reversed(done):
             if d.children:
-                if not await self._rollback(h, d.children):
+                if not await self._undo(h, d.children):
                     return False
                 continue
             if not d.step.rollback:
                 self.bus.emit(
-                    "rollback.none", host=h.name, step=d.step.id, reason="no rollback defined"
+                    "rollback.none", host=h.name, step=d.sid, reason="no rollback defined"
                 )
                 continue
             for undo in d.step.rollback:
                 if undo.action.kind == "manual":
-                    status, reason = await self._manual(h, undo.action, d.ctx, d.step.id)
+                    status, reason = await self._manual(h, undo.action, d.ctx, d.sid, forward=False)
                     ok = status == "ok"
                 else:
                     try:
                         out = await self._attempts(
-                            h, undo.action, d.ctx, d.step.id, "rollback", undo.name
+                            h, undo.action, d.ctx, d.sid, "rollback", undo.name
                         )
                         ok, reason = out.ok, out.reason
                     except RenderError as exc:
                         ok, reason = False, str(exc)
                 for c in undo.verify if ok else ():
-                    reason = await self._check(h, c, d.ctx, "rollback-verify", d.step.id)
+                    reason = await self._check(h, c, d.ctx, "rollback-verify", d.sid)
                     if reason:
                         ok = False
                         break
@@ -565,18 +700,29 @@ class Engine:
                     self.bus.emit(
                         "rollback.failed",
                         host=h.name,
-                        step=d.step.id,
+                        step=d.sid,
                         name=undo.name,
                         reason=reason,
-                        not_rolled_back=[x.step.id for x in reversed(done) if x is not d][
-                            : len(done)
-                        ],
+                        not_rolled_back=[x.sid for x in reversed(done) if x is not d][: len(done)],
                     )
                     return False
         return True
 
 
 _RESUMED = "completed before the run was resumed"
+
+
+def _interrupted(
+    signal_name: str, command: str, seen: dict[str, OutputDigest], began: float
+) -> Outcome:
+    """What is known of a command killed by an interrupt: its output until then, no exit."""
+    result = CommandResult(
+        exit=-1,  # unknown; recorded as null
+        stdout=seen["stdout"].freeze(),
+        stderr=seen["stderr"].freeze(),
+        duration=time.monotonic() - began,
+    )
+    return Outcome(result, command, None, f"interrupted ({signal_name}): the command was killed")
 
 
 def _preview(action: Action, ctx: Context) -> str:

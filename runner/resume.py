@@ -49,7 +49,8 @@ def load(state_dir: Path, run_id: str) -> RunState:
     if started is None:
         raise UsageError(f"run {run_id} has no run.started record")
     state = RunState(run_id, path, started, None, events=events)
-    open_steps: dict[tuple[str, str], bool] = {}
+    # started and not finished: "step" (its action), or "rollback" (its undoing)
+    open_steps: dict[tuple[str, str], str] = {}
     for e in events:
         ev = e["event"]
         if ev == "run.finished":
@@ -65,7 +66,9 @@ def load(state_dir: Path, run_id: str) -> RunState:
             continue
         host, step = where
         if ev == "step.started":
-            open_steps[(host, step)] = True
+            open_steps[(host, step)] = "step"
+        elif ev == "rollback.started":
+            open_steps[(host, step)] = "rollback"
         elif ev == "step.outcome":
             open_steps.pop((host, step), None)
             state.waiting.pop(host, None)
@@ -75,15 +78,19 @@ def load(state_dir: Path, run_id: str) -> RunState:
                 state.completed[host].append(step)
             for name, value in (e.get("capture") or {}).items():
                 state.captures.setdefault(host, {})[name] = value
-        elif ev == "rollback.finished" and e.get("ok") and step in state.completed.get(host, []):
-            state.completed[host].remove(step)  # undone: a resume must do it again
+        elif ev == "rollback.finished":
+            open_steps.pop((host, step), None)
+            if e.get("ok") and step in state.completed.get(host, []):
+                state.completed[host].remove(step)  # undone: a resume must do it again
         elif ev == "step.waiting":
             state.waiting[host] = step
         elif ev == "manual.confirmed":
             state.waiting.pop(host, None)
             if step not in state.completed.setdefault(host, []):
                 state.completed[host].append(step)
-    for host, step in open_steps:
+    for (host, step), what in open_steps.items():
+        if what == "rollback" and step in state.completed.get(host, []):
+            state.completed[host].remove(step)  # its rollback was cut short: half undone
         if step not in state.completed.get(host, []) and state.waiting.get(host) != step:
             state.unknown.setdefault(host, []).append(step)
     return state

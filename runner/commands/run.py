@@ -160,10 +160,17 @@ async def _main(
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
-    # Ctrl-C / SIGTERM cancel the run: the running step's process group is killed, and the
-    # engine writes run.finished (interrupted) before we exit 130.
+
+    def on_signal(sig: signal.Signals) -> None:
+        # The first SIGINT/SIGTERM stops the running steps and lets the failure policy apply;
+        # the next one cancels the run: commands still running are killed without grace, the
+        # engine records run.finished (interrupted), and we exit 130, resumable.
+        if not engine.interrupt(sig.name):
+            executors.hurry()
+            task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         if rollback_only is not None:
             return await engine.rollback_completed(rollback_only)

@@ -7,6 +7,7 @@ so a child that ignores SIGTERM or leaves grandchildren behind still goes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -27,6 +28,11 @@ class LocalExecutor:
     def __init__(self, name: str = "local") -> None:
         self.name = name
         self._as_root = os.geteuid() == 0
+        self.kill_grace = KILL_GRACE  # hurry() makes it 0: straight to SIGKILL
+
+    def hurry(self) -> None:
+        """A second interrupt: kill what is still running without the SIGTERM grace."""
+        self.kill_grace = 0.0
 
     async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult:
         # cwd and sudo are applied in the shell text, the same way for local and SSH hosts
@@ -64,10 +70,10 @@ class LocalExecutor:
                 await asyncio.shield(readers)
         except asyncio.TimeoutError:
             timed_out = True
-            await _kill_group(proc)
+            await _kill_group(proc, self.kill_grace)
             await readers
         except asyncio.CancelledError:
-            await _kill_group(proc)
+            await _kill_group(proc, self.kill_grace)
             await asyncio.shield(readers)
             raise
         rc = proc.returncode if proc.returncode is not None else -9
@@ -94,17 +100,22 @@ async def _pump(
         on_output(name, chunk)
 
 
-async def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), wait)
-            # the shell may be gone while a grandchild that ignores TERM lives on in the group
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        except asyncio.TimeoutError:
-            continue
+async def _kill_group(proc: asyncio.subprocess.Process, grace: float) -> None:
+    try:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.wait()), wait)
+                # the shell may be gone while a grandchild that ignores TERM lives on in the group
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            except asyncio.TimeoutError:
+                continue
+    except asyncio.CancelledError:  # interrupted again while waiting out the grace: no more grace
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise

@@ -69,6 +69,11 @@ class Executors:
             accept_new_host_keys=self.accept_new,
         )
 
+    def hurry(self) -> None:
+        """A second interrupt: commands still to be killed get no grace."""
+        for ex in self._by_host.values():
+            ex.hurry()
+
     async def close(self) -> None:
         executors, self._by_host, self._idle = list(self._by_host.values()), {}, []
         for ex in executors:

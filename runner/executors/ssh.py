@@ -149,6 +149,11 @@ class SSHExecutor:
         self._attempts = 0
         self._failure: ConnectionFailed | None = None
         self._kills: set[asyncio.Task[None]] = set()  # kills started by cancelled commands
+        self._signals: tuple[str, ...] = ("TERM", "KILL")  # hurry(): KILL at once
+
+    def hurry(self) -> None:
+        """A second interrupt: kills from now on skip the TERM grace."""
+        self._signals = ("KILL",)
 
     async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult:
         conn = await self._connection()
@@ -171,12 +176,14 @@ class SSHExecutor:
                 timed_out = True
                 await self._kill(conn, chan, session)
         except asyncio.CancelledError:
-            # The run is being abandoned (Ctrl-C): still make sure nothing is left running. The
-            # kill owns the channel now: it watches the channel close to know the command died.
+            # Stopped (Ctrl-C): make sure nothing is left running before going on (to a rollback,
+            # say). The kill owns the channel now: it watches the channel close to know the
+            # command died. Cancelled again, we stop waiting, and close() still awaits the kill.
             abandoned = True
             task = asyncio.ensure_future(self._kill(conn, chan, session))
             self._kills.add(task)
             task.add_done_callback(self._kills.discard)
+            await asyncio.shield(task)
             raise
         finally:
             if not closed.done() and not abandoned:
@@ -239,7 +246,7 @@ class SSHExecutor:
         if session.pgid is None:  # timed out before the shell even reported in
             chan.close()
             return
-        for sig in ("TERM", "KILL"):
+        for sig in self._signals:
             # `kill -- -PGID` reaches every process of the group, not just the shell
             script = f"kill -{sig} -- -{session.pgid} 2>/dev/null || kill -{sig} {session.pgid}"
             with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
