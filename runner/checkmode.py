@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.actions import execute
-from runner.engine import digest
 from runner.events import Bus
 from runner.executors.pool import Executors
 from runner.model import Action
 from runner.plan import Plan
 from runner.render import RenderError, names_used
+from runner.steps import digest
 
 
 @dataclass

@@ -9,6 +9,7 @@ EXIT_FAILED = 1  # the run failed and was rolled back cleanly, or halted by poli
 EXIT_USAGE = 2  # bad input or usage: nothing was executed
 EXIT_ROLLBACK_FAILED = 3  # a rollback failed or was incomplete: a person must act
 EXIT_AUDIT = 4  # audit verification failed
+EXIT_WAITING = 5  # at a manual step with no terminal: `runbook resume RUN_ID --confirm STEP`
 EXIT_INTERRUPTED = 130
 
 

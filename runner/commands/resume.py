@@ -9,9 +9,9 @@ from runner import resume as state_mod
 from runner.commands.common import prepare
 from runner.commands.run import RunArgs, execute
 from runner.console import interactive
-from runner.engine import Options
 from runner.errors import UsageError
 from runner.plan import Plan
+from runner.steps import Options
 
 
 def _rebuild(

@@ -11,7 +11,7 @@ from runner import __version__, planfile
 from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
-from runner.engine import Engine, Options
+from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
@@ -19,6 +19,7 @@ from runner.ledger import seal
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import load_signer
+from runner.steps import Options
 
 
 @dataclass

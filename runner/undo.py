@@ -1,0 +1,58 @@
+"""Rollback: a host's completed steps undone in reverse order, each undo verified if it says how.
+
+The first undo that fails stops the unwinding and names what is left (exit 3: a person must act).
+"""
+
+from __future__ import annotations
+
+from runner.inventory import Host
+from runner.render import RenderError
+from runner.steps import Done, Steps
+
+
+async def roll_back(steps: Steps, h: Host, done: list[Done]) -> bool:
+    """Undo `done` on h in reverse order; False at the first undo that fails (a person must act)."""
+    steps.interrupt.rolling_back += 1
+    try:
+        return await _undo(steps, h, done)
+    finally:
+        steps.interrupt.rolling_back -= 1
+
+
+async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
+    steps.bus.emit("rollback.begin", host=h.name, steps=[d.sid for d in reversed(done)])
+    order = list(reversed(done))
+    for n, d in enumerate(order):
+        if d.children:
+            if not await _undo(steps, h, d.children):
+                return False
+            continue
+        if not d.step.rollback:
+            steps.bus.emit("rollback.none", host=h.name, step=d.sid, reason="no rollback defined")
+            continue
+        for undo in d.step.rollback:
+            if undo.action.kind == "manual":
+                status, reason = await steps.manual(h, undo.action, d.ctx, d.sid, forward=False)
+                ok = status == "ok"
+            else:
+                try:
+                    out = await steps.attempts(h, undo.action, d.ctx, d.sid, "rollback", undo.name)
+                    ok, reason = out.ok, out.reason
+                except RenderError as exc:
+                    ok, reason = False, str(exc)
+            for c in undo.verify if ok else ():
+                reason = await steps.check(h, c, d.ctx, "rollback-verify", d.sid)
+                if reason:
+                    ok = False
+                    break
+            if not ok:
+                steps.bus.emit(
+                    "rollback.failed",
+                    host=h.name,
+                    step=d.sid,
+                    name=undo.name,
+                    reason=reason,
+                    not_rolled_back=[x.sid for x in order[n:]],  # this one and all before it
+                )
+                return False
+    return True
