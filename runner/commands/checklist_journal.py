@@ -1,0 +1,150 @@
+"""A checklist instance's journal: read (verified), opened for a change under a lock, shown."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from runner import checklist as cl
+from runner.audit import Journal, current_actor, verify_run
+from runner.errors import AuditError, UsageError
+
+
+def who(by: str | None) -> str:
+    return by or current_actor()["user"]
+
+
+def read(path: Path) -> cl.Instance:
+    verdict = verify_run(path, keep=True)
+    if not verdict.ok:
+        raise AuditError(f"the checklist's audit log does not verify: {verdict.line()}")
+    return cl.derive(verdict.events)
+
+
+@contextmanager
+def open_instance(
+    c: cl.Checklist, instance: str, state_dir: Path
+) -> Iterator[tuple[Journal, cl.Instance]]:
+    """The instance's journal and its current state, under an exclusive lock."""
+    path = cl.journal_path(state_dir, c.id, instance)
+    if not path.exists():
+        flag = f" --period {instance}"
+        raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}{flag}")
+    with lock(path):
+        inst = read(path)
+        journal = Journal(path, path.stem)
+        try:
+            yield journal, inst
+        finally:
+            journal.close()
+
+
+@contextmanager
+def lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_open(inst: cl.Instance) -> None:
+    """A completed instance is closed: nothing is appended to it any more."""
+    if inst.completed is not None:
+        raise UsageError(
+            f"{inst.checklist} {inst.instance} was completed by {inst.completed['by']} at "
+            f"{inst.completed['at']}; a closed instance does not change"
+        )
+
+
+def render_status(inst: cl.Instance, fmt: str, *, history: bool = False) -> str:
+    rows = [
+        {
+            "item": i.id,
+            "title": i.title,
+            "required": i.required,
+            "state": i.state,
+            "waiting": i.waiting,
+            "who": i.performer,
+            "when": i.when,
+            "signatures": [
+                {
+                    k: s[k]
+                    for k in ("by", "user", "host", "at", "meaning", "note", "evidence_sha256")
+                }
+                for s in i.signatures
+            ],
+            "reason": i.reason,
+            "evidence": i.evidence,
+            "evidence_sha256": i.evidence_sha256,
+        }
+        for i in inst.items.values()
+    ]
+    required = [i for i in inst.items.values() if i.required]
+    settled = sum(i.state in ("done", "skipped") for i in required)
+    closed = inst.completed
+    if fmt == "json":
+        doc: dict[str, Any] = {
+            "checklist": inst.checklist,
+            "instance": inst.instance,
+            "period": inst.period,
+            "started": {"by": inst.started["by"], "at": inst.started["at"]},
+            "completed": {"by": closed["by"], "at": closed["at"], "note": closed["note"]}
+            if closed
+            else None,
+            "progress": {"settled": settled, "required": len(required)},
+            "items": rows,
+        }
+        if history:
+            doc["history"] = [h for i in inst.items.values() for h in i.history]
+        return json.dumps(doc, indent=2) + "\n"
+    width = 20
+    filled = round(width * settled / len(required)) if required else width
+    bar = (
+        f"[{'#' * filled}{'-' * (width - filled)}] {settled}/{len(required)} required items settled"
+    )
+    state = f"completed by {closed['by']} at {closed['at']}" if closed else "open"
+    head = f"{inst.title} - {inst.checklist} {inst.instance} ({state})"
+    table = [
+        [
+            i.id + ("" if i.required else " (optional)"),
+            i.state + (f": {i.waiting}" if i.waiting else ""),
+            _who_text(i),
+            i.when or "",
+            evidence_text(i.evidence or {}) or (f"skipped: {i.reason}" if i.reason else ""),
+        ]
+        for i in inst.items.values()
+    ]
+    header = ["item", "state", "who", "when", "evidence"]
+    if fmt == "md":
+        lines = [f"# {head}", "", bar, "", "| " + " | ".join(header) + " |", "|" + "---|" * 5]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(header, *table, strict=False)]
+        fmt_row = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [head, bar, "", fmt_row.format(*header).rstrip()]
+        lines += [fmt_row.format(*row).rstrip() for row in table]
+    if history:
+        lines += ["", "history:"]
+        for i in inst.items.values():
+            lines += [f"  {h['at']}  {h['event']:<13} {i.id}  by {h['by']}" for h in i.history]
+    return "\n".join(lines) + "\n"
+
+
+def _who_text(i: cl.ItemState) -> str:
+    signers = [f"{s['by']} ({s['meaning']})" for s in i.signatures]
+    parts = [i.performer] if i.performer and i.kind != "manual" else []
+    return ", ".join([*(p for p in parts if p), *signers])
+
+
+def evidence_text(ev: dict[str, Any]) -> str:
+    if "error" in ev:
+        return str(ev["error"])
+    if "run_id" in ev:
+        return f"run {ev['run_id']} ({ev.get('outcome')}, exit {ev.get('exit_code')})"
+    if "stdout_sha256" in ev:
+        return f"exit {ev['exit_code']}, output sha256 {ev['stdout_sha256'][:12]}"
+    return ""
