@@ -61,6 +61,7 @@ def body(plan: Plan, salt: str | None = None) -> dict[str, Any]:
         "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
         "params": _params(plan, salt),
         "salt": salt,
+        "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
         "plan": plan.view(),
     }
 
@@ -113,6 +114,16 @@ def differences(saved: dict[str, Any], plan: Plan) -> list[str]:
     for name in sorted(set(saved["params"]) | set(now_["params"])):
         if saved["params"].get(name) != now_["params"].get(name):
             out.append(f"param '{name}' differs from the plan")
-    if not out and saved["plan"] != now_["plan"]:
+    if not out and _rendered(saved["plan"], saved.get("run_id")) != _rendered(
+        now_["plan"], plan.run_id
+    ):
         out.append("the rendered plan differs")
     return out
+
+
+def _rendered(view: dict[str, Any], run_id: str | None) -> bytes:
+    """The plan with its run id as a placeholder: the one value that must differ between the
+    plan and its run (`{{ run_id }}` in a command). Run ids are `[0-9A-Za-z-]` plus a random
+    suffix, so the text of one appears nowhere else and needs no escaping."""
+    text = canonical(view)
+    return text.replace(run_id.encode(), b"\0run_id\0") if run_id else text

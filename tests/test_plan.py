@@ -183,3 +183,32 @@ steps:
     out = capsys.readouterr().out
     assert "would abort: precondition 'service healthy' fails on local: exit 3, expected 0" in out
     assert not (workdir / "changed").exists()
+
+
+def test_run_id_in_a_command_is_the_one_difference_a_saved_plan_allows(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "tagged",
+        """
+runbook: tagged
+params: {word: {type: string, default: hi}}
+steps:
+  - id: tag
+    run: echo {{ word }} {{ run_id }} > tag
+""",
+    )
+    plan = workdir / "plan.json"
+    assert main(["plan", "tagged", "-o", str(plan)]) == 0
+    planned_id = json.loads(plan.read_text())["run_id"]
+    assert main(["run", "--plan", str(plan)]) == 0
+    word, run_id = (workdir / "tag").read_text().split()
+    assert word == "hi" and run_id != planned_id  # the run's own id, not the plan's
+    assert (workdir / "state" / "runs" / f"{run_id}.jsonl").exists()
+    # anything else that differs is still refused: the same plan against an edited runbook
+    text = (workdir / "runbooks" / "tagged.yaml").read_text()
+    (workdir / "runbooks" / "tagged.yaml").write_text(text.replace("> tag", "> tag2"))
+    capsys.readouterr()
+    assert main(["run", "--plan", str(plan)]) == 2
+    assert "runbooks/tagged.yaml changed since the plan was made" in capsys.readouterr().err
