@@ -21,7 +21,7 @@ from runner.inventory import Host, Inventory
 from runner.loader import Catalog
 from runner.model import Action, Runbook, Scalar, Step
 from runner.redact import Redactor
-from runner.render import RenderError, evaluate, names_used, render
+from runner.render import RenderError, evaluate, names_used, render, why_false
 
 Context = dict[str, Any]
 
@@ -254,7 +254,7 @@ class _HostPlanner:
                     why = f"when: {step.when} (waits for {', '.join(waits)})"
                     return PlannedStep(step, "decided-at-run-time", why, action)
                 if not evaluate(step.when, ctx):
-                    return PlannedStep(step, "skipped", f"when is false: {step.when}")
+                    return PlannedStep(step, "skipped", why_false(step.when, ctx))
             if step.action.kind == "call":
                 return self.call(rb, step, ctx, captures)
             action = _plan_action(step.action, ctx, captures)

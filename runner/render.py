@@ -122,6 +122,22 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 
+def why_false(expression: str, context: Mapping[str, Any]) -> str:
+    """The reason a `when:` is false, with the values it looked at: `when is false: mode ==
+    'full', where mode='quick'`. Secrets are masked later, where every event and plan is."""
+    try:
+        names = sorted(names_used(expression, expression=True))
+    except RenderError:
+        names = []
+    values = ", ".join(f"{n}={_short(context[n])}" for n in names if n in context)
+    return f"when is false: {expression}" + (f", where {values}" if values else "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def names_used(source: str, *, expression: bool = False) -> set[str]:
     """Free variable names of a template or expression (syntax errors raise RenderError)."""
     if not expression and not has_template(source):

@@ -19,7 +19,7 @@ from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.model import Action, Check, Runbook, Step
 from runner.plan import Context, Plan, base_context
-from runner.render import RenderError, evaluate, render
+from runner.render import RenderError, evaluate, render, why_false
 
 # ask(question, default) -> True/False, or None when there is no terminal to ask at
 Ask = Callable[[str, bool], Awaitable[bool | None]]
@@ -144,10 +144,9 @@ class Steps:
         """(status, reason, children, action_started)."""
         try:
             if step.when is not None and not evaluate(step.when, ctx):
-                self.bus.emit(
-                    "step.skipped", host=h.name, step=sid, reason=f"when is false: {step.when}"
-                )
-                return "skipped", f"when is false: {step.when}", [], False
+                why = why_false(step.when, ctx)
+                self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
+                return "skipped", why, [], False
             for c in step.preconditions:
                 reason = await self.check(h, c, ctx, "step-precondition", sid)
                 if reason:

@@ -248,7 +248,25 @@ steps:
     assert (workdir / "out").read_text().strip() == "1.2.3"
     assert not (workdir / "deep").exists()
     skipped = [e for e in events(workdir / "state") if e["event"] == "step.skipped"]
-    assert skipped[0]["reason"] == "when is false: mode == 'full'"
+    assert skipped[0]["reason"] == "when is false: mode == 'full', where mode='quick'"
+
+
+def test_a_skip_reason_masks_a_secret_it_looked_at(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "sec",
+        """
+runbook: sec
+params: {token: {type: string, secret: true, required: true}}
+steps:
+  - {id: a, run: "true", when: "token == 'other'"}
+""",
+    )
+    assert main(["run", "sec", "-p", "token=tok-s3cret"]) == 0
+    [skipped] = [e for e in events(workdir / "state") if e["event"] == "step.skipped"]
+    assert skipped["reason"] == "when is false: token == 'other', where token='***'"
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    assert "s3cret" not in log.read_text()
 
 
 def test_failed_runbook_precondition_aborts_before_any_step(workdir: Path) -> None:
