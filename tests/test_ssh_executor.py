@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -246,6 +247,31 @@ def test_accept_new_host_keys_appends_the_key(sshd: SSHServer, tmp_path: Path) -
     [again] = arun(run_all(executor(sshd, known_hosts=known), "true"))  # now simply known
     assert again.exit == 0
     assert known.read_text().count("\n") == 1
+
+
+def test_a_key_held_by_ssh_agent_authenticates(
+    sshd: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not shutil.which("ssh-agent"):
+        pytest.skip("ssh-agent (openssh-client) is not installed")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/id_* to fall back on
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.01)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        with pytest.raises(ConnectionFailed, match="authentication failed"):
+            arun(run_all(executor(sshd, key=None), "true"))  # the agent holds nothing yet
+        env = {"SSH_AUTH_SOCK": str(sock), "PATH": "/usr/bin:/bin"}
+        subprocess.run(["ssh-add", "-q", str(sshd.client_key)], env=env, check=True)
+        [result] = arun(run_all(executor(sshd, key=None), "echo via-agent"))
+        assert result.stdout.text == "via-agent\n"
+    finally:
+        agent.terminate()
+        agent.wait(5)
 
 
 # --- connection failures --------------------------------------------------------------------
