@@ -300,3 +300,37 @@ steps:
     recs = records(workdir)
     stopped = [r for r in named(recs, "step.finished") if r["step"] == "wait"]
     assert sorted(r["host"] for r in stopped if r["interrupted"] == "SIGINT") == ["h1", "h2", "h3"]
+
+
+@pytest.mark.ssh
+def test_a_second_ctrl_c_kills_a_remote_command_that_ignores_sigterm_at_once(
+    workdir: Path, sshd: SSHServer
+) -> None:
+    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=1)
+    write_runbook(
+        workdir,
+        "stubborn",
+        f"""
+runbook: stubborn
+targets: [h1]
+steps:
+  - id: wait
+    run: "trap '' TERM; echo $$ > {workdir}/pid; sleep 60"
+""",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "stubborn", "-i", str(inv)],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    remote = wait_for_file(workdir / "pid")
+    proc.send_signal(signal.SIGINT)  # TERM to the remote group: ignored, KILL due in 2 s
+    time.sleep(0.3)
+    second = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # no more grace: KILL now
+    assert proc.wait(timeout=20) == 130
+    # the runner waits for the remote kill before it exits, and that came before the grace ended
+    assert time.monotonic() - second < 1.7 and not alive(remote)
+    assert [r["first"] for r in named(records(workdir), "interrupt")] == [True, False]

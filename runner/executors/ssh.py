@@ -64,6 +64,14 @@ class _HostKeys(asyncssh.SSHClient):
         return True
 
 
+async def _signal(conn: asyncssh.SSHClientConnection, pgid: int, sig: str) -> None:
+    """Send `sig` to a remote process group, from a channel of its own."""
+    # `kill -- -PGID` reaches every process of the group, not just the shell
+    script = f"kill -{sig} -- -{pgid} 2>/dev/null || kill -{sig} {pgid}"
+    with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
+        await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
+
+
 class _Session(asyncssh.SSHClientSession[bytes]):
     """Streams output to the callback and the digests; strips the process-group line."""
 
@@ -150,10 +158,15 @@ class SSHExecutor:
         self._failure: ConnectionFailed | None = None
         self._kills: set[asyncio.Task[None]] = set()  # kills started by cancelled commands
         self._signals: tuple[str, ...] = ("TERM", "KILL")  # hurry(): KILL at once
+        self._killing: dict[int, asyncssh.SSHClientConnection] = {}  # pgid -> its connection
 
     def hurry(self) -> None:
-        """A second interrupt: kills from now on skip the TERM grace."""
+        """A second interrupt: no more TERM grace, for kills to come and kills under way."""
         self._signals = ("KILL",)
+        for pgid, conn in list(self._killing.items()):
+            task = asyncio.ensure_future(_signal(conn, pgid, "KILL"))
+            self._kills.add(task)
+            task.add_done_callback(self._kills.discard)
 
     async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult:
         conn = await self._connection()
@@ -243,18 +256,20 @@ class SSHExecutor:
         session: _Session,
     ) -> None:
         """TERM the command's process group, then KILL what ignored it (e.g. `trap '' TERM`)."""
-        if session.pgid is None:  # timed out before the shell even reported in
+        pgid = session.pgid
+        if pgid is None:  # timed out before the shell even reported in
             chan.close()
             return
-        for sig in self._signals:
-            # `kill -- -PGID` reaches every process of the group, not just the shell
-            script = f"kill -{sig} -- -{session.pgid} 2>/dev/null || kill -{sig} {session.pgid}"
-            with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(chan.wait_closed()), KILL_GRACE)
-                return
-        chan.close()  # e.g. a daemon in another process group still holds the output open
+        self._killing[pgid] = conn
+        try:
+            for sig in self._signals:
+                await _signal(conn, pgid, sig)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(chan.wait_closed()), KILL_GRACE)
+                    return
+            chan.close()  # e.g. a daemon in another process group still holds the output open
+        finally:
+            self._killing.pop(pgid, None)
 
     def _lost(
         self,
