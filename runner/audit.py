@@ -20,11 +20,12 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from runner.errors import StateError
 
 GENESIS = "0" * 64
+Kind = Literal["run", "checklist", "approval", "review"]  # the kinds of journal (list_journals)
 RESERVED = frozenset({"seq", "ts", "run_id", "event", "actor", "prev", "hash"})
 
 
@@ -172,10 +173,12 @@ class Verdict:
     closed: bool = False
     last_hash: str = GENESIS
     events: list[dict[str, Any]] = field(default_factory=list)
+    kind: Kind = "run"  # set by whoever found the file (see list_journals)
+    journal: str = ""  # the file's path relative to the state dir, when known
 
     def line(self) -> str:
         if self.status == "ok":
-            if self.run_id.startswith(("approval-", "review-")):  # journals, not runs
+            if self.kind != "run":  # only a run has a closing record
                 return f"{self.run_id}: ok, {self.records} records"
             state = "closed" if self.closed else "open (no run.finished record)"
             return f"{self.run_id}: ok, {self.records} records, {state}"
@@ -184,9 +187,9 @@ class Verdict:
         return f"{self.run_id}: FAILED at record {self.first_bad}: {self.reason}"
 
 
-def verify_run(path: Path, *, keep: bool = False) -> Verdict:
+def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: str = "") -> Verdict:
     run_id = path.name.removesuffix(".jsonl")
-    verdict = Verdict(run_id=run_id, ok=True, records=0, status="ok")
+    verdict = Verdict(run_id=run_id, ok=True, records=0, status="ok", kind=kind, journal=journal)
     prev = GENESIS
     for line in read_records(path):
         if line.torn:
@@ -249,3 +252,24 @@ def _raw_hash(raw: bytes, claimed: Any) -> str:
 def list_runs(state_dir: Path) -> list[Path]:
     d = runs_dir(state_dir)
     return sorted(d.glob("*.jsonl")) if d.is_dir() else []
+
+
+# Every kind of journal under a state dir, and where its files live. Each file is one chain whose
+# run_id is the file's stem; the ledger (state/ledger.jsonl) is not listed: it vouches for these.
+KINDS: tuple[Kind, ...] = ("run", "checklist", "approval", "review")
+_PATTERNS: dict[Kind, str] = {
+    "run": "runs/*.jsonl",
+    "checklist": "checklists/*/*.jsonl",
+    "approval": "approvals/*.jsonl",
+    "review": "reviews/*.jsonl",
+}
+
+
+def list_journals(state_dir: Path, kinds: tuple[Kind, ...] = KINDS) -> list[tuple[Kind, Path]]:
+    """(kind, path) of every journal of those kinds, in a stable order (by kind, then path)."""
+    return [(kind, p) for kind in kinds for p in sorted(state_dir.glob(_PATTERNS[kind]))]
+
+
+def relative_name(state_dir: Path, path: Path) -> str:
+    """How the ledger names a journal: its path under the state dir, with forward slashes."""
+    return path.relative_to(state_dir).as_posix()

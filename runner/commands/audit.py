@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from runner import ledger, signing
-from runner.audit import Journal, verify_run
+from runner.audit import list_journals, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
 from runner.report import RunSummary, export, summarize, timeline
 
@@ -25,7 +25,9 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
     if action == "export":
         return export_cmd(state_dir, args)
     if action == "review":
-        return review(state_dir, args.run_id, by=args.by, note=args.note)
+        return review(
+            state_dir, args.run_id, by=args.by, note=args.note, signing_key=args.signing_key
+        )
     if action == "keygen":
         private, public = signing.keygen(Path(args.out))
         print(
@@ -38,37 +40,39 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
 def verify(
     state_dir: Path, run_id: str | None, public_key: str | None, *, as_json: bool = False
 ) -> int:
-    """Recompute chains, signatures and the ledger; name the first record that does not hold."""
+    """Recompute chains, signatures and the ledger; name the first record that does not hold.
+
+    Without RUN_ID: every journal (runs, checklists, approvals, reviews) and every ledger entry.
+    """
     report = ledger.verify(state_dir, run_id, public_key)
     if run_id and not report.verdicts and not report.ledger:
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
-    extra = (
-        [verify_run(p) for p in sorted((state_dir / "approvals").glob("*.jsonl"))]
-        if not run_id
-        else []
-    )
-    verdicts = report.verdicts + extra
     if as_json:
         rows = [
             {
+                "kind": v.kind,
+                "journal": v.journal,
                 "run_id": v.run_id,
                 "status": v.status,
+                "ok": v.ok,
                 "records": v.records,
                 "reason": v.reason,
                 "first_bad": v.first_bad,
             }
-            for v in verdicts
+            for v in report.verdicts
         ]
-        print(json.dumps({"runs": rows, "ledger": report.ledger}, indent=2))
+        runs = [r for r in rows if r["kind"] == "run"]  # "runs": the key before other kinds
+        doc = {"journals": rows, "runs": runs, "ledger": report.ledger, "ok": report.ok}
+        print(json.dumps(doc, indent=2))
     else:
-        if not verdicts and not report.ledger:
-            print(f"no runs under {state_dir}")
-        for v in verdicts:
-            print(v.line())
+        if not report.verdicts and not report.ledger:
+            print(f"no audit logs under {state_dir}")
+        width = max((len(v.kind) for v in report.verdicts), default=0)
+        for v in report.verdicts:
+            print(f"{v.kind:<{width}}  {v.line()}")
         for problem in report.ledger:
             print(f"LEDGER: {problem}")
-    ok = report.ok and all(v.ok for v in extra)
-    return EXIT_OK if ok else EXIT_AUDIT
+    return EXIT_OK if report.ok else EXIT_AUDIT
 
 
 def _summary(state_dir: Path, run_id: str) -> RunSummary:
@@ -80,8 +84,8 @@ def _summary(state_dir: Path, run_id: str) -> RunSummary:
 
 def reviews(state_dir: Path) -> dict[str, list[dict[str, object]]]:
     out: dict[str, list[dict[str, object]]] = {}
-    for p in sorted((state_dir / "reviews").glob("*.jsonl")):
-        v = verify_run(p, keep=True)
+    for kind, p in list_journals(state_dir, ("review",)):
+        v = verify_run(p, keep=True, kind=kind)
         if v.ok:
             for e in v.events:
                 out.setdefault(str(e["reviewed_run"]), []).append(e)
@@ -89,7 +93,7 @@ def reviews(state_dir: Path) -> dict[str, list[dict[str, object]]]:
 
 
 def all_summaries(state_dir: Path) -> list[RunSummary]:
-    report = ledger.verify(state_dir)
+    report = ledger.verify(state_dir, kinds=("run",))  # checklists etc. are not runs
     revs = reviews(state_dir)
     return [summarize(v, revs, report.ledger) for v in report.verdicts]
 
@@ -135,12 +139,13 @@ def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def review(state_dir: Path, run_id: str, *, by: str, note: str | None) -> int:
+def review(
+    state_dir: Path, run_id: str, *, by: str, note: str | None, signing_key: str | None = None
+) -> int:
     """Sign the retroactive review of a run (emergency changes need one, per ITIL / SOC 2)."""
     summary = _summary(state_dir, run_id)
     path = state_dir / "reviews" / f"review-{run_id}.jsonl"
-    journal = Journal(path, path.stem)
-    try:
+    with ledger.appending(path, "review", state_dir, signing_key) as journal:
         journal.append(
             "run.reviewed",
             {
@@ -152,7 +157,5 @@ def review(state_dir: Path, run_id: str, *, by: str, note: str | None) -> int:
                 "verified": summary.verified,
             },
         )
-    finally:
-        journal.close()
     print(f"review of {run_id} signed by {by}")
     return EXIT_OK

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
-from runner.audit import Journal, current_actor
+from runner.audit import current_actor
 from runner.commands.checklist_journal import (
+    appending_to,
     ensure_open,
     evidence_text,
     lock,
@@ -83,25 +84,31 @@ def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | No
         return due(state_dir, now=when, as_json=args.json or args.format == "json")
     c = cl.load(args.name)
     instance = _instance(c, args.period, when)
+    key = args.signing_key  # the global --signing-key; else RUNBOOK_SIGNING_KEY signs ledger seals
     if action == "start":
-        return start(c, instance, state_dir, by=args.by, now=when)
+        return start(c, instance, state_dir, by=args.by, now=when, signing_key=key)
     if action == "run":
         return run_items(
             c, instance, state_dir, args.items, inventory=args.inventory, by=args.by,
-            yes=args.yes, quiet=args.quiet, now=when,
+            yes=args.yes, quiet=args.quiet, now=when, signing_key=key,
         )  # fmt: skip
     if action == "sign":
         return sign(
             c, instance, state_dir, args.item, by=args.by, meaning=args.meaning,
-            note=args.note, now=when,
+            note=args.note, now=when, signing_key=key,
         )  # fmt: skip
     if action == "skip":
-        return skip(c, instance, state_dir, args.item, reason=args.reason, by=args.by, now=when)
+        return skip(
+            c, instance, state_dir, args.item, reason=args.reason, by=args.by, now=when,
+            signing_key=key,
+        )  # fmt: skip
     if action == "status":
         fmt = "json" if args.json else args.format
         return status(c, instance, state_dir, fmt=fmt, history=args.history)
     if action == "complete":
-        return complete(c, instance, state_dir, by=args.by, note=args.note, now=when)
+        return complete(
+            c, instance, state_dir, by=args.by, note=args.note, now=when, signing_key=key
+        )
     raise AssertionError(action)  # pragma: no cover
 
 
@@ -112,7 +119,13 @@ def _instance(c: cl.Checklist, given: str | None, now: dt.datetime) -> str:
 
 
 def start(
-    c: cl.Checklist, instance: str, state_dir: Path, *, by: str | None, now: dt.datetime
+    c: cl.Checklist,
+    instance: str,
+    state_dir: Path,
+    *,
+    by: str | None,
+    now: dt.datetime,
+    signing_key: str | None = None,
 ) -> int:
     path = cl.journal_path(state_dir, c.id, instance)
     with lock(path):
@@ -122,8 +135,7 @@ def start(
                 f"{c.id} {instance}: already started by {inst.started['by']} at {inst.started['at']}"
             )
             return EXIT_OK
-        journal = Journal(path, path.stem)
-        try:
+        with appending_to(path, state_dir, signing_key) as journal:
             journal.append(
                 "checklist.started",
                 {
@@ -138,8 +150,6 @@ def start(
                     "at": cl.utc_text(now),
                 },
             )
-        finally:
-            journal.close()
     print(f"{c.id} {instance}: started ({len(c.items)} items); audit log: {path}")
     return EXIT_OK
 
@@ -154,10 +164,11 @@ def sign(
     meaning: str | None,
     note: str | None,
     now: dt.datetime,
+    signing_key: str | None = None,
 ) -> int:
     item = c.item(item_id)
     signer = who(by)
-    with open_instance(c, instance, state_dir) as (journal, inst):
+    with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         st = inst.items[item.id]
         wanted = meaning or st.meaning or "performed"
@@ -201,11 +212,12 @@ def skip(
     reason: str,
     by: str | None,
     now: dt.datetime,
+    signing_key: str | None = None,
 ) -> int:
     item = c.item(item_id)
     if not reason.strip():
         raise UsageError("a skip needs a reason")
-    with open_instance(c, instance, state_dir) as (journal, inst):
+    with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         journal.append(
             "item.skipped",
@@ -223,8 +235,9 @@ def complete(
     by: str | None,
     note: str | None,
     now: dt.datetime,
+    signing_key: str | None = None,
 ) -> int:
-    with open_instance(c, instance, state_dir) as (journal, inst):
+    with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         pending = inst.pending_required
         if pending:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import fcntl
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
 from runner.audit import Journal, current_actor, verify_run
 from runner.errors import AuditError, UsageError
+from runner.ledger import appending
 
 
 def who(by: str | None) -> str:
@@ -27,20 +28,26 @@ def read(path: Path) -> cl.Instance:
 
 @contextmanager
 def open_instance(
-    c: cl.Checklist, instance: str, state_dir: Path
+    c: cl.Checklist, instance: str, state_dir: Path, signing_key: str | None = None
 ) -> Iterator[tuple[Journal, cl.Instance]]:
-    """The instance's journal and its current state, under an exclusive lock."""
+    """The instance's journal and its current state, under an exclusive lock; sealed in the
+    ledger when closed, still under the lock, if anything was appended."""
     path = cl.journal_path(state_dir, c.id, instance)
     if not path.exists():
         flag = f" --period {instance}"
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}{flag}")
     with lock(path):
         inst = read(path)
-        journal = Journal(path, path.stem)
-        try:
+        with appending_to(path, state_dir, signing_key) as journal:
             yield journal, inst
-        finally:
-            journal.close()
+
+
+def appending_to(
+    path: Path, state_dir: Path, signing_key: str | None
+) -> AbstractContextManager[Journal]:
+    """An instance's journal opened to append (the caller holds its lock), sealed in the ledger
+    when closed: the one way checklist commands write, so none can skip the seal."""
+    return appending(path, "checklist", state_dir, signing_key)
 
 
 @contextmanager

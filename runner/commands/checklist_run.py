@@ -31,8 +31,9 @@ def run_items(
     yes: bool = False,
     quiet: bool = False,
     now: dt.datetime,
+    signing_key: str | None = None,
 ) -> int:
-    with open_instance(c, instance, state_dir) as (journal, inst):
+    with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         if only:
             chosen = [c.item(i) for i in only]

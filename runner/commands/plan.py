@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner import planfile
+from runner import ledger, planfile
 from runner.audit import Journal, current_actor
 from runner.commands.common import prepare
 from runner.plan import Plan
@@ -122,14 +122,21 @@ def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
     return 0 if ok else 1
 
 
-def approve(path: str, state_dir: Path, *, by: str | None, note: str | None) -> int:
-    """Record an approval of a saved plan in the audit log (meaning `approved`)."""
+def approve(
+    path: str,
+    state_dir: Path,
+    *,
+    by: str | None,
+    note: str | None,
+    signing_key: str | None = None,
+) -> int:
+    """Record an approval of a saved plan in the audit log (meaning `approved`), sealed in the
+    ledger. The key is `signing_key`, else RUNBOOK_SIGNING_KEY."""
     data = planfile.load(Path(path))
     digest = data["plan_hash"]
     actor = current_actor()
     log = approvals_path(state_dir, digest)
-    journal = Journal(log, log.stem)  # the verifier ties a log's run_id to its file name
-    try:
+    with ledger.appending(log, "approval", state_dir, signing_key) as journal:
         journal.append(
             "plan.approved",
             {
@@ -140,8 +147,6 @@ def approve(path: str, state_dir: Path, *, by: str | None, note: str | None) -> 
                 "note": note,
             },
         )
-    finally:
-        journal.close()
     print(f"approved plan {digest[:16]} ({data['runbook']}) by {by or actor['user']}")
     return 0
 
