@@ -1,4 +1,5 @@
-"""The audit journal: append-only, hash-chained JSON Lines, one file per run.
+"""The audit journal: append-only, hash-chained JSON Lines, one file per run (and per checklist
+instance, plan approval and review: `list_journals`).
 
 Every record is canonical JSON (sorted keys, no insignificant space, UTF-8) carrying `seq`,
 `ts`, `run_id`, `event`, `actor`, `prev` (the previous record's hash) and `hash` (SHA-256 of the
@@ -6,7 +7,7 @@ canonical record without `hash`). Each record is written and fsynced before the 
 if it cannot be, the write raises StateError and the engine stops before the next command
 (fail closed: no command ever runs unrecorded).
 
-Signatures of closing records and the cross-run ledger build on `close_hash` (SPEC §6).
+Signatures of closing records and the ledger (ledger.py) sign a journal's last `hash`.
 """
 
 from __future__ import annotations
