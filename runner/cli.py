@@ -16,7 +16,13 @@ from runner import __version__
 from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, Error, UsageError
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole tree, except that a subcommand whose name is not among `argv` gets only its name
+    and its line of help: building every subcommand's arguments, and importing the checklist
+    commands for theirs, costs ~7 ms of each start. The subcommand being run always appears in
+    argv as it is (argparse does not abbreviate subcommand names), so it is always complete;
+    `runbook --help` lists the same lines either way."""
+    named = set(argv)
     p = argparse.ArgumentParser(
         prog="runbook",
         description="Run declarative runbooks locally or over SSH, with an audit log.",
@@ -38,19 +44,21 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="runbooks and checklists found")
     v = sub.add_parser("validate", help="schema and semantic checks")
-    v.add_argument(
-        "files",
-        nargs="*",
-        metavar="NAME|PATH",
-        help="runbooks (default: all found); directories are searched",
-    )
-    v.add_argument(
-        "-i", "--inventory", help="also accept the inventory's variables as defined names"
-    )
+    if "validate" in named:
+        v.add_argument(
+            "files",
+            nargs="*",
+            metavar="NAME|PATH",
+            help="runbooks (default: all found); directories are searched",
+        )
+        v.add_argument(
+            "-i", "--inventory", help="also accept the inventory's variables as defined names"
+        )
 
     s = sub.add_parser("show", help="a runbook as a readable document")
-    s.add_argument("name")
-    s.add_argument("--format", choices=["text", "md"], default="text")
+    if "show" in named:
+        s.add_argument("name")
+        s.add_argument("--format", choices=["text", "md"], default="text")
 
     for cmd in ("plan", "run"):
         c = sub.add_parser(
@@ -59,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
             if cmd == "plan"
             else "execute a runbook (or a saved plan with --plan)",
         )
+        if cmd not in named:
+            continue
         c.add_argument("name", nargs="?" if cmd == "run" else None, help="runbook name or path")
         if cmd == "plan":
             c.add_argument("plan_file", nargs="?", help="with 'approve': the saved plan")
@@ -121,9 +131,12 @@ def _parser() -> argparse.ArgumentParser:
                 help="the operator's name, recorded in the audit log (default: OS user)",
             )
 
-    from runner.commands import checklist as _cl
+    if "checklist" in named:
+        from runner.commands import checklist as _cl
 
-    _cl.add_parser(sub)
+        _cl.add_parser(sub)
+    else:  # the same line of help as commands/checklist.py gives it
+        sub.add_parser("checklist", help="checklist instances and sign-off")
 
     for cmd in ("resume", "rollback"):
         r = sub.add_parser(
@@ -132,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
             if cmd == "resume"
             else "undo the completed steps of a run, in reverse order",
         )
+        if cmd not in named:
+            continue
         r.add_argument("run_id")
         r.add_argument(
             "-p",
@@ -162,11 +177,18 @@ def _parser() -> argparse.ArgumentParser:
             r.add_argument("--no-rollback", action="store_true")
 
     sc = sub.add_parser("schema", help="print a JSON Schema")
-    sc.add_argument(
-        "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
-    )
+    if "schema" in named:
+        sc.add_argument(
+            "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
+        )
 
     a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
+    if "audit" in named:
+        _add_audit(a)
+    return p
+
+
+def _add_audit(a: argparse.ArgumentParser) -> None:
     asub = a.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     av = asub.add_parser(
         "verify", help="recompute every chain, signature and the ledger (exit 4 on failure)"
@@ -194,11 +216,12 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--note")
     ak = asub.add_parser("keygen", help="write an Ed25519 key pair: PREFIX (0600) and PREFIX.pub")
     ak.add_argument("--out", default="runbook-signing-key", metavar="PREFIX")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     state = Path(args.state_dir)
     try:
@@ -240,7 +263,9 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
         if args.name == "approve":
             if not args.plan_file:
                 raise UsageError("usage: runbook plan approve PLAN --by NAME [--note TEXT]")
-            return approve(args.plan_file, state, by=args.by, note=args.note)
+            return approve(
+                args.plan_file, state, by=args.by, note=args.note, signing_key=args.signing_key
+            )
         fmt = "json" if args.json else args.format
         return plan(
             args.name,

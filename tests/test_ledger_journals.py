@@ -232,3 +232,17 @@ def test_truncated_emergency_review_is_caught(
     review.write_bytes(b"".join(lines(review)[:-1]))
     code, out = verify(capsys)
     assert code == 4 and "truncated: 1 records left of the 2 the ledger recorded" in out
+
+
+def test_plan_approve_signs_with_the_global_signing_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "plain", "runbook: plain\nsteps: [{id: a, run: 'true'}]\n")
+    assert main(["audit", "keygen", "--out", str(workdir / "k")]) == 0
+    assert main(["plan", "plain", "-o", "plain.plan.json"]) == 0
+    key = str(workdir / "k")
+    assert main(["--signing-key", key, "plan", "approve", "plain.plan.json", "--by", "bob"]) == 0
+    [entry] = [json.loads(x) for x in (workdir / "state" / "ledger.jsonl").read_text().splitlines()]
+    assert entry["kind"] == "approval" and entry["signature"]
+    capsys.readouterr()
+    assert main(["audit", "verify", "--public-key", key + ".pub"]) == 0

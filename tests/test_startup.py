@@ -1,0 +1,129 @@
+"""Start-up shortcuts: the argument tree built only for the subcommand given, and asyncssh
+imported without its liboqs probe when liboqs is certainly absent. Each is checked to change
+nothing a user can see."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import cli
+
+COMMANDS = (
+    "list",
+    "validate",
+    "show",
+    "plan",
+    "run",
+    "checklist",
+    "resume",
+    "rollback",
+    "schema",
+    "audit",
+)
+
+
+def python(code: str, **env: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_help_lists_the_same_commands_as_the_full_tree() -> None:
+    assert cli._parser([]).format_help() == cli._parser(COMMANDS).format_help()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_subcommand_given_is_complete(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    lazy = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli._parser(COMMANDS).parse_args([command, "--help"])
+    assert lazy == capsys.readouterr().out
+
+
+def test_subcommands_are_not_abbreviated(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["valid"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'valid'" in capsys.readouterr().err
+
+
+def test_only_checklist_commands_import_the_checklist_module(tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom runner.cli import main\n"
+        "main(sys.argv[1:])\nprint('runner.commands.checklist' in sys.modules)\n"
+    )
+    for args, imported in ((["list"], "False"), (["checklist", "status", "x"], "True")):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=tmp_path,
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.stdout.split()[-1] == imported, result.stderr
+
+
+# Records every name that reaches ctypes' real find_library, then imports asyncssh our way.
+RECORD = """
+import ctypes.util, sys
+real = ctypes.util.find_library
+asked = []
+def recording(name):
+    asked.append(name)
+    return real(name)
+ctypes.util.find_library = recording
+from runner.executors._asyncssh_import import asyncssh
+from asyncssh.kex import get_kex_algs
+print("asked:", " ".join(asked))
+print("restored:", ctypes.util.find_library is recording)
+print("kex:", b",".join(get_kex_algs()).decode())
+"""
+
+PLAIN = """
+import asyncssh
+from asyncssh.kex import get_kex_algs
+print("kex:", b",".join(get_kex_algs()).decode())
+"""
+
+
+def _liboqs_installed() -> bool:
+    import ctypes.util
+
+    return any(ctypes.util.find_library(n) for n in ("oqs", "liboqs"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the shortcut is Linux-only")
+@pytest.mark.skipif(_liboqs_installed(), reason="liboqs is installed here")
+def test_asyncssh_offers_the_same_algorithms_without_the_probe(tmp_path: Path) -> None:
+    env = {"LD_LIBRARY_PATH": "", "LIBRARY_PATH": ""}
+    ours = python(RECORD, **env).splitlines()
+    asked = ours[0].split()[1:]
+    assert "oqs" not in asked
+    assert "liboqs" not in asked
+    assert "nettle" in asked  # other libraries are still looked up for real
+    assert ours[1] == "restored: True"
+    assert ours[2] == python(PLAIN, **env).strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the shortcut is Linux-only")
+def test_any_sign_of_liboqs_means_the_real_probe(tmp_path: Path) -> None:
+    # a file named like the library in a directory the probe would search: not "certainly absent"
+    (tmp_path / "liboqs.so.0").write_bytes(b"not really a library")
+    ours = python(RECORD, LD_LIBRARY_PATH=str(tmp_path)).splitlines()
+    assert "oqs" in ours[0].split()[1:]
