@@ -4,7 +4,7 @@
 # Env: BENCH_N (pairs per comparison, default 5).  See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."                       # /work/main: `runbook validate runbooks/` is relative
-PEER=/work/shared/peer-bench
+PEER=${PEER_BENCH:-$(cd ../shared/peer-bench 2>/dev/null && pwd || echo /work/shared/peer-bench)}
 COMPARE="python3 $PEER/compare.py -n ${BENCH_N:-5}"
 BASELINE="bash $PEER/workloads/baseline/W1.sh"  # BENCH_STEPS=N: N x /bin/sh -c "echo step-$i", captured
 RUNBOOK=$PWD/.venv/bin/runbook
