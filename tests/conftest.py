@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,21 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RUNBOOK_PATH", raising=False)
     monkeypatch.setenv("RUNBOOK_STATE_DIR", str(tmp_path / "state"))
     return tmp_path
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (a container's init may never reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def run_events(state: Path) -> list[dict[str, Any]]:
+    """The records of the one run log under a state dir."""
+    (log,) = sorted((state / "runs").glob("*.jsonl"))
+    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def write_runbook(root: Path, name: str, text: str) -> Path:

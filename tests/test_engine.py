@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,24 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_runbook
+from conftest import REPO, alive, run_events, write_runbook
 from demo_target import Demo
 
 from runner.cli import main
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie (a container's init may never reap orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def events(state: Path) -> list[dict]:
-    (log,) = sorted((state / "runs").glob("*.jsonl"))
-    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def test_failure_at_step_3_rolls_back_in_reverse_order(workdir: Path) -> None:
@@ -59,7 +44,7 @@ steps:
         "undo-s2",
         "undo-s1",
     ]
-    last = events(workdir / "state")[-1]
+    last = run_events(workdir / "state")[-1]
     assert (
         last["event"] == "run.finished"
         and last["outcome"] == "rolled-back"
@@ -81,7 +66,7 @@ steps:
     )
     assert main(["run", "badundo"]) == 3
     assert not (workdir / "trail").exists()  # a's rollback did not run after b's failed
-    assert events(workdir / "state")[-1]["outcome"] == "rollback-failed"
+    assert run_events(workdir / "state")[-1]["outcome"] == "rollback-failed"
 
 
 def test_verify_is_retried_until_healthy(workdir: Path) -> None:
@@ -103,7 +88,7 @@ steps:
     )
     assert main(["run", "wait"]) == 0
     assert (workdir / "counter").read_text().strip() == "3"
-    checks = [e for e in events(workdir / "state") if e["event"] == "check"]
+    checks = [e for e in run_events(workdir / "state") if e["event"] == "check"]
     assert [c["ok"] for c in checks] == [False, False, True]
 
 
@@ -120,7 +105,7 @@ steps:
 """,
     )
     assert main(["run", "never"]) == 1
-    assert len([e for e in events(workdir / "state") if e["event"] == "check"]) == 3
+    assert len([e for e in run_events(workdir / "state") if e["event"] == "check"]) == 3
 
 
 def test_timeout_kills_a_child_that_ignores_sigterm(workdir: Path) -> None:
@@ -140,7 +125,7 @@ steps:
     assert time.monotonic() - start < 10
     for name in ("pid", "child"):
         assert not alive(int((workdir / name).read_text())), name
-    finished = [e for e in events(workdir / "state") if e["event"] == "step.finished"]
+    finished = [e for e in run_events(workdir / "state") if e["event"] == "step.finished"]
     assert finished[0]["timed_out"] is True
 
 
@@ -226,7 +211,7 @@ steps:
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert os.waitstatus_to_exitcode(status) == 0
     assert usage.ru_maxrss / 1024 < 150, f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
-    finished = next(e for e in events(workdir / "state") if e["event"] == "step.finished")
+    finished = next(e for e in run_events(workdir / "state") if e["event"] == "step.finished")
     assert finished["stdout"]["bytes"] == 200_000_000
     assert len(finished["stdout"]["head"]) == 4096 and len(finished["stdout"]["tail"]) == 4096
 
@@ -247,7 +232,7 @@ steps:
     assert main(["run", "cap"]) == 0
     assert (workdir / "out").read_text().strip() == "1.2.3"
     assert not (workdir / "deep").exists()
-    skipped = [e for e in events(workdir / "state") if e["event"] == "step.skipped"]
+    skipped = [e for e in run_events(workdir / "state") if e["event"] == "step.skipped"]
     assert skipped[0]["reason"] == "when is false: mode == 'full', where mode='quick'"
 
 
@@ -263,7 +248,7 @@ steps:
 """,
     )
     assert main(["run", "sec", "-p", "token=tok-s3cret"]) == 0
-    [skipped] = [e for e in events(workdir / "state") if e["event"] == "step.skipped"]
+    [skipped] = [e for e in run_events(workdir / "state") if e["event"] == "step.skipped"]
     assert skipped["reason"] == "when is false: token == 'other', where token='***'"
     (log,) = (workdir / "state" / "runs").glob("*.jsonl")
     assert "s3cret" not in log.read_text()
@@ -281,7 +266,7 @@ steps: [{id: s, run: touch changed}]
     )
     assert main(["run", "pre"]) == 1
     assert not (workdir / "changed").exists()
-    assert events(workdir / "state")[-1]["outcome"] == "aborted"
+    assert run_events(workdir / "state")[-1]["outcome"] == "aborted"
 
 
 def test_manual_step_without_terminal_waits(
@@ -302,7 +287,7 @@ steps:
     out, _ = capfd.readouterr()
     assert "--confirm watch --by NAME" in out
     assert (workdir / "trail").read_text().split() == ["a"]
-    assert events(workdir / "state")[-1]["outcome"] == "waiting"
+    assert run_events(workdir / "state")[-1]["outcome"] == "waiting"
 
 
 def test_confirm_needs_yes_without_terminal(workdir: Path, no_tty: None) -> None:
@@ -379,7 +364,7 @@ steps:
         assert main(["run", "web"]) == 1
         outcomes = {
             e["step"]: e["status"]
-            for e in events(workdir / "state")
+            for e in run_events(workdir / "state")
             if e["event"] == "step.outcome"
         }
         assert outcomes == {"ok": "ok", "strict": "failed"}

@@ -7,7 +7,6 @@ or with no terminal at all. Signals are sent to it as a terminal or a supervisor
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import select
@@ -18,24 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_runbook
+from conftest import alive, run_events, write_runbook
 from sshd_fixture import SSHServer
 
 from runner.cli import main
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie (a container's init may never reap orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def records(workdir: Path) -> list[dict]:
-    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
-    return [json.loads(x) for x in log.read_text().splitlines()]
 
 
 def named(recs: list[dict], event: str) -> list[dict]:
@@ -56,6 +41,17 @@ def dies_within(pid: int, seconds: float) -> bool:
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     return not alive(pid)
+
+
+def spawn(workdir: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`runbook ARGS` with no terminal at all, as a supervisor or a CI job runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 class Terminal:
@@ -129,7 +125,7 @@ def test_first_ctrl_c_kills_the_step_then_asks_and_rolls_back(workdir: Path) -> 
     assert term.wait() == 130
     # the interrupted step had started, so it is undone too, then prep, in reverse order
     assert (workdir / "trail").read_text().split() == ["prep", "undo-wait", "undo-prep"]
-    recs = records(workdir)
+    recs = run_events(workdir / "state")
     [stopped] = [r for r in named(recs, "step.finished") if r["step"] == "wait"]
     assert stopped["interrupted"] == "SIGINT" and stopped["exit"] is None and not stopped["ok"]
     [answer] = named(recs, "confirm")
@@ -150,7 +146,7 @@ def test_answering_no_leaves_the_run_as_it_is_and_resume_finishes_it(
     term.send("n\n")
     assert term.wait() == 130
     assert (workdir / "trail").read_text().split() == ["prep"]
-    recs = records(workdir)
+    recs = run_events(workdir / "state")
     [skipped] = named(recs, "rollback.skipped")
     assert "declined after the interrupt" in skipped["reason"]
     (workdir / "go").touch()
@@ -181,26 +177,22 @@ steps:
     term.send("\n")  # the default is what the failure policy says: roll back
     assert term.wait() == 130
     assert (workdir / "trail").read_text().split() == ["prep", "undo-prep"]
-    [gate] = [r for r in named(records(workdir), "step.outcome") if r["step"] == "gate"]
+    [gate] = [
+        r for r in named(run_events(workdir / "state"), "step.outcome") if r["step"] == "gate"
+    ]
     assert gate["status"] == "failed" and "interrupted (SIGINT)" in gate["reason"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_without_a_terminal_the_failure_policy_applies(workdir: Path, sig: signal.Signals) -> None:
     write_runbook(workdir, "long", LONG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "long"],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn(workdir, "run", "long")
     child = wait_for_file(workdir / "pid")
     proc.send_signal(sig)
     assert dies_within(child, 2), f"the step's process outlived {sig.name} by 2 s"
     assert proc.wait(timeout=20) == 130
     assert (workdir / "trail").read_text().split() == ["prep", "undo-wait", "undo-prep"]
-    recs = records(workdir)
+    recs = run_events(workdir / "state")
     [interrupt] = named(recs, "interrupt")
     assert interrupt["signal"] == sig.name and interrupt["first"] is True
     [answer] = named(recs, "confirm")
@@ -228,13 +220,7 @@ steps:
       if [ -e go ]; then echo wait >> trail; else echo $$ > pid; sleep 60; fi
 """,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "slow-undo"],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn(workdir, "run", "slow-undo")
     wait_for_file(workdir / "pid")
     proc.send_signal(signal.SIGINT)  # stop `wait`; the policy rolls back: prep's slow undo
     undo = wait_for_file(workdir / "rbpid")
@@ -243,7 +229,7 @@ steps:
     assert proc.wait(timeout=20) == 130
     # no SIGTERM grace the second time (KILL_GRACE is 2 s), though the undo ignores SIGTERM
     assert dies_within(undo, max(0.0, 1.9 - (time.monotonic() - second)))
-    recs = records(workdir)
+    recs = run_events(workdir / "state")
     assert [r["first"] for r in named(recs, "interrupt")] == [True, False]
     assert recs[-1]["event"] == "run.finished" and recs[-1]["outcome"] == "interrupted"
     assert main(["audit", "verify"]) == 0
@@ -284,20 +270,14 @@ steps:
     run: "echo $$ > {out}/{{{{ host }}}}.pid; sleep 60"
 """,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "fleet", "-i", str(inv)],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn(workdir, "run", "fleet", "-i", str(inv))
     # every host is this machine over loopback SSH, so the remote pids are local ones
     remote = [wait_for_file(out / f"h{i}.pid") for i in (1, 2, 3)]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     assert not [pid for pid in remote if alive(pid)], "a remote command outlived the Ctrl-C"
     assert sorted(p.name for p in out.glob("*.undone")) == ["h1.undone", "h2.undone", "h3.undone"]
-    recs = records(workdir)
+    recs = run_events(workdir / "state")
     stopped = [r for r in named(recs, "step.finished") if r["step"] == "wait"]
     assert sorted(r["host"] for r in stopped if r["interrupted"] == "SIGINT") == ["h1", "h2", "h3"]
 
@@ -318,13 +298,7 @@ steps:
     run: "trap '' TERM; echo $$ > {workdir}/pid; sleep 60"
 """,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "stubborn", "-i", str(inv)],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn(workdir, "run", "stubborn", "-i", str(inv))
     remote = wait_for_file(workdir / "pid")
     proc.send_signal(signal.SIGINT)  # TERM to the remote group: ignored, KILL due in 2 s
     time.sleep(0.3)
@@ -333,4 +307,4 @@ steps:
     assert proc.wait(timeout=20) == 130
     # the runner waits for the remote kill before it exits, and that came before the grace ended
     assert time.monotonic() - second < 1.7 and not alive(remote)
-    assert [r["first"] for r in named(records(workdir), "interrupt")] == [True, False]
+    assert [r["first"] for r in named(run_events(workdir / "state"), "interrupt")] == [True, False]

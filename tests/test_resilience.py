@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_runbook
+from conftest import run_events, write_runbook
 
 from runner.cli import main
 
@@ -25,11 +25,6 @@ TEN = "runbook: ten\nsteps:\n" + "".join(
 def run_id(workdir: Path) -> str:
     (log,) = (workdir / "state" / "runs").glob("*.jsonl")
     return log.stem
-
-
-def records(workdir: Path) -> list[dict]:
-    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
-    return [json.loads(x) for x in log.read_text().splitlines()]
 
 
 def test_waiting_manual_step_is_confirmed_by_resume(workdir: Path, no_tty: None) -> None:
@@ -49,7 +44,7 @@ steps:
     assert main(["resume", rid, "--confirm", "wrong-step", "--by", "dana"]) == 2
     assert main(["resume", rid, "--confirm", "approve-dns", "--by", "dana"]) == 0
     assert (workdir / "trail").read_text().split() == ["prep", "after"]  # prep ran exactly once
-    resumed = next(r for r in records(workdir) if r["event"] == "run.resumed")
+    resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
     assert resumed["confirmed"] == [{"host": "local", "step": "approve-dns", "by": "dana"}]
     assert main(["audit", "verify"]) == 0
 
@@ -85,7 +80,7 @@ def test_resume_refuses_an_edited_runbook_unless_accepted(
     assert main(["resume", run_id(workdir)]) == 2
     assert "changed since run" in capsys.readouterr().err
     assert main(["resume", run_id(workdir), "--accept-changed-runbook"]) == 0
-    resumed = next(r for r in records(workdir) if r["event"] == "run.resumed")
+    resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
     assert resumed["notes"][0].startswith("runbook changed:")
 
 
@@ -102,7 +97,7 @@ def test_run_from_step_skips_earlier_steps_with_a_recorded_reason(workdir: Path)
     write_runbook(workdir, "ten", TEN)
     assert main(["run", "ten", "--from", "s8", "--reason", "s1-s7 done by hand in INC-7"]) == 0
     assert (workdir / "trail").read_text().split() == ["s8", "s9", "s10"]
-    started = records(workdir)[0]
+    started = run_events(workdir / "state")[0]
     assert started["from_step"] == "s8" and started["from_reason"] == "s1-s7 done by hand in INC-7"
     assert main(["run", "ten", "--from", "nope"]) == 2
 
@@ -151,7 +146,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(workdir: Path) -> None:
         )
     )
     assert main(["run", "one"]) == 0
-    taken = [r for r in records(workdir) if r["event"] == "lock.taken_over"]
+    taken = [r for r in run_events(workdir / "state") if r["event"] == "lock.taken_over"]
     assert taken and taken[0]["previous"]["run_id"] == "old"
     assert not path.exists()
 

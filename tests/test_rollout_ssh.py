@@ -19,7 +19,7 @@ from typing import Any
 import asyncssh
 import pytest
 import yaml
-from conftest import REPO, write_runbook
+from conftest import REPO, run_events, write_runbook
 from demo_target import Demo
 from sshd_fixture import SSHServer
 
@@ -28,13 +28,8 @@ from runner.cli import main
 pytestmark = pytest.mark.ssh
 
 
-def events(state: Path) -> list[dict[str, Any]]:
-    (log,) = sorted((state / "runs").glob("*.jsonl"))
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
 def finished(state: Path) -> dict[str, Any]:
-    last = events(state)[-1]
+    last = run_events(state)[-1]
     assert last["event"] == "run.finished"
     return last
 
@@ -115,7 +110,7 @@ def test_failure_in_batch_2_stops_the_rollout_and_rolls_back_the_host(
     assert code == 1
     assert hosts_with(out, ".changed") == ["h1", "h2", "h3", "h4"]  # batch 3 never started
     assert hosts_with(out, ".rolledback") == ["h3"]
-    log = events(workdir / "state")
+    log = run_events(workdir / "state")
     batches = [e["hosts"] for e in log if e["event"] == "batch.started"]
     assert batches == [["h1"], ["h2", "h3", "h4"]]
     (stopped,) = [e for e in log if e["event"] == "rollout.stopped"]
@@ -149,7 +144,7 @@ def test_max_failures_means_more_than_n(
     assert code == 1
     assert hosts_with(out, ".changed") == changed
     assert hosts_with(out, ".rolledback") == fail.split()  # failed hosts are always rolled back
-    stopped = [e for e in events(workdir / "state") if e["event"] == "rollout.stopped"]
+    stopped = [e for e in run_events(workdir / "state") if e["event"] == "rollout.stopped"]
     assert bool(stopped) == (len(changed) < 6)  # nothing to stop after the last batch
 
 
@@ -162,7 +157,7 @@ def test_rollback_batch_undoes_every_host_of_the_failing_batch(
     assert hosts_with(out, ".changed") == ["h1", "h2", "h3", "h4"]
     # h1 (batch 1, which passed) stays; all of batch 2 is undone, not just h3
     assert hosts_with(out, ".rolledback") == ["h2", "h3", "h4"]
-    log = events(workdir / "state")
+    log = run_events(workdir / "state")
     (batch,) = [e for e in log if e["event"] == "rollback.batch"]
     assert batch["batch"] == 2 and sorted(batch["hosts"]) == ["h2", "h4"]
     last = finished(workdir / "state")
@@ -238,7 +233,7 @@ def test_an_unreachable_host_counts_as_failed(
         assert hosts_with(out, ".changed") == [] and last["outcome"] == "aborted"
     else:  # failed in batch 2: batches 3 and 4 never start
         assert hosts_with(out, ".changed") == ["h1"]
-        assert [e for e in events(workdir / "state") if e["event"] == "rollout.stopped"]
+        assert [e for e in run_events(workdir / "state") if e["event"] == "rollout.stopped"]
 
 
 # --- host keys, client keys, a dying server ----------------------------------------------------
@@ -276,7 +271,7 @@ def test_wrong_client_key_is_an_auth_failure(workdir: Path, sshd: SSHServer) -> 
     inv = sshd.write_inventory(workdir / "inv.yaml", hosts=1, key=str(path))
     write_runbook(workdir, "one", ONE_STEP)
     assert main(["run", "one", "-i", str(inv)]) == 1
-    (outcome,) = [e for e in events(workdir / "state") if e["event"] == "step.outcome"]
+    (outcome,) = [e for e in run_events(workdir / "state") if e["event"] == "step.outcome"]
     assert outcome["status"] == "failed" and outcome["host"] == "h1"
     assert "authentication failed" in outcome["reason"] and "\n" not in outcome["reason"]
 
@@ -312,7 +307,7 @@ steps:
     finally:
         killer.join()
     assert time.monotonic() - start < 15  # well within the step's 30 s timeout
-    (outcome,) = [e for e in events(workdir / "state") if e["event"] == "step.outcome"]
+    (outcome,) = [e for e in run_events(workdir / "state") if e["event"] == "step.outcome"]
     assert outcome["status"] == "failed" and "connection lost" in outcome["reason"]
     assert "\n" not in outcome["reason"]
 
