@@ -90,10 +90,9 @@ class Console:
             )
         elif name == "manual.shown":
             self.line(f"{where}✋ manual step {f['step']}:\n{f['instructions']}", "magenta")
-        elif name in (
+        elif name in (  # rollback.none (a step with nothing to undo) is in the log only
             "rollback.begin",
             "rollback.failed",
-            "rollback.none",
             "rollback.skipped",
             "run.aborted",
             "rollout.stopped",
@@ -104,10 +103,10 @@ class Console:
                 "red" if "fail" in name or "abort" in name else "yellow",
             )
         elif name == "rollback.finished":
-            self.line(
-                f"{where}↩ rolled back {f['step']}: {'ok' if f['ok'] else f.get('reason', 'failed')}",
-                "yellow",
-            )
+            command = (f.get("command") or "").splitlines()[:1]  # which undo, as it ran
+            undo = f" ({_short(command[0])})" if command else ""
+            result = "ok" if f["ok"] else f.get("reason", "failed")
+            self.line(f"{where}↩ rolled back {f['step']}{undo}: {result}", "yellow")
         elif name == "interrupt":
             self.line(f"⚠ {f['signal']}: {f['then']}", "bold yellow")
         elif name == "run.finished":
@@ -169,6 +168,10 @@ async def _read_line(fd: int) -> str | None:
     finally:
         loop.remove_reader(fd)
     return None if data is None else data.decode(errors="replace").split("\n")[0]
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class _Running:
