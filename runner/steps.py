@@ -203,11 +203,11 @@ class Steps:
         connect = getattr(self.executors.get(h), "connect", None)
         if connect is None:
             return ""
-        try:
-            await connect()
+        try:  # a host that is slow to answer must not hold up an interrupt
+            _, stopped = await self.interrupt.unless_stopped(connect())
         except ConnectionFailed as exc:
             return f"unreachable: {exc}"
-        return ""
+        return f"interrupted ({self.interrupt.signal}) while connecting" if stopped else ""
 
     async def manual(
         self, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool

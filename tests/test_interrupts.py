@@ -11,6 +11,7 @@ import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -308,3 +309,39 @@ steps:
     # the runner waits for the remote kill before it exits, and that came before the grace ended
     assert time.monotonic() - second < 1.7 and not alive(remote)
     assert [r["first"] for r in named(run_events(workdir / "state"), "interrupt")] == [True, False]
+
+
+def test_ctrl_c_while_a_host_is_slow_to_answer_does_not_wait_for_the_connect_timeout(
+    workdir: Path,
+) -> None:
+    with socket.socket() as silent:  # the kernel accepts the TCP connection; no banner ever comes
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        (workdir / "inv.yaml").write_text(
+            "ssh: {connect_timeout: 60s}\n"
+            f"hosts: {{mute: {{address: 127.0.0.1, port: {silent.getsockname()[1]}}}}}\n"
+        )
+        write_runbook(
+            workdir,
+            "mute",
+            """
+runbook: mute
+targets: [mute]
+steps:
+  - {id: first, run: "true"}
+""",
+        )
+        proc = spawn(workdir, "run", "mute", "-i", "inv.yaml")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(
+            b"batch.started" in log.read_bytes()
+            for log in (workdir / "state" / "runs").glob("*.jsonl")
+        ):
+            time.sleep(0.02)
+        time.sleep(0.3)  # connecting now: a banner never comes
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        assert time.monotonic() - sent < 10  # not the 60 s connect timeout
+    [outcome] = named(run_events(workdir / "state"), "step.outcome")
+    assert outcome["reason"] == "interrupted (SIGINT) while connecting"
