@@ -11,6 +11,9 @@ RUNBOOK=$PWD/.venv/bin/runbook
 
 T=$(mktemp -d /tmp/runbook-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+# as installed software runs (see bench/ssh_common.sh): compiled runner/, its cache in $T
+export XDG_CACHE_HOME=$T/cache
+"$PWD/.venv/bin/python" -m compileall -q runner
 python3 bench/gen.py "$T" 1 200 >/dev/null
 
 echo "== machine: $(nproc) cores, $(python3 --version), runbook $($RUNBOOK --version 2>&1)"

@@ -53,6 +53,8 @@ class Console:
             self._status.start()
 
     def event(self, name: str, f: dict[str, Any]) -> None:
+        if name == "run.finished":  # an interrupted run leaves steps without an outcome
+            self._running.clear()
         key = (f.get("host", ""), f.get("step", ""))
         if name == "step.started" and f.get("attempt", 1) == 1:
             self._running[key] = time.monotonic()

@@ -1,6 +1,6 @@
-"""Start-up shortcuts: the argument tree built only for the subcommand given, and asyncssh
-imported without its liboqs probe when liboqs is certainly absent. Each is checked to change
-nothing a user can see."""
+"""Start-up and exit shortcuts: the argument tree built only for the subcommand given, asyncssh
+imported without its liboqs probe when liboqs is certainly absent, and the command's exit without
+the interpreter's teardown. Each is checked to change nothing a user can see."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_runbook
 
 from runner import cli
 
@@ -127,3 +128,29 @@ def test_any_sign_of_liboqs_means_the_real_probe(tmp_path: Path) -> None:
     (tmp_path / "liboqs.so.0").write_bytes(b"not really a library")
     ours = python(RECORD, LD_LIBRARY_PATH=str(tmp_path)).splitlines()
     assert "oqs" in ours[0].split()[1:]
+
+
+def test_the_command_exits_with_its_code_and_all_its_output(workdir: Path) -> None:
+    """`runbook` leaves by os._exit: buffered output must still arrive, and the exit code too."""
+    many = "".join(f"  - {{id: s{i}, run: echo line-{i}}}\n" for i in range(300))
+    write_runbook(workdir, "many", f"runbook: many\nsteps:\n{many}")
+    write_runbook(workdir, "fails", "runbook: fails\nsteps: [{id: a, run: 'exit 3'}]\n")
+
+    def runbook(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runner", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    ok = runbook("run", "many")
+    assert ok.returncode == 0
+    assert [ln for ln in ok.stdout.splitlines() if "line-" in ln][-1].endswith("line-299")
+    assert "succeeded (exit 0)" in ok.stdout and "audit log:" in ok.stderr
+    assert runbook("run", "fails").returncode == 1
+    bad = runbook("run", "nope")
+    assert bad.returncode == 2 and "nope" in bad.stderr
+    records = list((workdir / "state" / "runs").glob("*.jsonl"))
+    assert len(records) == 2 and cli.main(["audit", "verify"]) == 0
