@@ -180,7 +180,8 @@ class Verdict:
     def line(self) -> str:
         if self.status == "ok":
             if self.kind != "run":  # only a run has a closing record
-                return f"{self.run_id}: ok, {self.records} records"
+                note = f" ({self.reason})" if self.reason else ""
+                return f"{self.run_id}: ok, {self.records} records{note}"
             state = "closed" if self.closed else "open (no run.finished record)"
             return f"{self.run_id}: ok, {self.records} records, {state}"
         if self.status == "incomplete":

@@ -212,3 +212,38 @@ steps:
     capsys.readouterr()
     assert main(["run", "--plan", str(plan)]) == 2
     assert "runbooks/tagged.yaml changed since the plan was made" in capsys.readouterr().err
+
+
+def test_an_approval_the_ledger_does_not_vouch_for_does_not_count(
+    planned: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.audit import Journal
+
+    run = ["run", "--plan", str(planned), "-p", "token=tok-s3cret", "--require-approval"]
+    assert main(["plan", "approve", str(planned), "--by", "alice"]) == 0  # sealed: counts
+    (path,) = (workdir / "state" / "approvals").glob("approval-*.jsonl")
+    # a well-chained record added by hand, never sealed in the ledger
+    forged = Journal(path, path.stem)
+    forged.append("plan.approved", {"plan_hash": path.stem.removeprefix("approval-"), "by": "bob"})
+    forged.close()
+    capsys.readouterr()
+    assert main([*run, "--operator", "alice"]) == 2
+    assert "not vouched for by the ledger: bob" in capsys.readouterr().err
+    assert main([*run, "--operator", "bob"]) == 0  # alice's sealed approval still counts
+    # with a signing key, only seals that key signed vouch: alice's unsigned seal no longer does
+    assert main(["audit", "keygen", "--out", str(workdir / "k")]) == 0
+    keyed = ["--signing-key", str(workdir / "k"), *run, "--operator", "bob"]
+    assert main(keyed) == 2
+    assert (
+        main(
+            ["--signing-key", str(workdir / "k"), "plan", "approve", str(planned), "--by", "carol"]
+        )
+        == 0
+    )
+    assert main(keyed) == 0  # carol's signed seal vouches for carol's record only
+    capsys.readouterr()
+    assert main(["audit", "verify", "--public-key", str(workdir / "k.pub")]) == 4
+    out = capsys.readouterr().out
+    assert "FAILED at record 1" in out  # alice's approval, sealed without a key
+    assert main(["audit", "verify"]) == 0  # without a key, unsealed records are only reported
+    assert "not vouched for by the ledger: record(s) 2" in capsys.readouterr().out

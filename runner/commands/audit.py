@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from runner import ledger, signing
+from runner import integrity, ledger, signing
 from runner.audit import list_journals, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
 from runner.report import RunSummary, export, summarize, timeline
@@ -44,7 +44,7 @@ def verify(
 
     Without RUN_ID: every journal (runs, checklists, approvals, reviews) and every ledger entry.
     """
-    report = ledger.verify(state_dir, run_id, public_key)
+    report = integrity.verify(state_dir, run_id, public_key)
     if run_id and not report.verdicts and not report.ledger:
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
     if as_json:
@@ -76,7 +76,7 @@ def verify(
 
 
 def _summary(state_dir: Path, run_id: str) -> RunSummary:
-    report = ledger.verify(state_dir, run_id)
+    report = integrity.verify(state_dir, run_id)
     if not report.verdicts:
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
     return summarize(report.verdicts[0], reviews(state_dir), report.ledger)
@@ -93,7 +93,7 @@ def reviews(state_dir: Path) -> dict[str, list[dict[str, object]]]:
 
 
 def all_summaries(state_dir: Path) -> list[RunSummary]:
-    report = ledger.verify(state_dir, kinds=("run",))  # checklists etc. are not runs
+    report = integrity.verify(state_dir, kinds=("run",))  # checklists etc. are not runs
     revs = reviews(state_dir)
     return [summarize(v, revs, report.ledger) for v in report.verdicts]
 
