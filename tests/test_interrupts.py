@@ -345,3 +345,19 @@ steps:
         assert time.monotonic() - sent < 10  # not the 60 s connect timeout
     [outcome] = named(run_events(workdir / "state"), "step.outcome")
     assert outcome["reason"] == "interrupted (SIGINT) while connecting"
+
+
+def test_a_second_ctrl_c_at_the_rollback_question_exits_without_rolling_back(
+    workdir: Path,
+) -> None:
+    write_runbook(workdir, "long", LONG)
+    term = Terminal(workdir, "run", "long")
+    wait_for_file(workdir / "pid")
+    term.proc.send_signal(signal.SIGINT)
+    term.expect("[Y/n]")
+    term.proc.send_signal(signal.SIGINT)
+    assert term.wait() == 130
+    assert (workdir / "trail").read_text().split() == ["prep"]  # nothing undone: resumable
+    recs = run_events(workdir / "state")
+    assert [r["first"] for r in named(recs, "interrupt")] == [True, False]
+    assert not named(recs, "rollback.begin") and recs[-1]["outcome"] == "interrupted"
