@@ -25,9 +25,9 @@ def lock_path(state_dir: Path, runbook: str, hosts: list[str]) -> Path:
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
         return False
-    except OSError:
+    except OSError:  # cannot tell: keep the lock, never take over a live run's
         return True
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

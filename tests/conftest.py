@@ -31,7 +31,7 @@ def alive(pid: int) -> bool:
     """Running, not a zombie (a container's init may never reap orphans)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

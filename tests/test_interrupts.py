@@ -361,3 +361,41 @@ def test_a_second_ctrl_c_at_the_rollback_question_exits_without_rolling_back(
     recs = run_events(workdir / "state")
     assert [r["first"] for r in named(recs, "interrupt")] == [True, False]
     assert not named(recs, "rollback.begin") and recs[-1]["outcome"] == "interrupted"
+
+
+def test_a_command_cancelled_while_starting_dies_with_its_children(tmp_path: Path) -> None:
+    """asyncio, cancelled while it connects a new process's pipes, kills the shell alone and
+    then waits for the pipes, which the shell's children still hold: a hang and a survivor."""
+    import asyncio
+
+    from runner.executors.base import CommandRequest
+    from runner.executors.local import LocalExecutor
+
+    marker = "61.23456"  # a sleep no other process on the machine runs
+
+    def survivors() -> list[int]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if marker.encode() in cmdline.read_bytes():
+                    found.append(int(cmdline.parent.name))
+            except OSError:
+                continue
+        return [pid for pid in found if alive(pid)]
+
+    async def go() -> None:
+        ex = LocalExecutor()
+        command = f"sleep {marker} & sleep {marker}"
+        task = asyncio.ensure_future(ex.run(CommandRequest(command), lambda s, b: None))
+        await asyncio.sleep(0)  # the shell is forked; asyncio is still connecting its pipes
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+    start = time.monotonic()
+    asyncio.run(go())
+    assert time.monotonic() - start < 10
+    deadline = time.monotonic() + 2
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert survivors() == []

@@ -42,8 +42,8 @@ class LocalExecutor:
             env = dict(os.environ)
             env.update(request.env)
         start = time.monotonic()
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 "/bin/sh",
                 "-c",
                 command,
@@ -53,8 +53,18 @@ class LocalExecutor:
                 env=env,
                 start_new_session=True,  # own process group: a timeout kills all of it
             )
+        )
+        try:
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             return CommandResult(exit=127, error=f"cannot start /bin/sh: {exc}", duration=0.0)
+        except asyncio.CancelledError:
+            # Cancelled (Ctrl-C) while the process was starting. Left to itself, asyncio would
+            # kill the shell alone and then wait for its pipes, which the shell's children hold
+            # open: a hang, and survivors. Let it start, then kill its whole group.
+            with contextlib.suppress(OSError):
+                await _kill_group(await spawn, self.kill_grace)
+            raise
         out, err = OutputDigest(), OutputDigest()
         assert proc.stdout is not None and proc.stderr is not None
         readers = asyncio.gather(
