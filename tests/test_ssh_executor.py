@@ -214,6 +214,31 @@ def test_cancelled_run_still_kills_the_remote_command(sshd: SSHServer) -> None:
     arun(go())
 
 
+def test_a_command_cancelled_at_any_point_of_its_start_leaves_nothing_running(
+    sshd: SSHServer,
+) -> None:
+    """Cancelled before its channel opened, a command never runs; cancelled after (while the
+    exec request waits for its answer), it is starting and must be killed like any other."""
+    marker = "runner-cancel-probe-2"
+
+    async def go() -> None:
+        ex = executor(sshd)
+        await ex.run(CommandRequest("true"), lambda s, b: None)  # connected: runs only open
+        for ticks in range(12):  # cancel 0, 1, 2, ... event-loop iterations into the start
+            task = asyncio.ensure_future(
+                ex.run(CommandRequest(f"sleep 60 # {marker}"), lambda s, b: None)
+            )
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await ex.close()
+
+    arun(go())
+    assert survivors(sshd, marker) == ""
+
+
 # --- host keys ------------------------------------------------------------------------------
 
 

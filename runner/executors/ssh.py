@@ -85,6 +85,23 @@ async def _signal(conn: asyncssh.SSHClientConnection, pgid: int, sig: str) -> No
         await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
 
 
+class _Abandoned(Exception):
+    """Raised into asyncssh's session set-up to stop it before it sends the command."""
+
+
+async def _settled(
+    opening: asyncio.Future[
+        tuple[asyncssh.SSHClientChannel[bytes], asyncssh.SSHClientSession[bytes]]
+    ],
+) -> asyncssh.SSHClientChannel[bytes] | None:
+    """The channel of a session set-up that was let finish, or None if nothing was started."""
+    try:
+        chan, _ = await opening
+    except (_Abandoned, asyncssh.Error, OSError):
+        return None
+    return chan
+
+
 class _Session(asyncssh.SSHClientSession[bytes]):
     """Streams output to the callback and the digests; strips the process-group line."""
 
@@ -92,8 +109,16 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.on_output = on_output
         self.stdout, self.stderr = OutputDigest(), OutputDigest()
         self.pgid: int | None = None
+        self.reported = asyncio.Event()  # set once the pgid is known, or never will be
+        self.abandoned = False  # stopped before the command was sent
         self.lost: Exception | None = None
         self._preamble: bytes | None = b""  # None once the mark was found (or given up on)
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        # asyncssh calls this once the channel is open, just before it sends the command
+        if self.abandoned:  # stopped meanwhile: send nothing, run nothing
+            chan.close()
+            raise _Abandoned
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if datatype != asyncssh.EXTENDED_DATA_STDERR:
@@ -111,6 +136,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
                 with contextlib.suppress(ValueError):
                     self.pgid = int(line[len(_MARK) :])
                 self._preamble = None
+                self.reported.set()
                 self._emit("stderr", self.stderr, buf)
                 return
             self._emit("stderr", self.stderr, line)
@@ -122,6 +148,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         if self._preamble:
             self._emit("stderr", self.stderr, self._preamble)
         self._preamble = None
+        self.reported.set()
 
     def _emit(self, stream: str, digest: OutputDigest, data: bytes) -> None:
         if data:
@@ -185,15 +212,25 @@ class SSHExecutor:
         conn = await self._connection()
         start = time.monotonic()
         session = _Session(on_output)
+        opening = asyncio.ensure_future(
+            conn.create_session(lambda: session, self._shell_text(request, conn), encoding=None)
+        )
         try:
-            chan, _ = await conn.create_session(
-                lambda: session, self._shell_text(request, conn), encoding=None
-            )
+            chan, _ = await asyncio.shield(opening)
         except (asyncssh.Error, OSError) as exc:
             if conn.is_closed():
                 self._forget(conn)
                 return self._lost(exc, start)
             return self._lost(exc, start, what="cannot open a channel")
+        except asyncio.CancelledError:
+            # Stopped while the session was being set up. A channel still opening is closed as
+            # soon as it opens, before the command is sent (see _Session). A command already
+            # sent is starting: let the start finish, then kill it like any stopped command.
+            session.abandoned = True
+            started = await _settled(opening)
+            if started is not None:
+                await self._kill_owned(conn, started, session)
+            raise
         closed = asyncio.ensure_future(chan.wait_closed())
         timed_out = abandoned = False
         try:
@@ -206,10 +243,7 @@ class SSHExecutor:
             # say). The kill owns the channel now: it watches the channel close to know the
             # command died. Cancelled again, we stop waiting, and close() still awaits the kill.
             abandoned = True
-            task = asyncio.ensure_future(self._kill(conn, chan, session))
-            self._kills.add(task)
-            task.add_done_callback(self._kills.discard)
-            await asyncio.shield(task)
+            await self._kill_owned(conn, chan, session)
             raise
         finally:
             if not closed.done() and not abandoned:
@@ -262,6 +296,19 @@ class SSHExecutor:
         command = wrap_command(inner, as_root=as_root)
         return f"{_MARK_SHELL}exec /bin/sh -c {shlex.quote(command)}"
 
+    async def _kill_owned(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        chan: asyncssh.SSHClientChannel[bytes],
+        session: _Session,
+    ) -> None:
+        """The kill of a stopped command, as a task of its own that close() awaits: cancelled
+        again (a second Ctrl-C), we stop waiting for it, but it still runs to its end."""
+        task = asyncio.ensure_future(self._kill(conn, chan, session))
+        self._kills.add(task)
+        task.add_done_callback(self._kills.discard)
+        await asyncio.shield(task)
+
     async def _kill(
         self,
         conn: asyncssh.SSHClientConnection,
@@ -269,8 +316,11 @@ class SSHExecutor:
         session: _Session,
     ) -> None:
         """TERM the command's process group, then KILL what ignored it (e.g. `trap '' TERM`)."""
+        if session.pgid is None:  # stopped just after it started: its group is on its way
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(session.reported.wait(), KILL_GRACE)
         pgid = session.pgid
-        if pgid is None:  # timed out before the shell even reported in
+        if pgid is None:  # the shell never reported in
             chan.close()
             return
         self._killing[pgid] = conn
