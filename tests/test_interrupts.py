@@ -115,6 +115,17 @@ steps:
 """
 
 
+def at_the_rollback_question(workdir: Path) -> Terminal:
+    """`runbook run long` at a terminal, Ctrl-C'd during `wait`, now asking whether to roll back."""
+    write_runbook(workdir, "long", LONG)
+    term = Terminal(workdir, "run", "long")
+    wait_for_file(workdir / "pid")
+    term.proc.send_signal(signal.SIGINT)
+    term.expect("Roll back what this run did")
+    term.expect("[Y/n]")
+    return term
+
+
 def test_first_ctrl_c_kills_the_step_then_asks_and_rolls_back(workdir: Path) -> None:
     write_runbook(workdir, "long", LONG)
     term = Terminal(workdir, "run", "long")
@@ -139,11 +150,7 @@ def test_first_ctrl_c_kills_the_step_then_asks_and_rolls_back(workdir: Path) -> 
 def test_answering_no_leaves_the_run_as_it_is_and_resume_finishes_it(
     workdir: Path, no_tty: None
 ) -> None:
-    write_runbook(workdir, "long", LONG)
-    term = Terminal(workdir, "run", "long")
-    wait_for_file(workdir / "pid")
-    term.proc.send_signal(signal.SIGINT)
-    term.expect("Roll back what this run did")
+    term = at_the_rollback_question(workdir)
     term.send("n\n")
     assert term.wait() == 130
     assert (workdir / "trail").read_text().split() == ["prep"]
@@ -350,11 +357,7 @@ steps:
 def test_a_second_ctrl_c_at_the_rollback_question_exits_without_rolling_back(
     workdir: Path,
 ) -> None:
-    write_runbook(workdir, "long", LONG)
-    term = Terminal(workdir, "run", "long")
-    wait_for_file(workdir / "pid")
-    term.proc.send_signal(signal.SIGINT)
-    term.expect("[Y/n]")
+    term = at_the_rollback_question(workdir)
     term.proc.send_signal(signal.SIGINT)
     assert term.wait() == 130
     assert (workdir / "trail").read_text().split() == ["prep"]  # nothing undone: resumable
