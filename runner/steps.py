@@ -273,14 +273,12 @@ class Steps:
         forward = what not in ("rollback", "check:rollback-verify")
         out: Outcome | None = None
         for attempt in range(1, action.retries + 2):
-            if attempt > 1 and forward:
-                if action.delay:
-                    await self.interrupt.unless_stopped(asyncio.sleep(action.delay))
-                if self.interrupt.signal:
-                    assert out is not None
-                    return replace(
-                        out, reason=f"interrupted ({self.interrupt.signal}) before retrying"
-                    )
+            if attempt > 1 and action.delay:
+                pause = asyncio.sleep(action.delay)
+                await (self.interrupt.unless_stopped(pause) if forward else pause)
+            if attempt > 1 and forward and self.interrupt.signal:
+                assert out is not None
+                return replace(out, reason=f"interrupted ({self.interrupt.signal}) before retrying")
             out = await self._once(h, action, ctx, sid, what, attempt, name, forward)
             if out.ok:
                 break

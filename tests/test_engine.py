@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -451,3 +452,26 @@ steps:
     )
     assert main(["run", "native"]) == 0
     assert (workdir / "out").read_text().split() == ["15", "L1,", "L2,", "L3", "sev-high"]
+
+
+def test_a_rollback_retry_waits_its_delay(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "retryundo",
+        """
+runbook: retryundo
+steps:
+  - id: a
+    run: "true"
+    rollback:
+      - run: "date +%s.%N >> tries; [ $(wc -l < tries) -ge 3 ]"
+        retries: 2
+        delay: 0.3
+  - id: b
+    run: exit 1
+""",
+    )
+    assert main(["run", "retryundo"]) == 1
+    tries = [float(t) for t in (workdir / "tries").read_text().split()]
+    assert len(tries) == 3
+    assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(tries))
