@@ -9,7 +9,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from runner.executors.base import CommandRequest, CommandResult, OutputCallback, StreamOutput
+from runner.executors.base import (
+    CommandRequest,
+    CommandResult,
+    Digests,
+    OutputCallback,
+    StreamOutput,
+)
 from runner.model import Action
 from runner.plan import Context
 from runner.render import evaluate, render
@@ -34,6 +40,7 @@ async def execute(
     on_output: OutputCallback,
     *,
     command: str | None = None,  # the rendered run: command, when the caller already has it
+    into: Digests | None = None,  # the executor fills these: see Executor.run
 ) -> Outcome:
     if action.kind == "http":
         return await _http(action, ctx)
@@ -49,7 +56,7 @@ async def execute(
     from runner.executors.base import ConnectionFailed
 
     try:
-        result = await executor.run(request, on_output)
+        result = await executor.run(request, on_output, into)
     except ConnectionFailed as exc:
         result = CommandResult(exit=255, error=str(exc))
     return Outcome(result, command, None, judge(action, result, None, ctx))

@@ -233,11 +233,7 @@ class Engine:
         succeeded = [(h, r) for h, r in zip(batch, results, strict=True) if r.ok]
         if not succeeded:
             return
-        why = self._no_rollback_reason() or (
-            "declined after the interrupt"
-            if self.interrupted and not await self._roll_back_after_interrupt()
-            else ""
-        )
+        why = await self._why_not_roll_back()
         if why:
             for h, _ in succeeded:
                 self.bus.emit("rollback.skipped", host=h.name, reason=why)
@@ -288,18 +284,21 @@ class Engine:
             return HostResult(h.name, False, str(exc), waiting=True)
         if ok:
             return HostResult(h.name, True, done=done)
-        why = self._no_rollback_reason()
-        if not why and self.interrupted and not await self._roll_back_after_interrupt():
-            why = "declined after the interrupt: the run stays resumable"
+        why = await self._why_not_roll_back()
         if why:
             self.bus.emit("rollback.skipped", host=h.name, reason=why)
             return HostResult(h.name, False, reason)
         return HostResult(h.name, False, reason, await roll_back(self.steps, h, done))
 
-    def _no_rollback_reason(self) -> str:
+    async def _why_not_roll_back(self) -> str:
+        """ "" when the failure policy says roll back now, else why not (asks after an interrupt)."""
         if self.options.no_rollback:
             return "--no-rollback"
-        return "on_failure: halt" if self.plan.runbook.on_failure == "halt" else ""
+        if self.plan.runbook.on_failure == "halt":
+            return "on_failure: halt"
+        if self.interrupted and not await self._roll_back_after_interrupt():
+            return "declined after the interrupt: the run stays resumable"
+        return ""
 
     # --- rollback -------------------------------------------------------------------------
 

@@ -14,7 +14,13 @@ from typing import Any
 from runner import params as params_mod
 from runner.actions import Outcome, execute
 from runner.events import Bus
-from runner.executors.base import CommandResult, ConnectionFailed, OutputDigest, StreamOutput
+from runner.executors.base import (
+    CommandResult,
+    ConnectionFailed,
+    Digests,
+    OutputDigest,
+    StreamOutput,
+)
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.model import Action, Check, Runbook, Step
@@ -309,14 +315,13 @@ class Steps:
                 **({"name": name} if name else {}),
             )
 
-        seen = {"stdout": OutputDigest(), "stderr": OutputDigest()}  # kept if interrupted
+        seen = (OutputDigest(), OutputDigest())  # the executor fills them; read if interrupted
 
         def live(stream: str, chunk: bytes) -> None:
-            seen[stream].feed(chunk)
             self.bus.output(h.name, sid, stream, chunk)
 
         began = time.monotonic()
-        running = execute(action, ctx, executor, live, command=command)
+        running = execute(action, ctx, executor, live, command=command, into=seen)
         out, stopped = (
             await self.interrupt.unless_stopped(running) if forward else (await running, False)
         )
@@ -369,14 +374,12 @@ class Steps:
 _RESUMED = "completed before the run was resumed"
 
 
-def _interrupted(
-    signal_name: str, command: str, seen: dict[str, OutputDigest], began: float
-) -> Outcome:
+def _interrupted(signal_name: str, command: str, seen: Digests, began: float) -> Outcome:
     """What is known of a command killed by an interrupt: its output until then, no exit."""
     result = CommandResult(
         exit=-1,  # unknown; recorded as null
-        stdout=seen["stdout"].freeze(),
-        stderr=seen["stderr"].freeze(),
+        stdout=seen[0].freeze(),
+        stderr=seen[1].freeze(),
         duration=time.monotonic() - began,
     )
     return Outcome(result, command, None, f"interrupted ({signal_name}): the command was killed")

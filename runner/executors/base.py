@@ -53,6 +53,9 @@ class OutputDigest:
         )
 
 
+Digests = tuple[OutputDigest, OutputDigest]  # (stdout, stderr)
+
+
 @dataclass(frozen=True)
 class StreamOutput:
     kept: bytes = b""  # the first KEEP_BYTES
@@ -98,7 +101,12 @@ class Executor(Protocol):
 
     name: str
 
-    async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult: ...
+    async def run(
+        self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None
+    ) -> CommandResult:
+        """`into`: the caller's (stdout, stderr) digests to fill, so that what a command printed
+        is known even if the run is cancelled before it returns a result."""
+        ...
 
     async def close(self) -> None: ...
 

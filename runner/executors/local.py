@@ -15,6 +15,7 @@ import time
 from runner.executors.base import (
     CommandRequest,
     CommandResult,
+    Digests,
     OutputCallback,
     OutputDigest,
     wrap_command,
@@ -34,7 +35,9 @@ class LocalExecutor:
         """A second interrupt: kill what is still running without the SIGTERM grace."""
         self.kill_grace = 0.0
 
-    async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult:
+    async def run(
+        self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None
+    ) -> CommandResult:
         # cwd and sudo are applied in the shell text, the same way for local and SSH hosts
         command = wrap_command(request, as_root=self._as_root)
         env = None
@@ -65,7 +68,7 @@ class LocalExecutor:
             with contextlib.suppress(OSError):
                 await _kill_group(await spawn, self.kill_grace)
             raise
-        out, err = OutputDigest(), OutputDigest()
+        out, err = into or (OutputDigest(), OutputDigest())
         assert proc.stdout is not None and proc.stderr is not None
         readers = asyncio.gather(
             _pump(proc.stdout, out, "stdout", on_output),

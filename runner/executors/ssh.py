@@ -22,6 +22,7 @@ from runner.executors.base import (
     CommandRequest,
     CommandResult,
     ConnectionFailed,
+    Digests,
     OutputCallback,
     OutputDigest,
     wrap_command,
@@ -105,9 +106,9 @@ async def _settled(
 class _Session(asyncssh.SSHClientSession[bytes]):
     """Streams output to the callback and the digests; strips the process-group line."""
 
-    def __init__(self, on_output: OutputCallback) -> None:
+    def __init__(self, on_output: OutputCallback, into: Digests | None) -> None:
         self.on_output = on_output
-        self.stdout, self.stderr = OutputDigest(), OutputDigest()
+        self.stdout, self.stderr = into or (OutputDigest(), OutputDigest())
         self.pgid: int | None = None
         self.reported = asyncio.Event()  # set once the pgid is known, or never will be
         self.abandoned = False  # stopped before the command was sent
@@ -208,10 +209,12 @@ class SSHExecutor:
             self._kills.add(task)
             task.add_done_callback(self._kills.discard)
 
-    async def run(self, request: CommandRequest, on_output: OutputCallback) -> CommandResult:
+    async def run(
+        self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None
+    ) -> CommandResult:
         conn = await self._connection()
         start = time.monotonic()
-        session = _Session(on_output)
+        session = _Session(on_output, into)
         opening = asyncio.ensure_future(
             conn.create_session(lambda: session, self._shell_text(request, conn), encoding=None)
         )
