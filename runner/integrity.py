@@ -156,12 +156,11 @@ def _seal_of(e: dict[str, Any]) -> Seal | None:
     return Seal(e["seq"], journal, kind, name, records, last_hash, e, first)
 
 
-def vouched(state_dir: Path, path: Path, public_b64: str | None = None) -> set[int]:
-    """The records of a journal the ledger vouches for: those a seal says its command appended,
-    where the journal still ends that seal's records with the same hash (and, given a key, the
-    seal is signed by it). Other records were appended without a seal: by a command that
-    crashed before sealing, or by hand."""
-    v = verify_run(path, keep=True)
+def vouched(state_dir: Path, path: Path, v: Verdict, public_b64: str | None = None) -> set[int]:
+    """The records of a journal (`v`: its verdict, with its records) the ledger vouches for:
+    those a seal says its command appended, where the journal still ends that seal's records
+    with the same hash (and, given a key, the seal is signed by it). Other records were appended
+    without a seal: by a command that crashed before sealing, or by hand."""
     if not v.ok:
         return set()
     seals, _ = _read_ledger(state_dir)

@@ -153,7 +153,7 @@ def _require_approval(
         verdict = verify_run(path, keep=True)
         if not verdict.ok:
             raise UsageError(f"the approvals of this plan do not verify: {verdict.line()}")
-        sealed = vouched(state_dir, path, signer.public_b64 if signer else None)
+        sealed = vouched(state_dir, path, verdict, signer.public_b64 if signer else None)
         for e in verdict.events:
             if e["event"] == "plan.approved":
                 (approvers if e["seq"] in sealed else unsealed).add(e["by"])
