@@ -22,14 +22,22 @@ demo: $(STAMP)
 demo-stop:
 	demo/botctl stop
 
-# The SSH tests need a real OpenSSH server (and sudo for the sudo cases); we run as root, so
-# install them from Debian when missing.
+# The tests use real components from Debian: OpenSSH (sshd, ssh-keygen, ssh-agent), sudo, cron,
+# logrotate, rsyslog, gpg, sqlite3, openssl and a headless Chromium. We run as root, so install
+# whichever is missing (command -> package below).
+TEST_TOOLS := /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo crontab:cron \
+	logrotate:logrotate rsyslogd:rsyslog gpg:gnupg sqlite3:sqlite3 openssl:openssl chromium:chromium
 sshd-deps:
-	@if [ ! -x /usr/sbin/sshd ] || ! command -v sudo >/dev/null; then \
+	@missing=""; for pair in $(TEST_TOOLS); do \
+	  cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x $$cmd ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing from Debian:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client sudo >/dev/null; \
-	  else echo "openssh-server missing and cannot be installed here: SSH tests will be skipped"; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing and cannot be installed here:$$missing (the tests that need them are skipped)"; fi; \
 	fi
 
 test: $(STAMP) sshd-deps
