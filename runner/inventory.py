@@ -49,6 +49,9 @@ class Inventory:
     ssh: SSHSettings = field(default_factory=SSHSettings)
     file: str | None = None
     sha256: str | None = None
+    # No inventory was given: `local` is the only host, whatever group a runbook targets (the
+    # seed's runbooks target the application group, which only a real inventory defines).
+    implicit: bool = False
 
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -76,6 +79,8 @@ class Inventory:
 
     def resolve(self, targets: tuple[str, ...]) -> list[Host]:
         """Targets (host names and group names) -> hosts, in order, each once."""
+        if self.implicit:
+            return list(self.hosts)
         out: list[Host] = []
         for name in targets:
             members = self.group(name)
@@ -107,7 +112,7 @@ class Inventory:
         return out
 
 
-DEFAULT = Inventory(hosts=(Host(LOCAL, connection="local"),))
+DEFAULT = Inventory(hosts=(Host(LOCAL, connection="local"),), implicit=True)
 
 
 def load(path: str | Path) -> Inventory:

@@ -79,6 +79,7 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
         json.dumps(
             {
                 "hosts": {"local": {"connection": "local"}},
+                "groups": {"app": ["local"]},
                 "vars": {
                     "app_dir": str(app),
                     "log_dir": str(app / "logs"),
@@ -121,14 +122,15 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
 
 @pytest.fixture
 def demo_ssh(demo: Demo, sshd: Any) -> Demo:
-    """The demo target reached through sshd: the runbooks target `local`, which this inventory
-    makes an SSH host (it has an address), with the same variables."""
+    """The demo target reached through sshd: host `app1` of the application group the runbooks
+    target, with the same variables."""
     data = json.loads(demo.inv.read_text())
     data["ssh"] = {
         "known_hosts": str(sshd.known_hosts),
         "key": str(sshd.client_key),
         "connect_timeout": "5s",
     }
-    data["hosts"] = {"local": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}}
+    data["hosts"] = {"app1": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}}
+    data["groups"] = {"app": ["app1"]}
     demo.inv.write_text(json.dumps(data))
     return demo

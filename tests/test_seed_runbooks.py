@@ -182,7 +182,9 @@ def test_runbook_executes(demo: Demo, name: str, params: list[str]) -> None:
 def _assert_over_ssh(demo: Demo, workdir: Path) -> None:
     """Evidence that this inventory runs `local` through sshd: SSH_CONNECTION is set remotely."""
     probe = workdir / "runbooks" / "probe.yaml"
-    probe.write_text("runbook: probe\nsteps: [{id: where, run: 'test -n \"$SSH_CONNECTION\"'}]\n")
+    probe.write_text(
+        "runbook: probe\ntargets: app\nsteps: [{id: where, run: 'test -n \"$SSH_CONNECTION\"'}]\n"
+    )
     assert main(["run", str(probe), "-i", str(demo.inv)]) == 0
 
 
