@@ -46,6 +46,7 @@ class Http:
     headers: tuple[tuple[str, str], ...] = ()
     body: str | None = None  # templated text; mappings were JSON-encoded at load time
     status: tuple[int, ...] = (200,)
+    origin: str = "host"  # `from:`: "host" (through its SSH connection) or "runner"
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ def _action(raw: dict[str, Any], path: KeyPath, *, check: bool = False) -> Actio
             headers=tuple(headers.items()),
             body=body,
             status=_codes(h.get("status")) or (200,),
+            origin=h.get("from", "host"),
         )
     timeout = raw.get("timeout")
     if timeout is None and check:
