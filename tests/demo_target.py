@@ -90,6 +90,7 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "mem_max_percent": 99,
                     "log_errors_max": 0,
                     "backup_dir": str(app / "backups"),
+                    "backup_gpg_recipient": "",
                     "package_dir": str(app / "updates"),
                     "env_name": "demo",
                     "bot_user": "polymarket-bot",

@@ -75,6 +75,26 @@ class ProdHost:
             args += ["-p", p]
         return main(args)
 
+    def set_vars(self, **values: Any) -> None:
+        """Change variables of this host's inventory (as an operator would edit theirs)."""
+        data = yaml.safe_load(self.inv.read_text())
+        data["vars"].update(values)
+        self.inv.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def events(self) -> list[dict[str, Any]]:
+        """The records of every run so far, oldest first."""
+        logs = sorted((self.inv.parent / "state" / "runs").glob("*.jsonl"))
+        return [json.loads(line) for log in logs for line in log.read_text().splitlines()]
+
+    def printed(self) -> str:
+        """Everything the runs' steps and checks printed (the audit log's heads and tails)."""
+        out = []
+        for e in self.events():
+            for stream in ("stdout", "stderr"):
+                if isinstance(e.get(stream), dict):
+                    out += [e[stream].get("head", ""), e[stream].get("tail", "")]
+        return "\n".join(out)
+
     def sh(self, cmd: str, *, check: bool = False) -> subprocess.CompletedProcess[str]:
         """A command on the host as its user (what an operator logged in there would run)."""
         return subprocess.run(
@@ -189,6 +209,7 @@ def _inventory(path: Path, server: SSHServer, h: ProdHost, python: str) -> None:
         "disk_max_percent": 99,
         "mem_max_percent": 99,
         "backup_dir": f"{app}/backups",
+        "backup_gpg_recipient": h.gpg_recipient,
         "package_dir": f"{app}/updates",
         "bot_user": h.user,
         "bot_python": python,

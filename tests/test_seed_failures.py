@@ -1,0 +1,199 @@
+"""Each seed procedure in the case it exists for, over SSH on the production-shaped host
+(tests/prod_host.py), asserting the host's end state. No step may print SKIPPED."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from prod_host import ProdHost
+from test_seed_runbooks import corrupt
+
+pytestmark = pytest.mark.ssh
+
+
+@pytest.fixture(autouse=True)
+def nothing_skipped(prod_host: ProdHost) -> object:
+    yield None
+    assert "SKIPPED" not in prod_host.printed()
+
+
+def main_pid(h: ProdHost) -> str:
+    ctl = f"/opt/runbook-test/{h.user}/systemctl"
+    return h.sh(f"sudo -n {ctl} show -p MainPID --value", check=True).stdout.strip()
+
+
+# --- rolling-update ------------------------------------------------------------------------------
+
+
+def test_rolling_update_deploys_and_reads_the_service_log(prod_host: ProdHost) -> None:
+    h = prod_host
+    assert h.run("rolling-update", "monitor_checks=1", "monitor_interval=0") == 0
+    assert os.readlink(h.app / "current") == "releases/1.1.0"
+    assert h.health()["version"] == "1.1.0"
+
+
+def test_rolling_update_fails_and_rolls_back_when_the_service_log_is_absent(
+    prod_host: ProdHost,
+) -> None:
+    h = prod_host
+    h.set_vars(service_logs=f"cat {h.app}/logs/no-such.log")
+    assert h.run("rolling-update", "monitor_checks=1", "monitor_interval=0") == 1
+    assert os.readlink(h.app / "current") == "releases/1.0.0"
+    assert not (h.app / "releases" / "1.1.0").exists()
+    assert h.health() | {"version": "1.0.0", "status": "healthy"} == h.health()
+
+
+# --- certificate-check ---------------------------------------------------------------------------
+
+
+def expiring_cert(h: ProdHost, days: int = 2) -> str:
+    cert = h.app / "security" / "certs" / "bot.pem"
+    h.sh(
+        f"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {days}"
+        f" -subj /CN=localhost -keyout {cert.with_suffix('.key')} -out {cert}",
+        check=True,
+    )
+    return h.sh(f"openssl x509 -in {cert} -noout -enddate", check=True).stdout
+
+
+def certbot(h: ProdHost, body: str) -> str:
+    """A certbot for this host (no ACME server here): `renew` runs `body`."""
+    path = h.home / "certbot"
+    path.write_text(f'#!/bin/sh\n[ "$1" = renew ] || exit 2\n{body}\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_expiring_certificate_is_renewed_and_its_new_end_date_checked(
+    prod_host: ProdHost,
+) -> None:
+    h = prod_host
+    before = expiring_cert(h)
+    cert = h.app / "security" / "certs" / "bot.pem"
+    renew = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 90"
+        f" -subj /CN=localhost -keyout {cert.with_suffix('.key')} -out {cert} 2>/dev/null"
+    )
+    h.set_vars(certbot_cmd=certbot(h, renew))
+    assert h.run("certificate-check") == 0
+    after = h.sh(f"openssl x509 -in {cert} -noout -enddate", check=True).stdout
+    assert after != before
+    assert h.sh(f"openssl x509 -in {cert} -noout -checkend {60 * 86400}").returncode == 0
+
+
+def test_expiring_certificate_without_certbot_fails(prod_host: ProdHost) -> None:
+    expiring_cert(prod_host)
+    prod_host.set_vars(certbot_cmd="")
+    assert prod_host.run("certificate-check") == 1
+
+
+def test_a_renewal_that_leaves_the_old_certificate_fails(prod_host: ProdHost) -> None:
+    h = prod_host
+    expiring_cert(h)
+    h.set_vars(certbot_cmd=certbot(h, "echo 'Congratulations, all renewals succeeded'"))
+    assert h.run("certificate-check") == 1
+    verify = [e for e in h.events() if e["event"] == "check" and e.get("scope") == "verify"]
+    assert verify and not verify[-1]["ok"]
+
+
+# --- high-memory, resource-monitoring ------------------------------------------------------------
+
+
+def test_high_memory_restarts_and_fails_when_memory_stays_high(prod_host: ProdHost) -> None:
+    h = prod_host
+    pid = main_pid(h)
+    # threshold 0: memory is "high" before and still after the restart
+    assert h.run("high-memory", "threshold=0", "samples=1", "interval=0") == 1
+    assert main_pid(h) != pid and h.health()["status"] == "healthy"
+    recheck = [e for e in h.events() if e["event"] == "step.finished" and e["step"] == "recheck"]
+    assert recheck and not recheck[-1]["ok"]
+
+
+def test_high_memory_restart_that_brings_memory_down_passes(prod_host: ProdHost) -> None:
+    h = prod_host
+    pid = main_pid(h)
+    assert h.run("high-memory", "threshold=100", "restart=yes", "samples=1", "interval=0") == 0
+    assert main_pid(h) != pid
+
+
+def test_resource_monitoring_enforces_the_thresholds(prod_host: ProdHost) -> None:
+    h = prod_host
+    old_log = h.app / "logs" / "trade_2026-09-01.log.gz"
+    assert h.run("resource-monitoring", "samples=1") == 0
+    assert not old_log.exists()  # the 30-day clean-up ran
+    h.sh(f"echo old | gzip > {old_log} && touch -d 2025-01-01 {old_log}", check=True)
+    h.set_vars(disk_max_percent=0)
+    assert h.run("resource-monitoring", "samples=1") == 1
+    assert old_log.exists()  # stopped before the clean-up
+    h.set_vars(disk_max_percent=99, mem_max_percent=0)
+    assert h.run("resource-monitoring", "samples=1") == 1
+
+
+# --- incident-response: the circuit breaker ------------------------------------------------------
+
+
+def test_breaker_reset_whose_verification_fails_restores_the_breaker(prod_host: ProdHost) -> None:
+    h = prod_host
+    breaker = h.app / ".circuit_breaker_active"
+    h.sh(f"echo 'tripped: max daily loss' > {breaker}", check=True)
+    h.sh(f"echo unhealthy > {h.app}/.health_override", check=True)
+    assert h.run("incident-response", "reset_circuit_breaker=true") == 1
+    assert breaker.read_text() == "tripped: max daily loss\n"
+    assert not (h.app / ".circuit_breaker_reset").exists()
+
+
+def test_breaker_reset_on_a_healthy_service(prod_host: ProdHost) -> None:
+    h = prod_host
+    breaker = h.app / ".circuit_breaker_active"
+    h.sh(f"echo tripped > {breaker}", check=True)
+    assert h.run("incident-response", "reset_circuit_breaker=true") == 0
+    assert not breaker.exists() and not (h.app / ".circuit_breaker_reset").exists()
+    (incident,) = (h.app / "security" / "incidents").iterdir()
+    assert (incident / "SHA256SUMS").is_file()
+
+
+# --- backup, recovery ----------------------------------------------------------------------------
+
+
+def test_backups_are_encrypted_to_the_inventorys_recipient_with_no_plaintext_left(
+    prod_host: ProdHost,
+) -> None:
+    h = prod_host
+    for kind in ("config", "data", "all"):
+        assert h.run("backup", f"kind={kind}") == 0
+    backups = h.app / "backups"
+    archives = sorted(p.name for p in backups.iterdir() if not p.name.endswith(".sha256"))
+    assert [a.split("_")[0] for a in archives] == ["all", "config", "data"]
+    assert all(a.endswith(".tar.gz.gpg") for a in archives), archives
+    for name in archives:
+        data = (backups / name).read_bytes()
+        assert b".env" not in data and b"SQLite format" not in data  # ciphertext, not tar.gz
+        # encrypted to the inventory's recipient: the host's key opens it
+        listing = h.sh(f"gpg --batch -q -d {backups / name} | tar -tz", check=True).stdout
+        assert listing.strip()
+        assert (backups / f"{name}.sha256").is_file()
+    left = [p.name for p in backups.iterdir() if p.name.startswith(".")]
+    assert left == []
+    decrypt = [
+        e for e in h.events() if e["event"] == "check" and e.get("name", "").startswith("Decrypts")
+    ]
+    assert len(decrypt) == 3 and all(e["ok"] for e in decrypt)
+
+
+def test_corrupt_database_is_restored_from_the_encrypted_backup(prod_host: ProdHost) -> None:
+    import sqlite3
+
+    h = prod_host
+    assert h.run("backup", "kind=data") == 0
+    corrupt(h.db)
+    assert h.run("sqlite-maintenance") == 1  # the integrity check sees it
+    assert h.run("database-corruption") == 0
+    restored = [e for e in h.events() if e["event"] == "step.finished" and e["ok"]]
+    assert "restore/restore" in {e["step"] for e in restored}
+    con = sqlite3.connect(f"file:{h.db}?mode=ro", uri=True)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT count(*) FROM trades").fetchone()[0] == 50
+    con.close()
+    assert h.health()["status"] == "healthy"
+    assert [p for p in (h.app / "backups").iterdir() if p.name.startswith(".")] == []
