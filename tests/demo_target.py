@@ -102,6 +102,7 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "service_logs": f"cat {app}/logs/service.log",
                     "crontab": f"{REPO}/demo/crontab --dir {app}/cron",
                     "logrotate_dir": str(app / "logrotate.d"),
+                    "runbook_dir": str(REPO),
                     "rpc_url": f"http://127.0.0.1:{port}/rpc",
                     "rpc_host": "localhost",
                     "cert_path": str(app / "security/certs/bot.pem"),

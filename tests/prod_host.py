@@ -217,6 +217,7 @@ def _inventory(path: Path, server: SSHServer, h: ProdHost, python: str) -> None:
         "chown_cmd": f"sudo -n chown -R {h.user}:{h.user}",
         "service_logs": f"cat {app}/logs/service.log",
         "logrotate_dir": "/etc/logrotate.d",
+        "runbook_dir": f"{h.home}/ops",
         "rpc_url": f"http://localhost:{h.port}/rpc",
         "rpc_host": "localhost",
         "cert_path": f"{app}/security/certs/bot.pem",

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from prod_host import ProdHost
@@ -197,3 +199,52 @@ def test_corrupt_database_is_restored_from_the_encrypted_backup(prod_host: ProdH
     con.close()
     assert h.health()["status"] == "healthy"
     assert [p for p in (h.app / "backups").iterdir() if p.name.startswith(".")] == []
+
+
+# --- install-maintenance-schedule ----------------------------------------------------------------
+
+SCHEDULE = {
+    "health": ("*/30 * * * *", "run health-check -p mode=comprehensive"),
+    "daily": ("0 2 * * *", "checklist run daily"),
+    "weekly": ("0 3 * * 0", "checklist run weekly"),
+    "security": ("0 4 * * 1", "run security-scan"),
+    "backup-config": ("0 */12 * * *", "run backup -p kind=config"),
+    "backup-data": ("30 1 * * *", "run backup -p kind=data"),
+    "backup-all": ("0 1 * * 0", "run backup -p kind=all"),
+}
+
+
+def test_schedule_installs_runbook_cron_entries_in_the_real_crontab(prod_host: ProdHost) -> None:
+    h = prod_host
+    # the user's own entry survives; a stale runbook entry is replaced, not duplicated
+    mine = "15 5 * * * echo mine"
+    stale = "0 9 * * * old-script.sh  # runbook:daily"
+    subprocess.run(
+        ["crontab", "-u", h.user, "-"], input=f"{mine}\n{stale}\n", text=True, check=True
+    )
+    assert h.run("install-maintenance-schedule") == 0
+    assert h.run("install-maintenance-schedule") == 0
+    lines = h.crontab().splitlines()
+    assert mine in lines and stale not in lines
+    marked = {line.rsplit("# runbook:", 1)[1]: line for line in lines if "# runbook:" in line}
+    assert marked.keys() == SCHEDULE.keys() and len(lines) == len(SCHEDULE) + 1
+    for entry, (when, command) in SCHEDULE.items():
+        line = marked[entry]
+        assert line.startswith(f"{when} cd {h.home}/ops && .venv/bin/runbook ")
+        assert f" {command} -i inventories/local.yaml --yes" in line
+    rotate = Path("/etc/logrotate.d") / h.unit
+    assert f"{h.app}/logs/*.log" in rotate.read_text()
+
+
+def test_schedule_fails_when_the_crontab_does_not_take_the_entries(prod_host: ProdHost) -> None:
+    """The verification reads the crontab back: a crontab command that drops what it is given
+    (here: one that accepts and ignores installs) fails the run."""
+    h = prod_host
+    fake = h.home / "crontab-ignores-installs"
+    fake.write_text(
+        '#!/bin/sh\ncase "$*" in *-l*) exec sudo -n crontab "$@" ;; esac\ncat >/dev/null\n'
+    )
+    fake.chmod(0o755)
+    h.set_vars(crontab=str(fake))
+    assert h.run("install-maintenance-schedule") == 1
+    assert "# runbook:" not in h.crontab()

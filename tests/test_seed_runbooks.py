@@ -135,8 +135,7 @@ def test_install_maintenance_schedule_is_idempotent(demo: Demo) -> None:
     assert demo.run("install-maintenance-schedule") == 0
     assert demo.run("install-maintenance-schedule") == 0
     bot = (demo.app / "cron/polymarket-bot").read_text()
-    assert bot.count("# runbook:") == 3 and "0 2 * * *" in bot
-    assert (demo.app / "cron/root").read_text().count("# runbook:health") == 1
+    assert bot.count("# runbook:") == 7 and "0 2 * * *" in bot
     assert "rotate 30" in (demo.app / "logrotate.d/polymarket-bot").read_text()
 
 
