@@ -73,6 +73,8 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
         capture_output=True,
     )
     app = root / "polymarket-copy-bot"
+    env_file = app / ".env"  # the fallback RPC endpoint is this target's service
+    env_file.write_text(env_file.read_text().replace(":18080/rpc", f":{port}/rpc"))
     ctl = f"{REPO}/demo/botctl --app-dir {app} --port {port}"
     inv = workdir / "inv.yaml"
     inv.write_text(
@@ -103,8 +105,6 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "crontab": f"{REPO}/demo/crontab --dir {app}/cron",
                     "logrotate_dir": str(app / "logrotate.d"),
                     "runbook_dir": str(REPO),
-                    "rpc_url": f"http://127.0.0.1:{port}/rpc",
-                    "rpc_host": "localhost",
                     "cert_path": str(app / "security/certs/bot.pem"),
                     "cert_warn_days": 30,
                     "certbot_cmd": "",

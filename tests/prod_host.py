@@ -218,8 +218,6 @@ def _inventory(path: Path, server: SSHServer, h: ProdHost, python: str) -> None:
         "service_logs": f"cat {app}/logs/service.log",
         "logrotate_dir": "/etc/logrotate.d",
         "runbook_dir": f"{h.home}/ops",
-        "rpc_url": f"http://localhost:{h.port}/rpc",
-        "rpc_host": "localhost",
         "cert_path": f"{app}/security/certs/bot.pem",
         "certbot_cmd": "",
     }
@@ -269,6 +267,8 @@ def prod_host(workdir: Path) -> Iterator[ProdHost]:
         sudoers.chmod(0o440)
         subprocess.run(["visudo", "-cf", str(sudoers)], check=True, capture_output=True)
         h.sh(f"{python} {REPO}/demo/setup.py --root {home}", check=True)
+        # the fallback RPC endpoint is this host's service (demo/service.py answers /rpc)
+        h.sh(f"sed -i 's|127.0.0.1:18080/rpc|localhost:{h.port}/rpc|' {h.app}/.env", check=True)
         h.sh(f"{python} -m venv --without-pip {h.app}/venv", check=True)
         h.sh(
             "gpg --batch --quiet --passphrase '' --quick-gen-key "

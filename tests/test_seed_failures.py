@@ -248,3 +248,35 @@ def test_schedule_fails_when_the_crontab_does_not_take_the_entries(prod_host: Pr
     h.set_vars(crontab=str(fake))
     assert h.run("install-maintenance-schedule") == 1
     assert "# runbook:" not in h.crontab()
+
+
+# --- network-connectivity ------------------------------------------------------------------------
+
+
+def env_value(h: ProdHost, key: str) -> str:
+    lines = (h.app / ".env").read_text().splitlines()
+    return next(line.split("=", 1)[1] for line in lines if line.startswith(f"{key}="))
+
+
+def test_rpc_down_switches_to_the_fallback_and_verifies_it(prod_host: ProdHost) -> None:
+    h = prod_host
+    down = env_value(h, "RPC_URL")  # http://127.0.0.1:8545: nothing listens there
+    assert h.run("rpc-check") == 1
+    pid = main_pid(h)
+    assert h.run("network-connectivity") == 0
+    assert env_value(h, "RPC_URL") == f"http://localhost:{h.port}/rpc"
+    assert f"RPC_URL={down}" in (h.app / ".env.backup").read_text()
+    assert main_pid(h) != pid and h.health()["status"] == "healthy"
+    assert h.run("rpc-check") == 0  # the bot's endpoint, read from .env, answers from the host
+    assert h.run("network-connectivity") == 0  # healthy now: nothing switched again
+    assert env_value(h, "RPC_URL") == f"http://localhost:{h.port}/rpc"
+
+
+def test_no_endpoint_answering_fails_with_nothing_changed(prod_host: ProdHost) -> None:
+    h = prod_host
+    env = (h.app / ".env").read_text()
+    h.sh(f"sed -i 's|^RPC_FALLBACK_URL=.*|RPC_FALLBACK_URL=http://127.0.0.1:9/rpc|' {h.app}/.env")
+    changed = (h.app / ".env").read_text()
+    assert changed != env
+    assert h.run("network-connectivity") == 1
+    assert (h.app / ".env").read_text() == changed and not (h.app / ".env.backup").exists()

@@ -150,8 +150,14 @@ def test_incident_response_resets_the_circuit_breaker(demo: Demo) -> None:
 def test_resource_monitoring_cleans_old_logs(demo: Demo) -> None:
     old = demo.app / "logs/trade_2026-09-01.log.gz"
     assert old.exists()
-    assert demo.run("resource-monitoring") == 0
+    assert demo.run("resource-monitoring", "samples=1") == 0
     assert not old.exists()
+
+
+def test_rpc_check_reads_the_endpoint_from_env(demo: Demo) -> None:
+    assert demo.run("rpc-check") == 1  # the demo's RPC_URL (port 8545) is down
+    assert demo.run("network-connectivity") == 0  # switches to RPC_FALLBACK_URL
+    assert demo.run("rpc-check") == 0
 
 
 @pytest.mark.parametrize(
@@ -160,7 +166,6 @@ def test_resource_monitoring_cleans_old_logs(demo: Demo) -> None:
         ("health-check", []),
         ("pre-update-checks", []),
         ("dependency-update", []),
-        ("rpc-check", []),
         ("security-scan", []),
         ("sqlite-maintenance", []),
         ("certificate-check", []),
