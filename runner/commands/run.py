@@ -74,7 +74,10 @@ def run(a: RunArgs, state_dir: Path) -> int:
     }
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
-        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+        from runner.suggest import did_you_mean
+
+        hint = did_you_mean(a.from_step, [s.id for s in rb.steps])
+        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     return execute(plan, state_dir, "run.started", started, options, a)
 
 
