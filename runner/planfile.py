@@ -58,12 +58,23 @@ def body(plan: Plan, salt: str | None = None) -> dict[str, Any]:
         "runbook": plan.runbook.id,
         "runbook_file": plan.runbook.file,
         "files": _files(plan),
-        "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
+        "inventory": _inventory(plan),
         "params": _params(plan, salt),
         "salt": salt,
         "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
         "plan": plan.view(),
     }
+
+
+def _inventory(plan: Plan) -> dict[str, Any]:
+    """The inventory's file(s), digest and --limit: what `run --plan` loads again."""
+    inv = plan.inventory
+    out: dict[str, Any] = {"file": inv.file, "sha256": inv.sha256}
+    if len(inv.sources) > 1:
+        out["sources"] = list(inv.sources)
+    if inv.limit is not None:
+        out["limit"] = inv.limit
+    return out
 
 
 def digest(data: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ class RunArgs:
     name: str
     params: list[str] = field(default_factory=list)
     params_file: str | None = None
-    inventory: str | None = None
+    inventory: str | Sequence[str] | None = None
     yes: bool = False
     no_rollback: bool = False
     ticket: str | None = None
@@ -40,6 +41,8 @@ class RunArgs:
     signing_key: str | None = None
     from_step: str | None = None
     from_reason: str | None = None
+    extra: Sequence[str] = ()  # -e
+    limit: str | None = None  # --limit: an Ansible host pattern
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
@@ -47,7 +50,8 @@ def run(a: RunArgs, state_dir: Path) -> int:
     if a.plan_file:
         plan, saved = _from_saved(a, state_dir)
     else:
-        plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
+        # exit 2 here: nothing ran
+        plan = prepare(a.name, a.params, a.params_file, a.inventory, extra=a.extra, limit=a.limit)
     rb = plan.runbook
     started = {
         "runbook": rb.id,
@@ -56,6 +60,7 @@ def run(a: RunArgs, state_dir: Path) -> int:
         "tool_version": __version__,
         "params": {k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
         "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
+        "limit": plan.inventory.limit,
         "hosts": [h.name for h in plan.hosts],
         "batches": [[h.name for h in b] for b in plan.batches],
         "plan_hash": saved["plan_hash"] if saved else plan.digest(),
@@ -69,7 +74,10 @@ def run(a: RunArgs, state_dir: Path) -> int:
     }
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
-        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+        from runner.suggest import did_you_mean
+
+        hint = did_you_mean(a.from_step, [s.id for s in rb.steps])
+        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     return execute(plan, state_dir, "run.started", started, options, a)
 
 
@@ -126,8 +134,14 @@ def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
             "with --plan, params come from the plan; only secret params may be given (-p)"
         )
     given += a.params
-    inventory = saved["inventory"]["file"] if saved["inventory"]["file"] else None
-    plan = prepare(saved["runbook_file"], given, None, inventory)
+    inv = saved["inventory"]
+    plan = prepare(
+        saved["runbook_file"],
+        given,
+        None,
+        inv.get("sources") or inv["file"],
+        limit=inv.get("limit"),
+    )
     changed = planfile.differences(saved, plan)
     if changed:
         raise UsageError("refusing to run the saved plan: " + "; ".join(changed))

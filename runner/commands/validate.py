@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from runner import checklist as checklist_mod
@@ -10,7 +11,7 @@ from runner.loader import Catalog, discover
 from runner.source import load_file
 
 
-def validate(refs: list[str], *, inventory: str | None = None) -> int:
+def validate(refs: list[str], *, inventory: str | Sequence[str] | None = None) -> int:
     """Report every problem of every runbook and checklist at once; exit 2 if there is any."""
     known: set[str] = set()
     if inventory:
