@@ -100,6 +100,8 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "as_root": "",
                     "bot_python": "python3",
                     "pip_cmd": "python3 -m pip",
+                    "vuln_scan_cmd": f"{REPO}/demo/vulnscan --python python3"
+                    f" --advisories {REPO}/demo/advisories.txt",
                     "chown_cmd": 'chown -R "$(id -u):$(id -g)"',
                     "service_logs": f"cat {app}/logs/service.log",
                     "crontab": f"{REPO}/demo/crontab --dir {app}/cron",

@@ -97,13 +97,17 @@ class ProdHost:
 
     def sh(self, cmd: str, *, check: bool = False) -> subprocess.CompletedProcess[str]:
         """A command on the host as its user (what an operator logged in there would run)."""
-        return subprocess.run(
-            ["runuser", "-u", self.user, "--", "/bin/sh", "-c", cmd],
+        done = subprocess.run(
+            # a login environment, as SSH gives the runner's commands (not pytest's XDG_* dirs)
+            ["runuser", "-l", self.user, "-s", "/bin/sh", "-c", cmd],
             cwd=self.home,
             capture_output=True,
             text=True,
-            check=check,
+            check=False,
         )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd}: exit {done.returncode}\n{done.stdout}{done.stderr}")
+        return done
 
     def crontab(self) -> str:
         done = subprocess.run(
@@ -214,6 +218,8 @@ def _inventory(path: Path, server: SSHServer, h: ProdHost, python: str) -> None:
         "bot_user": h.user,
         "bot_python": python,
         "pip_cmd": f"{app}/venv/bin/python -m pip",
+        "vuln_scan_cmd": f"{bin_}/vulnscan --python {app}/venv/bin/python --advisories"
+        f" {bin_}/advisories.txt",
         "chown_cmd": f"sudo -n chown -R {h.user}:{h.user}",
         "service_logs": f"cat {app}/logs/service.log",
         "logrotate_dir": "/etc/logrotate.d",
@@ -253,7 +259,7 @@ def prod_host(workdir: Path) -> Iterator[ProdHost]:
         )
         bin_ = Path("/opt/runbook-test") / user
         bin_.mkdir(parents=True)
-        for name in ("botctl", "service.py"):
+        for name in ("botctl", "service.py", "vulnscan", "advisories.txt"):
             shutil.copy2(REPO / "demo" / name, bin_ / name)
         python = PYTHON
         (bin_ / "systemctl").write_text(
@@ -269,7 +275,15 @@ def prod_host(workdir: Path) -> Iterator[ProdHost]:
         h.sh(f"{python} {REPO}/demo/setup.py --root {home}", check=True)
         # the fallback RPC endpoint is this host's service (demo/service.py answers /rpc)
         h.sh(f"sed -i 's|127.0.0.1:18080/rpc|localhost:{h.port}/rpc|' {h.app}/.env", check=True)
-        h.sh(f"{python} -m venv --without-pip {h.app}/venv", check=True)
+        # the bot's venv; pip comes from the host's python3-pip, installing into the venv,
+        # from a local wheel directory (the host's package mirror: ~/.config/pip/pip.conf)
+        h.sh(f"{python} -m venv --system-site-packages --without-pip {h.app}/venv", check=True)
+        h.sh(
+            f"mkdir -p ~/.config/pip ~/wheels && printf '[global]\\nno-index = true\\n"
+            f"find-links = {home}/wheels\\ndisable-pip-version-check = true\\n'"
+            " > ~/.config/pip/pip.conf",
+            check=True,
+        )
         h.sh(
             "gpg --batch --quiet --passphrase '' --quick-gen-key "
             f"{h.gpg_recipient} future-default default never",

@@ -280,3 +280,72 @@ def test_no_endpoint_answering_fails_with_nothing_changed(prod_host: ProdHost) -
     assert changed != env
     assert h.run("network-connectivity") == 1
     assert (h.app / ".env").read_text() == changed and not (h.app / ".env.backup").exists()
+
+
+# --- dependency-update ---------------------------------------------------------------------------
+
+
+def wheel(h: ProdHost, version: str) -> None:
+    """A real (tiny) wheel of `pmdemo` in the host's package mirror."""
+    import zipfile
+
+    info = f"pmdemo-{version}.dist-info"
+    files = {
+        "pmdemo/__init__.py": f"__version__ = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: pmdemo\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
+    path = h.home / "wheels" / f"pmdemo-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    path.chmod(0o644)
+
+
+def installed(h: ProdHost) -> str:
+    py = f"{h.app}/venv/bin/python"
+    code = "import importlib.metadata as m; print(m.version('pmdemo'))"
+    return h.sh(f'{py} -c "{code}"', check=True).stdout.strip()
+
+
+@pytest.fixture
+def vulnerable(prod_host: ProdHost) -> ProdHost:
+    """pmdemo 1.0 installed, 1.1 in the mirror, and an advisory: fixed in 1.1."""
+    h = prod_host
+    wheel(h, "1.0")
+    h.sh(f"{h.app}/venv/bin/python -m pip install -q pmdemo==1.0", check=True)
+    wheel(h, "1.1")
+    (h.app / "requirements.txt").write_text("pmdemo\n")
+    advisories(h, "pmdemo<1.1 PMD-2026-1 order signing bypass")
+    return h
+
+
+def advisories(h: ProdHost, line: str) -> None:
+    (Path("/opt/runbook-test") / h.user / "advisories.txt").write_text(line + "\n")
+
+
+def test_vulnerabilities_found_are_fixed_by_the_upgrade_and_the_rescan_is_clean(
+    vulnerable: ProdHost,
+) -> None:
+    h = vulnerable
+    assert installed(h) == "1.0"
+    assert h.run("dependency-update") == 0
+    assert installed(h) == "1.1" and h.health()["status"] == "healthy"
+    scans = [e for e in h.events() if e["event"] == "step.finished" and e["step"] == "scan"]
+    assert "PMD-2026-1" in scans[0]["stdout"]["head"]  # found, and the run went on
+
+
+def test_a_rescan_still_vulnerable_rolls_the_upgrade_back(vulnerable: ProdHost) -> None:
+    h = vulnerable
+    advisories(h, "pmdemo<2.0 PMD-2026-2 not fixed yet")
+    assert h.run("dependency-update") == 1
+    assert installed(h) == "1.0"
+    assert h.health()["status"] == "healthy"
+
+
+def test_an_unhealthy_service_after_the_upgrade_rolls_it_back(vulnerable: ProdHost) -> None:
+    h = vulnerable
+    h.sh(f"echo unhealthy > {h.app}/.health_override", check=True)
+    assert h.run("dependency-update") == 1
+    assert installed(h) == "1.0"
