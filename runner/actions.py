@@ -44,6 +44,10 @@ async def execute(
 ) -> Outcome:
     if action.kind == "http":
         return await _http(action, ctx, executor)
+    if action.kind == "notify":
+        from runner import notify
+
+        return await notify.execute(action, ctx, on_output)
     if command is None:
         command = render(action.text, ctx, shell=True)
     request = CommandRequest(
