@@ -57,9 +57,7 @@ def test_nobody_acknowledging_fails_the_step(workdir: Path, pager: Pager) -> Non
 def test_slack_preset_without_ack_posts_every_level_at_once(workdir: Path, pager: Pager) -> None:
     write_runbook(workdir, "page", RUNBOOK.format(preset="slack", url=pager.url, ack=""))
     assert main(["run", "page"]) == 0
-    assert [p["body"] for p in pager.pages][0]["text"].startswith(
-        "[CRITICAL] L1: bot down on local"
-    )
+    assert pager.pages[0]["body"]["text"].startswith("[CRITICAL] L1: bot down on local")
     assert len(pager.pages) == 3 and pager.polls == []
 
 
