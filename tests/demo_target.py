@@ -109,6 +109,10 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "runbook_dir": str(REPO),
                     "cert_path": str(app / "security/certs/bot.pem"),
                     "cert_warn_days": 30,
+                    "page_url": "",
+                    "page_routing_keys": {},
+                    "page_ack_url": "",
+                    "slack_webhook_url": "",
                     "certbot_cmd": "",
                 },
             }

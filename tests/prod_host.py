@@ -226,6 +226,10 @@ def _inventory(path: Path, server: SSHServer, h: ProdHost, python: str) -> None:
         "runbook_dir": f"{h.home}/ops",
         "cert_path": f"{app}/security/certs/bot.pem",
         "certbot_cmd": "",
+        "page_url": "",
+        "page_routing_keys": {},
+        "page_ack_url": "",
+        "slack_webhook_url": "",
     }
     unknown = set(values) - set(data["vars"])
     assert not unknown, f"not variables of {PRODUCTION.name}: {unknown}"

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pager import Pager
 from prod_host import ProdHost
 from test_seed_runbooks import corrupt
 
@@ -349,3 +350,54 @@ def test_an_unhealthy_service_after_the_upgrade_rolls_it_back(vulnerable: ProdHo
     h.sh(f"echo unhealthy > {h.app}/.health_override", check=True)
     assert h.run("dependency-update") == 1
     assert installed(h) == "1.0"
+
+
+# --- incident-response: classification and paging ------------------------------------------------
+
+
+def paging(h: ProdHost, pager: Pager) -> None:
+    h.set_vars(
+        page_url=f"{pager.url}/enqueue",
+        page_routing_keys={level: f"key-{level}" for level in ("L1", "L2", "L3", "L4")},
+        page_ack_url=f"{pager.url}/ack",
+        slack_webhook_url=f"{pager.url}/slack",
+    )
+
+
+def test_service_down_is_classified_critical_and_escalates_until_acknowledged(
+    prod_host: ProdHost, pager: Pager
+) -> None:
+    h = prod_host
+    paging(h, pager)
+    pager.acking = {"L2"}
+    h.sh(f"sudo -n /opt/runbook-test/{h.user}/systemctl stop {h.unit}", check=True)
+    assert h.run("incident-response", "ack_within=1s", "summary=bot stopped") == 0
+    pd = [p["body"] for p in pager.pages if p["path"] == "/enqueue"]
+    assert [b["routing_key"] for b in pd] == ["key-L1", "key-L2"]  # L1 silent, L2 acknowledged
+    assert {b["payload"]["severity"] for b in pd} == {"critical"}
+    (slack,) = [p["body"] for p in pager.pages if p["path"] == "/slack"]
+    assert slack["text"].startswith("[CRITICAL]")
+    (incident,) = (h.app / "security" / "incidents").iterdir()
+    assert "severity critical" in (incident / "summary.txt").read_text()
+    assert pd[0]["dedup_key"] == f"{incident.name}-L1"
+
+
+def test_degraded_is_classified_high_and_nobody_acknowledging_fails(
+    prod_host: ProdHost, pager: Pager
+) -> None:
+    h = prod_host
+    paging(h, pager)
+    h.sh(f"echo degraded > {h.app}/.health_override", check=True)
+    assert h.run("incident-response", "ack_within=1s") == 1
+    pd = [p["body"] for p in pager.pages if p["path"] == "/enqueue"]
+    assert [b["payload"]["custom_details"]["level"] for b in pd] == ["L1", "L2", "L3"]
+    assert {b["payload"]["severity"] for b in pd} == {"error"}  # PagerDuty's name for high
+
+
+def test_a_given_severity_is_not_reassessed(prod_host: ProdHost, pager: Pager) -> None:
+    h = prod_host
+    paging(h, pager)
+    pager.acking = {"L1"}
+    assert h.run("incident-response", "severity=medium", "ack_within=1s") == 0
+    pd = [p["body"] for p in pager.pages if p["path"] == "/enqueue"]
+    assert [b["payload"]["severity"] for b in pd] == ["warning"]
