@@ -109,6 +109,7 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "runbook_dir": str(REPO),
                     "cert_path": str(app / "security/certs/bot.pem"),
                     "cert_warn_days": 30,
+                    "audit_status_cmd": "",
                     "page_url": "",
                     "page_routing_keys": {},
                     "page_ack_url": "",

@@ -226,6 +226,7 @@ def _inventory(path: Path, server: SSHServer, h: ProdHost, python: str) -> None:
         "runbook_dir": f"{h.home}/ops",
         "cert_path": f"{app}/security/certs/bot.pem",
         "certbot_cmd": "",
+        "audit_status_cmd": "",
         "page_url": "",
         "page_routing_keys": {},
         "page_ack_url": "",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pager import Pager
-from prod_host import ProdHost
+from prod_host import REPO, ProdHost
 from test_seed_runbooks import corrupt
 
 pytestmark = pytest.mark.ssh
@@ -401,3 +401,100 @@ def test_a_given_severity_is_not_reassessed(prod_host: ProdHost, pager: Pager) -
     assert h.run("incident-response", "severity=medium", "ack_within=1s") == 0
     pd = [p["body"] for p in pager.pages if p["path"] == "/enqueue"]
     assert [b["payload"]["severity"] for b in pd] == ["warning"]
+
+
+# --- the other procedures, each in the case it exists for ----------------------------------------
+
+
+def test_unhealthy_release_is_rolled_back(prod_host: ProdHost) -> None:
+    h = prod_host
+    (h.app / "updates" / "1.1.0" / "HEALTH").write_text("unhealthy\n")
+    assert h.run("rolling-update", "monitor_checks=1", "monitor_interval=0") == 1
+    assert os.readlink(h.app / "current") == "releases/1.0.0"
+    assert h.health() | {"status": "healthy", "version": "1.0.0"} == h.health()
+
+
+def test_service_that_wont_start_gets_its_permissions_back_and_runs(prod_host: ProdHost) -> None:
+    h = prod_host
+    ctl = f"sudo -n /opt/runbook-test/{h.user}/systemctl"
+    h.sh(f"{ctl} stop {h.unit}", check=True)
+    main_py = h.app / "main.py"
+    os.chown(main_py, 0, 0)  # a root-owned, unreadable main.py: what the seed's fix is for
+    main_py.chmod(0o000)
+    assert h.health()["status"] == "down"
+    assert h.run("service-wont-start") == 0
+    st = main_py.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (h.app.stat().st_uid, 0o750)
+    assert h.health()["status"] == "healthy"
+
+
+def test_invalid_configuration_is_rolled_back(prod_host: ProdHost) -> None:
+    h = prod_host
+    env = (h.app / ".env").read_text()
+    assert h.run("config-change", "key=COPY_RATIO", "value=7") == 1  # fails validation
+    assert (h.app / ".env").read_text() == env and h.health()["status"] == "healthy"
+    assert h.run("config-change", "key=LOG_LEVEL", "value=DEBUG") == 0
+    assert "LOG_LEVEL=DEBUG" in (h.app / ".env").read_text()
+
+
+def test_broken_deployment_is_rolled_back_from_the_encrypted_full_backup(
+    prod_host: ProdHost,
+) -> None:
+    h = prod_host
+    assert h.run("backup", "kind=all") == 0
+    good = (h.app / ".env").read_text()
+    h.sh(f"echo broken > {h.app}/.env", check=True)
+    assert h.run("rollback-from-backup") == 0
+    assert (h.app / ".env").read_text() == good and h.health()["status"] == "healthy"
+    assert [p for p in (h.app / "backups").iterdir() if p.name.startswith(".")] == []
+
+
+def test_pre_update_checks_stop_at_a_missing_package(prod_host: ProdHost) -> None:
+    h = prod_host
+    assert h.run("pre-update-checks", "version=1.1.0") == 0
+    assert len(list((h.app / "backups").glob("*.tar.gz.gpg"))) == 2  # config and data
+    assert h.run("pre-update-checks", "version=9.9.9") == 1
+
+
+def test_security_scan_finds_what_it_exists_for(prod_host: ProdHost) -> None:
+    h = prod_host
+    assert h.run("security-scan") == 0
+    (report,) = (h.app / "security").glob("scan_*.txt")
+    assert "passed" in report.read_text()
+    (h.app / ".env").chmod(0o644)  # keys readable by anyone on the host
+    assert h.run("security-scan") == 1
+    (h.app / ".env").chmod(0o600)
+    advisories(h, "pip<999 PIP-1 vulnerable pip")  # pip is in the bot's environment
+    assert h.run("security-scan") == 1
+
+
+def test_sqlite_maintenance_vacuums_a_sound_database_and_refuses_a_corrupt_one(
+    prod_host: ProdHost,
+) -> None:
+    h = prod_host
+    assert h.run("sqlite-maintenance") == 0
+    before = h.db.read_bytes()
+    corrupt(h.db)
+    assert h.run("sqlite-maintenance") == 1
+    assert h.db.read_bytes() != before  # left as found (corrupt), not vacuumed over
+
+
+def test_diagnostics_fail_when_the_configuration_does_not_load(prod_host: ProdHost) -> None:
+    h = prod_host
+    assert h.run("diagnostics") == 0
+    (h.app / "config" / "settings.py").write_text("raise SystemExit('bad settings')\n")
+    assert h.run("diagnostics") == 1
+
+
+def test_daily_checklist_runs_the_runbooks_of_its_items(
+    prod_host: ProdHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.cli import main
+
+    h = prod_host
+    monkeypatch.setenv("RUNBOOK_PATH", str(REPO))
+    assert h.run("backup", "kind=data") == 0
+    assert main(["checklist", "start", "daily"]) == 0
+    main(["checklist", "run", "daily", "-i", str(h.inv), "--yes"])
+    ran = {Path(e["file"]).stem for e in h.events() if e["event"] == "run.started"}
+    assert {"health-check", "resource-monitoring", "security-scan"} <= ran
