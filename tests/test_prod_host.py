@@ -35,3 +35,14 @@ def test_health_check_runs_over_ssh_as_the_bot_user(prod_host: ProdHost, workdir
     # the bot goes down: the same check, through the same connection, fails
     h.sh(f"echo unhealthy > {h.app}/.health_override", check=True)
     assert h.run("health-check", "mode=quick") == 1
+
+
+def test_seed_map_names_tests_that_exist() -> None:
+    import re
+
+    root = PRODUCTION.parent.parent
+    text = (root / "docs" / "seed-map.md").read_text()
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(named) > 25
+    for path, name in named:
+        assert f"def {name}(" in (root / path).read_text(), f"{path}::{name}"
