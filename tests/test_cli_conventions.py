@@ -53,6 +53,13 @@ empty:
 """
 
 
+def write_checklist(workdir: Path) -> None:
+    (workdir / "checklists").mkdir()
+    (workdir / "checklists" / "daily.yaml").write_text(
+        "checklist: daily\ntitle: Daily\nperiod: daily\nitems: [{id: a, title: A}]\n"
+    )
+
+
 def plan_params(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
     assert main(["plan", "params", "--format", "json", *args]) == 0
     params: dict[str, object] = json.loads(capsys.readouterr().out)["params"]
@@ -98,10 +105,7 @@ def test_did_you_mean_for_runbooks_checklists_and_steps(
     write_runbook(
         workdir, "health-check", PARAMS.replace("runbook: params", "runbook: health-check")
     )
-    (workdir / "checklists").mkdir()
-    (workdir / "checklists" / "daily.yaml").write_text(
-        "checklist: daily\ntitle: Daily\nperiod: daily\nitems: [{id: a, title: A}]\n"
-    )
+    write_checklist(workdir)
     assert main(["plan", "helth-check"]) == 2
     assert (
         "no runbook named 'helth-check' (did you mean 'health-check'?)" in capsys.readouterr().err
@@ -301,10 +305,7 @@ def test_completion_scripts_and_candidates(
         assert main(["completion", shell]) == 0
         assert "runbook __complete" in capsys.readouterr().out
     write_runbook(workdir, "params", PARAMS)
-    (workdir / "checklists").mkdir()
-    (workdir / "checklists" / "daily.yaml").write_text(
-        "checklist: daily\ntitle: Daily\nitems: [{id: a, title: A}]\n"
-    )
+    write_checklist(workdir)
     assert main(["run", "params", "--yes", "--quiet"]) == 0
     capsys.readouterr()
     run_id = next((workdir / "state" / "runs").glob("*.jsonl")).stem

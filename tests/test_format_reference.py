@@ -74,7 +74,7 @@ def test_every_schema_key_is_documented_and_every_documented_key_exists(kind: st
 
 def test_every_template_name_and_filter_is_documented() -> None:
     text = DOC.read_text()
-    for name in sorted(BUILTIN_NAMES) + ["raw", "quote"]:
+    for name in [*sorted(BUILTIN_NAMES), "raw", "quote"]:
         assert f"`{name}`" in text, name
 
 
