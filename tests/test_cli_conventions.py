@@ -337,8 +337,9 @@ def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
     bindir.mkdir()
     (bindir / "runbook").write_text(f'#!/bin/sh\nexec {sys.executable} -m runner "$@"\n')
     (bindir / "runbook").chmod(0o755)
-    probe = (
-        script + '\nCOMP_WORDS=(runbook plan pa); COMP_CWORD=2; _runbook; echo "${COMPREPLY[@]}"\n'
+    probe = script + "".join(
+        f'\nCOMP_WORDS=({words}); COMP_CWORD={n}; _runbook; echo "${{COMPREPLY[@]}}"'
+        for words, n in (("runbook plan pa", 2), ("runbook run params --li", 3))
     )
     done = subprocess.run(
         ["bash", "-c", probe],
@@ -347,4 +348,4 @@ def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
         check=True,
         env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
     )
-    assert done.stdout.split() == ["params"]
+    assert done.stdout.splitlines() == ["params", "--limit --list-hosts"]
