@@ -296,6 +296,10 @@ def test_inventory_graph_list_and_secrets_masked(
         "site": "us",
     }
     assert data["prod"] == {"children": ["web", "db"]}
+    assert main(["inventory", "-i", "hosts.yaml", "--host", "d1"]) == 0
+    assert json.loads(capsys.readouterr().out)["db_password"] == "***"
+    assert main(["inventory", "-i", "hosts.yaml", "--host", "d2"]) == 2
+    assert "no host named 'd2' (did you mean 'w2' or 'd1'?)" in capsys.readouterr().err
 
 
 def test_completion_scripts_and_candidates(
