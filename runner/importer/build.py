@@ -118,11 +118,13 @@ class _Runbook:
     def fence(self, f: Fence) -> None:
         base = f.lines[0] + 1  # the file's line of the code's first line
         found = groups(f.code)
+        if f.label and found and found[0].title:
+            self.note = self.note or f.label  # the list item's text introduces the fence
         for g in found:
             alone = len(found) == 1 and self.section.title
             name = (
                 step_name(g.title)
-                or f.label
+                or _plain(f.label).rstrip(":")
                 or (alone and _plain(self.section.title))
                 or _first_line(g)
             )
