@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-SHELL_LANGS = frozenset({"bash", "sh", "shell", "zsh", "ksh", "console", "shell-session"})
+SHELL_LANGS = frozenset({"bash", "sh", "shell", "zsh", "ksh"})
 MARKDOWN_LANGS = frozenset({"markdown", "md"})
 PERIODS = ("daily", "weekly", "monthly", "quarterly")
 
