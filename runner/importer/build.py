@@ -70,8 +70,9 @@ def build(text: str) -> Library:
     return lib
 
 
-def slug(text: str, limit: int = 48) -> str:
-    s = re.sub(r"[^a-z0-9]+", "-", re.sub(r"['’]", "", text.lower())).strip("-") or "step"
+def slug(text: str, limit: int = 48, empty: str = "step") -> str:
+    """An id: lower-case ASCII words joined by dashes (`empty` when no such word is left)."""
+    s = re.sub(r"[^a-z0-9]+", "-", re.sub(r"['’]", "", text.lower())).strip("-") or empty
     if len(s) > limit:
         s = s[:limit].rsplit("-", 1)[0]
     return s
@@ -225,8 +226,9 @@ def _section(s: Section, lib: Library, ids: dict[str, set[str]]) -> None:
         else:
             items.append(el)
     description = "\n\n".join(prose).strip()
+    section_id = slug(s.title, empty=f"section-{s.lines[0]}")
     if rb.steps:
-        rid = _unique(slug(s.title), ids["runbook"], slug(s.path[-2]) if len(s.path) > 1 else "")
+        rid = _unique(section_id, ids["runbook"], slug(s.path[-2]) if len(s.path) > 1 else "")
         data: dict[str, Any] = {"runbook": rid, "title": _plain(s.title)}
         if description:
             data["description"] = description + "\n"
@@ -237,7 +239,7 @@ def _section(s: Section, lib: Library, ids: dict[str, set[str]]) -> None:
             Entry(e.lines, e.outcome, out.path + e.target, e.detail, e.fence) for e in rb.entries
         ]
     if items:
-        cid = _unique(slug(s.title), ids["checklist"])
+        cid = _unique(section_id, ids["checklist"])
         taken: set[str] = set()
         entries = []
         listed = []
