@@ -269,6 +269,10 @@ def test_edge_cases_import_without_loss(workdir: Path, capsys: pytest.CaptureFix
     manual = steps["check-the-load-balancer-by-hand-it-has-no-api"]["manual"]
     assert "- wait for `drained`" in manual and "1. nested deeper: the node is grey" in manual
     assert steps["stop"]["description"] == "Restart:"
+    # prose keeps its words: only values from shell code are lifted into variables
+    assert steps["tell-the-owners-of-srv-shop-app-that-it-is-back"]["manual"] == (
+        "Tell the owners of /srv/shop/app that it is back."
+    )
     # non-shell fences, a level-5 heading and an indented block are kept in the description
     desc = restart["description"]
     for kept in ('print("not shell")', '{"kept": true}', "a fence without a language"):
@@ -281,6 +285,7 @@ def test_edge_cases_import_without_loss(workdir: Path, capsys: pytest.CaptureFix
 
     edit = yaml.safe_load((out / "runbooks/edit-and-watch.yaml").read_text())
     e = {s["id"]: s for s in edit["steps"]}
+    assert next(iter(e)) == "edit-the-configuration"  # the #! line names no step
     assert "vim {{ app_dir }}/shop.conf" in e["edit-the-configuration"]["manual"]
     assert "tail -F" in e["then-follow-the-log"]["manual"]
     checklist = yaml.safe_load((out / "checklists/weekly-checks.yaml").read_text())

@@ -101,8 +101,10 @@ class _Runbook:
         self.step_ids: set[str] = set()
         self.note = ""  # a paragraph just before a fence describes its first step
 
-    def _text(self, text: str, *, shell: bool) -> str:
-        out, used = lift_mod.apply(text, self.lib.lifts, shell=shell)
+    def _text(self, text: str, *, shell: bool, lift: bool = True) -> str:
+        """Lifted values become variables in what came from shell code; prose instructions
+        only have Jinja's delimiters escaped ("test in staging first" stays as written)."""
+        out, used = lift_mod.apply(text, self.lib.lifts if lift else (), shell=shell)
         self.used.update((u.name, u) for u in used)
         return out
 
@@ -222,7 +224,7 @@ def _section(s: Section, lib: Library, ids: dict[str, set[str]]) -> None:
             name = _plain(el.text.split("\n", 1)[0])
             why = "a numbered instruction: a person carries it out"
             entry = Entry(el.lines, MANUAL, "", why)
-            rb.add(name, {"manual": rb._text(el.text, shell=False)}, entry)
+            rb.add(name, {"manual": rb._text(el.text, shell=False, lift=False)}, entry)
         else:
             items.append(el)
     description = "\n\n".join(prose).strip()
@@ -244,8 +246,9 @@ def _section(s: Section, lib: Library, ids: dict[str, set[str]]) -> None:
         entries = []
         listed = []
         for it in items:
-            iid = _unique(slug(it.title), taken)
-            item = {"id": iid, "title": _plain(it.title)}
+            title = _plain(it.title) or f"Item at line {it.line}"
+            iid = _unique(slug(title), taken)
+            item = {"id": iid, "title": title}
             if it.description:
                 item["description"] = it.description
             listed.append(item)

@@ -188,7 +188,9 @@ def _list(node: SyntaxTreeNode, lines: list[str]) -> list[Element]:
             start, end = _span(item)
             while end > start and not lines[end - 1].strip():
                 end -= 1
-            out.append(Instruction(_item_text(item, lines), (start, end)))
+            text = _item_text(item, lines)
+            if text:  # an empty item holds nothing to carry out
+                out.append(Instruction(text, (start, end)))
         else:
             plain.append(item)
     flush()

@@ -103,6 +103,9 @@ def groups(code: str) -> list[Group]:
         if not stripped:
             i += 1
             continue
+        if i == 0 and stripped.startswith("#!"):  # the interpreter line names no step
+            i += 1
+            continue
         if stripped.startswith("#"):
             text = stripped.lstrip("#").strip()
             if cmds or (_NUMBERED.match(stripped) and title):
