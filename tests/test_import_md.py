@@ -6,12 +6,14 @@ lost; `--check` notices a section edited since the import; `show --format md` re
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from demo_target import Demo
 
 from runner.cli import main
 
@@ -352,3 +354,43 @@ def test_import_never_overwrites_a_file_it_did_not_write(
     run_import(capsys, str(SEED))
     assert len(list((workdir / "runbooks").iterdir())) == 36
     run_import(capsys, str(SEED))  # again: its own files are replaced
+
+
+def test_an_imported_seed_section_runs_on_the_demo_target(
+    seed_import: tuple[Path, dict[str, Any]],
+    demo: Demo,
+    no_tty: None,
+    monkeypatch: pytest.MonkeyPatch,
+    workdir: Path,
+) -> None:
+    """The seed's *Configuration Update Process*, imported as it is, run the first time with a
+    person at its manual step (`nano .env`): it waits (exit 5), is confirmed, and completes.
+    The seed's `scripts/…` are relative to the deployment, and `systemctl` is the demo's botctl."""
+    out, _ = seed_import
+    shim = workdir / "bin" / "systemctl"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec {demo.ctl} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+    monkeypatch.chdir(demo.app)
+    runbook = str(out / "runbooks" / "configuration-update-process.yaml")
+    assert main(["run", runbook, "-i", str(demo.inv)]) == 5  # waits at apply-configuration-changes
+    assert (demo.app / ".env.backup").read_bytes() == (demo.app / ".env").read_bytes()
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    assert (
+        main(["resume", log.stem, "--confirm", "apply-configuration-changes", "--by", "ana"]) == 0
+    )
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    done = [e["step"] for e in events if e["event"] == "step.outcome" and e["status"] == "ok"]
+    assert done == [
+        "backup-current-configuration",
+        "validate-configuration",
+        "reload-service",
+        "monitor-for-issues",
+    ]
+    resumed = next(e for e in events if e["event"] == "run.resumed")
+    assert resumed["confirmed"] == [
+        {"by": "ana", "host": "local", "step": "apply-configuration-changes"}
+    ]
+    assert events[-1]["outcome"] == "succeeded"
+    assert main(["audit", "verify"]) == 0
