@@ -118,6 +118,9 @@ def _check(lib: Library, source: str, outdir: Path, *, as_json: bool) -> int:
         print(json.dumps({"drift": [asdict(d) for d in drift], "in_step": in_step}, indent=2))
     else:
         for d in drift:
-            print(f"{d.state:<8} {d.file:<48} {source}:{d.lines[0]}-{d.lines[1]}  {d.section}")
+            edited = "  (the file was edited since the import)" if d.edited else ""
+            print(
+                f"{d.state:<8} {d.file:<48} {source}:{d.lines[0]}-{d.lines[1]}  {d.section}{edited}"
+            )
         print(f"{len(drift)} section(s) drifted from {source}; {in_step} file(s) in step")
     return EXIT_FAILED if drift else EXIT_OK

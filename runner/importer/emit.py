@@ -6,6 +6,7 @@ heading path and line range, and the SHA-256 of the section's text; `--check` re
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from runner.errors import InvalidInput, Location, Problem
+from runner.errors import InvalidInput, Location, Problem, UsageError
 from runner.importer.build import Library, Output
 
 _MARK = "# source: "
@@ -43,18 +44,32 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 def render(out: Output, source: str) -> str:
+    body = _body(out)
     s = out.section
-    meta = {"file": source, "lines": list(s.lines), "section": list(s.path), "sha256": s.digest}
+    meta = {
+        "file": source,
+        "lines": list(s.lines),
+        "section": list(s.path),
+        "sha256": s.digest,
+        "output_sha256": _sha(body),  # tells a file edited by hand since, which stays
+    }
     head = [
         f"# Imported by `runbook import` from {source}, lines {s.lines[0]}-{s.lines[1]}:",
         f"#   {' > '.join(s.path)}",
         f"# `runbook import --check {source}` reports when that section changes.",
         _MARK + json.dumps(meta, ensure_ascii=False),
     ]
+    return "\n".join(head) + "\n" + body
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _body(out: Output) -> str:
     data = dict(out.data)
-    key = out.kind
-    first = {k: data.pop(k) for k in (key, "title", "description") if k in data}
-    text = "\n".join(head) + "\n" + _dump(first)
+    first = {k: data.pop(k) for k in (out.kind, "title", "description") if k in data}
+    text = _dump(first)
     hosts = [x for x in out.lifts if x.host]
     plain = [x for x in out.lifts if not x.host]
     if out.lifts:
@@ -72,36 +87,50 @@ def render(out: Output, source: str) -> str:
 
 
 def header(path: Path) -> dict[str, Any] | None:
-    """The `# source:` record of an imported file (None for any other file)."""
+    """The `# source:` record of an imported file (None for any other file), with `edited`:
+    whether the text after it differs from what the import wrote."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not line.startswith("#"):
-                    return None
-                if line.startswith(_MARK):
-                    meta = json.loads(line[len(_MARK) :])
-                    return meta if isinstance(meta, dict) else None
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError):
         return None
+    for line in text.splitlines(keepends=True):
+        if not line.startswith("#"):
+            return None
+        if line.startswith(_MARK):
+            try:
+                meta = json.loads(line[len(_MARK) :])
+            except ValueError:
+                return None
+            if not isinstance(meta, dict):
+                return None
+            body = text.split(line, 1)[1]
+            return {**meta, "edited": _sha(body) != meta.get("output_sha256")}
     return None
 
 
 def write(lib: Library, source: str, outdir: Path, *, dry_run: bool) -> list[Path]:
-    """Write every file, or none: a file that exists and was not imported from `source` is
-    never overwritten (exit 2, nothing written)."""
+    """Write every file, or none: a file that exists and was not imported from `source`, or
+    was edited since (a step automated by hand), is never overwritten (exit 2, nothing written)."""
     plans = [(outdir / out.path, render(out, source)) for out in lib.outputs]
     problems = []
     for path, _ in plans:
         meta = header(path) if path.exists() else {"file": source}
+        why = ""
         if meta is None or meta.get("file") != source:
-            why = "exists and was not imported from " + source + ": not overwritten"
+            why = f"exists and was not imported from {source}: not overwritten"
+        elif meta.get("edited"):
+            why = "edited since it was imported: not overwritten (move it away to import again)"
+        if why:
             problems.append(Problem(Location(str(path)), why))
     if problems:
         raise InvalidInput(problems)
     if not dry_run:
         for path, text in plans:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     return [p for p, _ in plans]
 
 
@@ -111,6 +140,7 @@ class Drift:
     section: str
     file: str
     lines: tuple[int, int]
+    edited: bool = False  # the file was edited by hand since the import: reconcile by hand
 
 
 def check(lib: Library, source: str, outdir: Path) -> tuple[list[Drift], int]:
@@ -128,12 +158,12 @@ def check(lib: Library, source: str, outdir: Path) -> tuple[list[Drift], int]:
         seen.add(key)
         out = wanted.get(key)
         rel = str(path.relative_to(outdir))
+        name, edited = " > ".join(key[1:]), bool(meta["edited"])
         if out is None:
-            drift.append(
-                Drift("removed", " > ".join(key[1:]), rel, tuple(meta.get("lines", (0, 0))))
-            )
+            lines = tuple(meta.get("lines", (0, 0)))
+            drift.append(Drift("removed", name, rel, lines, edited))
         elif out.section.digest != meta.get("sha256"):
-            drift.append(Drift("changed", " > ".join(key[1:]), rel, out.section.lines))
+            drift.append(Drift("changed", name, rel, out.section.lines, edited))
         else:
             in_step += 1
     for key, out in wanted.items():
