@@ -260,7 +260,8 @@ def test_edge_cases_import_without_loss(workdir: Path, capsys: pytest.CaptureFix
     assert main(["validate", str(out / "runbooks"), str(out / "checklists")]) == 0
     source = EDGE.read_text()
     assert_no_command_lost(source, steps_text(out, report["lifted"]))
-    assert report["summary"]["shell_fences"] == len(shell_fences(source)) == 3
+    assert report["summary"]["shell_fences"] == len(shell_fences(source)) == 4
+    assert report["summary"]["shell_fences_accounted"] == 4
 
     restart = yaml.safe_load((out / "runbooks/restart-the-service.yaml").read_text())
     steps = {s["id"]: s for s in restart["steps"]}
@@ -283,6 +284,7 @@ def test_edge_cases_import_without_loss(workdir: Path, capsys: pytest.CaptureFix
     skipped = {e["detail"] for e in report["report"] if e["outcome"] == "skipped"}
     assert "a `python` fence is not shell: kept in the description" in skipped
     assert "'Background': no shell code, numbered instructions or checkboxes" in skipped
+    assert "an empty shell fence: nothing to run" in skipped
     assert "'Links only': no shell code, numbered instructions or checkboxes" in skipped
 
     edit = yaml.safe_load((out / "runbooks/edit-and-watch.yaml").read_text())

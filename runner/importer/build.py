@@ -101,7 +101,7 @@ class _Runbook:
         self.step_ids: set[str] = set()
         self.note = ""  # a paragraph just before a fence describes its first step
 
-    def _text(self, text: str, *, shell: bool, lift: bool = True) -> str:
+    def template(self, text: str, *, shell: bool, lift: bool = True) -> str:
         """Lifted values become variables in what came from shell code; prose instructions
         only have Jinja's delimiters escaped ("test in staging first" stays as written)."""
         out, used = lift_mod.apply(text, self.lib.lifts if lift else (), shell=shell)
@@ -135,7 +135,9 @@ class _Runbook:
             if not g.commands:
                 text = " ".join([step_name(g.title), *g.notes])
                 why = "comments only: an instruction for a person"
-                self.add(name, {"manual": self._text(text, shell=False)}, _e(lines, MANUAL, why, f))
+                self.add(
+                    name, {"manual": self.template(text, shell=False)}, _e(lines, MANUAL, why, f)
+                )
                 continue
             for part, (cmds, why) in enumerate(pieces := _pieces(g)):
                 label = name if len(pieces) == 1 else f"{name} ({part + 1}/{len(pieces)})"
@@ -146,7 +148,7 @@ class _Runbook:
                     self._run(label, g, cmds, where, f)
 
     def _manual(self, name: str, cmd: Command, why: str, lines: tuple[int, int], f: Fence) -> None:
-        shown = self._text(cmd.text, shell=False)
+        shown = self.template(cmd.text, shell=False)
         text = (
             f"Run by hand: `{shown}`"
             if "\n" not in shown
@@ -171,7 +173,7 @@ class _Runbook:
                 detail = "sudo kept in the commands: only some of them use it"
         if g.notes and not self.note:
             self.note = "\n".join(g.notes)
-        body = {"run": self._text(text, shell=True), **body}
+        body = {"run": self.template(text, shell=True), **body}
         first = cmds[0].text.split("\n", 1)[0]
         self.add(name, body, _e(lines, RUN, first + (f"  ({detail})" if detail else ""), f))
 
@@ -204,8 +206,11 @@ def _section(s: Section, lib: Library, ids: dict[str, set[str]]) -> None:
     skipped: list[Entry] = []
     for i, el in enumerate(s.elements):
         if isinstance(el, Prose):
-            rb.note = ""
+            rb.note = ""  # a label describes only the fence right after it
             prose.append(el.text)
+        elif isinstance(el, Fence) and el.lang in SHELL_LANGS and not groups(el.code):
+            why = "an empty shell fence: nothing to run"
+            lib.report.append(Entry(el.lines, SKIPPED, "", why, el.lines[0]))
         elif isinstance(el, Fence) and el.lang in SHELL_LANGS:
             before = s.elements[i - 1] if i else None
             if (
@@ -224,7 +229,7 @@ def _section(s: Section, lib: Library, ids: dict[str, set[str]]) -> None:
             name = _plain(el.text.split("\n", 1)[0])
             why = "a numbered instruction: a person carries it out"
             entry = Entry(el.lines, MANUAL, "", why)
-            rb.add(name, {"manual": rb._text(el.text, shell=False, lift=False)}, entry)
+            rb.add(name, {"manual": rb.template(el.text, shell=False, lift=False)}, entry)
         else:
             items.append(el)
     description = "\n\n".join(prose).strip()
