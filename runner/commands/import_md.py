@@ -34,7 +34,8 @@ def dispatch(args: argparse.Namespace) -> int:
     try:
         text = md.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {md}: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"cannot read {md}: {why}") from None
     lib = build(text)
     outdir = Path(args.out)
     if args.check:
