@@ -206,6 +206,12 @@ def schema_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def import_args(p: argparse.ArgumentParser) -> None:
+    from runner.commands.import_md import add_arguments
+
+    add_arguments(p)
+
+
 def audit_args(p: argparse.ArgumentParser) -> None:
     from runner.cli_audit import add_audit
 
