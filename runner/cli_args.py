@@ -56,12 +56,16 @@ def run_id(p: argparse.ArgumentParser, nargs: str | None = None) -> None:
     )
 
 
-def quiet_yes_forks(p: argparse.ArgumentParser) -> None:
+def executing(p: argparse.ArgumentParser) -> None:
+    """What every command that executes steps takes: run, resume, rollback."""
     p.add_argument(
         "--yes", action="store_true", help="answer confirm: questions with yes (never manual steps)"
     )
     p.add_argument("--quiet", action="store_true", help="do not echo command output")
     p.add_argument("--forks", type=int, default=10, metavar="N", help="hosts at once (default 10)")
+    p.add_argument(
+        "--no-rollback", action="store_true", help="on failure, stop without rolling back"
+    )
 
 
 def validate_args(p: argparse.ArgumentParser) -> None:
@@ -125,10 +129,7 @@ def run_args(p: argparse.ArgumentParser) -> None:
     runbook_name(p, "?")
     params(p)
     inventory(p)
-    quiet_yes_forks(p)
-    p.add_argument(
-        "--no-rollback", action="store_true", help="on failure, stop without rolling back"
-    )
+    executing(p)
     p.add_argument("--ticket", help="change ticket id, recorded in the audit log")
     p.add_argument(
         "--accept-new-host-keys",
@@ -170,10 +171,7 @@ def resume_args(p: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="secret params (never stored) again",
     )
-    quiet_yes_forks(p)
-    p.add_argument(
-        "--no-rollback", action="store_true", help="on failure, stop without rolling back"
-    )
+    executing(p)
 
 
 def resume_only(p: argparse.ArgumentParser) -> None:
@@ -206,6 +204,12 @@ def schema_args(p: argparse.ArgumentParser) -> None:
         choices=["runbook", "checklist", "inventory"],
         help="which schema (default: runbook)",
     )
+
+
+def import_args(p: argparse.ArgumentParser) -> None:
+    from runner.commands.import_md import add_arguments
+
+    add_arguments(p)
 
 
 def audit_args(p: argparse.ArgumentParser) -> None:

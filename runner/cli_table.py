@@ -155,6 +155,12 @@ def _audit(args: argparse.Namespace, state: Path) -> int:
     return audit.dispatch(args, state)
 
 
+def _import(args: argparse.Namespace, state: Path) -> int:
+    from runner.commands.import_md import dispatch
+
+    return dispatch(args)
+
+
 def _inventory_cmd(args: argparse.Namespace, state: Path) -> int:
     from runner.commands.inventory import show_inventory
 
@@ -206,6 +212,12 @@ COMMANDS: tuple[Command, ...] = (
         _resume,
     ),
     Command(("schema",), "print a JSON Schema", add.schema_args, _schema),
+    Command(
+        ("import",),
+        "a Markdown runbook -> runbooks and checklists; --check",
+        add.import_args,
+        _import,
+    ),
     Command(
         ("audit",),
         "for auditors: verify, list, show, export, review; keygen",

@@ -137,7 +137,7 @@ def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
     from runner.inventory_resolve import connection, hosts_below, resolve_vars
 
     where = ", ".join(sources)
-    resolved, depth = resolve_vars(src)
+    resolved, every, depth = resolve_vars(src)
     hosts = []
     for name, merged in resolved.items():
         conn = connection(name, merged, where)
@@ -150,6 +150,7 @@ def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
         children=tuple(
             (g, tuple(tree.groups[g].hosts), tuple(tree.groups[g].children)) for g in groups
         ),
+        vars=tuple(every.items()),  # what a check on this machine sees (checklists)
         ssh=src.ssh or SSHSettings(),
         file=where,
         sources=sources,

@@ -83,8 +83,11 @@ def _priority(tree: Tree, name: str) -> int:
         return 1
 
 
-def resolve_vars(src: Sources) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """host -> its vars, with Ansible's precedence; and each group's depth."""
+def resolve_vars(
+    src: Sources,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, int]]:
+    """host -> its vars, with Ansible's precedence; the `all` group's (with group_vars/all);
+    and each group's depth."""
     tree = src.tree
     where = ", ".join(str(b) for b in src.basedirs) or "inventory"
     depth = reconcile(tree, where)
@@ -111,7 +114,8 @@ def resolve_vars(src: Sources) -> tuple[dict[str, dict[str, Any]], dict[str, int
         out.update(own)
         out.update(from_dirs("host_vars", [host]))
         resolved[host] = out
-    return resolved, depth
+    every = {**tree.groups["all"].vars, **from_dirs("group_vars", ["all"])}
+    return resolved, every, depth
 
 
 def connection(host: str, merged: dict[str, Any], where: str) -> dict[str, Any]:

@@ -53,6 +53,13 @@ empty:
 """
 
 
+def write_checklist(workdir: Path) -> None:
+    (workdir / "checklists").mkdir()
+    (workdir / "checklists" / "daily.yaml").write_text(
+        "checklist: daily\ntitle: Daily\nperiod: daily\nitems: [{id: a, title: A}]\n"
+    )
+
+
 def plan_params(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
     assert main(["plan", "params", "--format", "json", *args]) == 0
     params: dict[str, object] = json.loads(capsys.readouterr().out)["params"]
@@ -98,10 +105,7 @@ def test_did_you_mean_for_runbooks_checklists_and_steps(
     write_runbook(
         workdir, "health-check", PARAMS.replace("runbook: params", "runbook: health-check")
     )
-    (workdir / "checklists").mkdir()
-    (workdir / "checklists" / "daily.yaml").write_text(
-        "checklist: daily\ntitle: Daily\nperiod: daily\nitems: [{id: a, title: A}]\n"
-    )
+    write_checklist(workdir)
     assert main(["plan", "helth-check"]) == 2
     assert (
         "no runbook named 'helth-check' (did you mean 'health-check'?)" in capsys.readouterr().err
@@ -292,6 +296,10 @@ def test_inventory_graph_list_and_secrets_masked(
         "site": "us",
     }
     assert data["prod"] == {"children": ["web", "db"]}
+    assert main(["inventory", "-i", "hosts.yaml", "--host", "d1"]) == 0
+    assert json.loads(capsys.readouterr().out)["db_password"] == "***"
+    assert main(["inventory", "-i", "hosts.yaml", "--host", "d2"]) == 2
+    assert "no host named 'd2' (did you mean 'w2' or 'd1'?)" in capsys.readouterr().err
 
 
 def test_completion_scripts_and_candidates(
@@ -301,10 +309,7 @@ def test_completion_scripts_and_candidates(
         assert main(["completion", shell]) == 0
         assert "runbook __complete" in capsys.readouterr().out
     write_runbook(workdir, "params", PARAMS)
-    (workdir / "checklists").mkdir()
-    (workdir / "checklists" / "daily.yaml").write_text(
-        "checklist: daily\ntitle: Daily\nitems: [{id: a, title: A}]\n"
-    )
+    write_checklist(workdir)
     assert main(["run", "params", "--yes", "--quiet"]) == 0
     capsys.readouterr()
     run_id = next((workdir / "state" / "runs").glob("*.jsonl")).stem
@@ -336,8 +341,9 @@ def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
     bindir.mkdir()
     (bindir / "runbook").write_text(f'#!/bin/sh\nexec {sys.executable} -m runner "$@"\n')
     (bindir / "runbook").chmod(0o755)
-    probe = (
-        script + '\nCOMP_WORDS=(runbook plan pa); COMP_CWORD=2; _runbook; echo "${COMPREPLY[@]}"\n'
+    probe = script + "".join(
+        f'\nCOMP_WORDS=({words}); COMP_CWORD={n}; _runbook; echo "${{COMPREPLY[@]}}"'
+        for words, n in (("runbook plan pa", 2), ("runbook run params --li", 3))
     )
     done = subprocess.run(
         ["bash", "-c", probe],
@@ -346,4 +352,4 @@ def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
         check=True,
         env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
     )
-    assert done.stdout.split() == ["params"]
+    assert done.stdout.splitlines() == ["params", "--limit --list-hosts"]

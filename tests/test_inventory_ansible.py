@@ -165,6 +165,12 @@ def test_group_vars_and_host_vars_directories_beside_the_inventory() -> None:
     assert got["db01"]["vars"]["from_inventory"] == "host_vars-dir"
     assert got["db02"]["vars"]["from_inventory"] == "host"
     assert got["web02"]["vars"]["from_inventory"] == "prod"
+    # what every host gets (checklist checks, run on this machine, see these)
+    assert dict(inventory.load(str(CASES / "vars-dirs")).vars) == {
+        "layer": "group_vars-all",
+        "ntp": "ntp.example.com",
+        "backup_password": "s3cret-from-group-vars",
+    }
 
 
 def test_later_inventory_sources_win(tmp_path: Path) -> None:

@@ -12,20 +12,20 @@ SCRIPTS = {
 # runbook completion for bash: source <(runbook completion bash)
 _runbook() {
     local IFS=$'\\n'
-    COMPREPLY=($(runbook __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
+    COMPREPLY=($(runbook __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
 }
 complete -o default -F _runbook runbook""",
     "zsh": """\
 # runbook completion for zsh: source <(runbook completion zsh)
 _runbook() {
     local -a candidates
-    candidates=("${(@f)$(runbook __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+    candidates=("${(@f)$(runbook __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
     compadd -a candidates
 }
 compdef _runbook runbook""",
     "fish": """\
 # runbook completion for fish: runbook completion fish | source
-complete -c runbook -f -a '(runbook __complete (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'""",
+complete -c runbook -f -a '(runbook __complete -- (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'""",
 }
 
 RUN_ID_COMMANDS = {("resume",), ("rollback",), ("audit", "show"), ("audit", "export")}
