@@ -122,3 +122,55 @@ def test_a_host_that_cannot_reach_the_url_fails_the_check(
     assert Recorder.seen == []
     (check,) = [e for e in run_events(workdir / "state") if e["event"] == "step.finished"]
     assert "open failed (from h1)" in check["reason"]
+
+
+def test_https_through_the_tunnel_checks_the_certificate_end_to_end(
+    workdir: Path, sshd: SSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS runs between the runner and the server; the host only carries bytes. A certificate
+    for the URL's name from a trusted CA passes, one for another name fails."""
+    import ssl
+    import subprocess
+
+    def issue(name: str) -> tuple[Path, Path]:
+        key, crt = workdir / f"{name}.key", workdir / f"{name}.crt"
+        subprocess.run(
+            ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(workdir / "r.csr"),
+             "-addext", f"subjectAltName=DNS:{name}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            ["openssl", "x509", "-req", "-in", str(workdir / "r.csr"), "-CA", str(ca_crt),
+             "-CAkey", str(ca_key), "-days", "2", "-copy_extensions", "copy", "-out", str(crt)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return crt, key
+
+    ca_key, ca_crt = workdir / "ca.key", workdir / "ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-subj", "/CN=test CA", "-days", "2", "-keyout", str(ca_key), "-out", str(ca_crt)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_crt))  # the runner trusts the test CA only
+    inv = inventory(workdir, sshd)
+    for name, expected in (("localhost", 0), ("elsewhere.test", 1)):
+        Recorder.seen = []
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*issue(name))
+        srv.socket = context.wrap_socket(srv.socket, server_side=True)
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        try:
+            text = RUNBOOK.format(port=srv.server_port, origin="").replace("http://", "https://")
+            write_runbook(workdir, "probe", text)
+            assert main(["run", "probe", "-i", str(inv)]) == expected, name
+            assert [s["peer"] for s in Recorder.seen] == (["sshd"] if expected == 0 else [])
+            if expected:
+                logs = (workdir / "state" / "runs").glob("*.jsonl")
+                assert any("CERTIFICATE_VERIFY_FAILED" in log.read_text() for log in logs)
+        finally:
+            srv.shutdown()
+            srv.server_close()
