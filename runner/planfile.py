@@ -58,7 +58,7 @@ def body(plan: Plan, salt: str | None = None) -> dict[str, Any]:
         "runbook": plan.runbook.id,
         "runbook_file": plan.runbook.file,
         "files": _files(plan),
-        "inventory": _inventory(plan),
+        "inventory": inventory_record(plan),
         "params": _params(plan, salt),
         "salt": salt,
         "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
@@ -66,8 +66,9 @@ def body(plan: Plan, salt: str | None = None) -> dict[str, Any]:
     }
 
 
-def _inventory(plan: Plan) -> dict[str, Any]:
-    """The inventory's file(s), digest and --limit: what `run --plan` loads again."""
+def inventory_record(plan: Plan) -> dict[str, Any]:
+    """The inventory's file(s), digest and --limit: what `run --plan` and `resume` load again
+    (`sources` and `limit` only when there are several or one was given)."""
     inv = plan.inventory
     out: dict[str, Any] = {"file": inv.file, "sha256": inv.sha256}
     if len(inv.sources) > 1:

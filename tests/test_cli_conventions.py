@@ -353,3 +353,23 @@ def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
         env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
     )
     assert done.stdout.splitlines() == ["params", "--limit --list-hosts"]
+
+
+def test_resume_keeps_the_limit_and_every_inventory_source(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _limited(workdir)
+    (workdir / "more.ini").write_text("[web]\nw3 ansible_connection=local\n")
+    write_runbook(
+        workdir,
+        "flaky",
+        "runbook: flaky\ntargets: [web]\nsteps:\n  - id: a\n    run: touch {{ host }}.a\n"
+        "  - id: b\n    run: test ! -e broken && touch {{ host }}.b\n",
+    )
+    (workdir / "broken").touch()
+    args = ["-i", "hosts.yaml", "-i", "more.ini", "--limit", "web:!w1", "--yes", "--quiet"]
+    assert main(["run", "flaky", *args, "--no-rollback"]) == 1
+    (workdir / "broken").unlink()
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    assert main(["resume", log.stem, "--quiet"]) == 0
+    assert sorted(p.name for p in workdir.glob("*.b")) == ["w2.b", "w3.b"]
