@@ -74,6 +74,8 @@ def _one(inventory: Inventory, term: str) -> list[str]:
 def _enumerate(inventory: Inventory, term: str) -> list[str]:
     """Groups the term matches give their hosts; host names are matched too when no group
     matched or the term is a glob or a regex (Ansible's _enumerate_matches)."""
+    if term in ("all", "*"):  # every host, also in an inventory with no `all` group (none given)
+        return [h.name for h in inventory.hosts]
     if term.startswith("~"):
         regex = re.compile(term[1:])
         match = regex.search

@@ -245,6 +245,7 @@ def test_limit_with_ansible_patterns_and_list_hosts(
         "d1,w2": ["w2", "d1"],
         "web[0]": ["w1"],
         "~w\\d": ["w1", "w2"],
+        "all:!d1": ["w1", "w2"],
     }
     for pattern, hosts in cases.items():
         for cmd in ("plan", "run"):
@@ -252,6 +253,9 @@ def test_limit_with_ansible_patterns_and_list_hosts(
             assert main(args) == 0, pattern
             assert capsys.readouterr().out.split()[3:] == hosts, (cmd, pattern)
     assert not list(workdir.glob("*.done"))  # --list-hosts touches nothing
+    write_runbook(workdir, "here", "runbook: here\nsteps: [{id: a, run: 'true'}]\n")
+    assert main(["plan", "here", "--limit", "all", "--list-hosts"]) == 0  # no -i: local only
+    assert capsys.readouterr().out.split()[3:] == ["local"]
     assert main(["run", "touch", "-i", "hosts.yaml", "--limit", "prod:!eu", "--yes"]) == 0
     assert sorted(p.name for p in workdir.glob("*.done")) == ["w2.done"]
 
