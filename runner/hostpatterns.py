@@ -77,7 +77,10 @@ def _enumerate(inventory: Inventory, term: str) -> list[str]:
     if term in ("all", "*"):  # every host, also in an inventory with no `all` group (none given)
         return [h.name for h in inventory.hosts]
     if term.startswith("~"):
-        regex = re.compile(term[1:])
+        try:
+            regex = re.compile(term[1:])
+        except re.error as exc:
+            raise UsageError(f"host pattern '{term}': bad regular expression ({exc})") from None
         match = regex.search
     else:
         regex = re.compile(fnmatch.translate(term))
