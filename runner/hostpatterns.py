@@ -28,7 +28,10 @@ def split(pattern: str) -> list[str]:
     """`a,b` / `a:b:&c:!d` -> terms (commas win, as in Ansible; `[0:2]` keeps its colon)."""
     if "," in pattern:
         return [t for part in pattern.split(",") for t in split(part.strip()) if t]
-    return [m.group(0) for m in _TERM.finditer(pattern.strip())] if pattern.strip() else []
+    terms = [m.group(0) for m in _TERM.finditer(pattern)]
+    if "".join(terms) != re.sub(r"[\s:]", "", pattern):  # e.g. an unclosed `[`
+        raise UsageError(f"cannot read the host pattern {pattern!r}")
+    return terms
 
 
 def select(inventory: Inventory, pattern: str) -> list[str]:

@@ -272,7 +272,9 @@ def test_targets_matching_no_host_exit_2(workdir: Path, capsys: pytest.CaptureFi
     assert main(["plan", "touch", "-i", "hosts.yaml", "--limit", "wbe"]) == 2
     assert "no host or group named 'wbe' (did you mean 'web'?)" in capsys.readouterr().err
     assert main(["plan", "touch", "-i", "hosts.yaml", "--limit", "~w[", "--list-hosts"]) == 2
-    assert "host pattern '~w[': bad regular expression" in capsys.readouterr().err
+    assert "cannot read the host pattern '~w['" in capsys.readouterr().err
+    assert main(["plan", "touch", "-i", "hosts.yaml", "--limit", "~w(", "--list-hosts"]) == 2
+    assert "host pattern '~w(': bad regular expression" in capsys.readouterr().err
     assert not list(workdir.glob("*.done"))
 
 
