@@ -40,6 +40,12 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         metavar="FILE",
         help="Ed25519 key that signs each run's closing record (env RUNBOOK_SIGNING_KEY)",
     )
+    p.add_argument(
+        "--ssh-key",
+        metavar="FILE",
+        help="your SSH key (or its .pub, held by ssh-agent): signs approvals, sign-offs, "
+        "confirmations, reviews and plans as you (env RUNBOOK_SSH_KEY; docs/audit.md)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("list", help="runbooks and checklists found")
@@ -79,6 +85,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                 help="save the plan (JSON, with its hash) for review and `run --plan`",
             )
             c.add_argument("--format", choices=["text", "md", "json"], default="text")
+            c.add_argument(
+                "--expires", metavar="DURATION", help="with -o: lifetime (24h, 7d; policy default)"
+            )
             c.add_argument("--by", help="with 'approve': the approver's name (default: OS user)")
             c.add_argument("--note", help="with 'approve': a note recorded with the approval")
             c.add_argument(
@@ -179,7 +188,10 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sc = sub.add_parser("schema", help="print a JSON Schema")
     if "schema" in named:
         sc.add_argument(
-            "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
+            "kind",
+            nargs="?",
+            default="runbook",
+            choices=["runbook", "checklist", "inventory", "policy"],
         )
 
     a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
@@ -264,7 +276,12 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             if not args.plan_file:
                 raise UsageError("usage: runbook plan approve PLAN --by NAME [--note TEXT]")
             return approve(
-                args.plan_file, state, by=args.by, note=args.note, signing_key=args.signing_key
+                args.plan_file,
+                state,
+                by=args.by,
+                note=args.note,
+                signing_key=args.signing_key,
+                ssh_key=args.ssh_key,
             )
         fmt = "json" if args.json else args.format
         return plan(
@@ -276,6 +293,8 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             out=args.out,
             check=args.check,
             state_dir=state,
+            expires=args.expires,
+            ssh_key=args.ssh_key,
         )
     if cmd == "run":
         from runner.commands.run import RunArgs, run
@@ -289,6 +308,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
                 require_approval=args.require_approval,
                 operator=args.operator,
                 signing_key=args.signing_key,
+                ssh_key=args.ssh_key,
                 from_step=args.from_step,
                 from_reason=args.from_reason,
                 params=args.param,

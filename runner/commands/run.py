@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import __version__, planfile
+from runner import __version__, planfile, planuse
 from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
@@ -38,6 +38,7 @@ class RunArgs:
     require_approval: bool = False
     operator: str | None = None
     signing_key: str | None = None
+    ssh_key: str | None = None  # the operator's SSH key (identity.py): signs a plan's use
     from_step: str | None = None
     from_reason: str | None = None
 
@@ -70,6 +71,7 @@ def run(a: RunArgs, state_dir: Path) -> int:
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+    planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
     return execute(plan, state_dir, "run.started", started, options, a)
 
 
