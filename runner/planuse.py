@@ -63,7 +63,12 @@ def require_approvals(
     excluded: dict[str, str] = {}
     problems: list[str] = []
     if rule.separation:
-        if author is None or not policy.check(author).ok or "sshsig" not in author:
+        if (
+            author is None
+            or "sshsig" not in author
+            or author.get("plan_hash") != saved["plan_hash"]  # signed another plan's hash
+            or not policy.check(author).ok
+        ):
             problems.append("the plan's author is not proven (save the plan with --ssh-key)")
         else:
             excluded[author["by"]] = "the plan's author cannot approve it"
