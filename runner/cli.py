@@ -209,6 +209,11 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
     av.add_argument(
         "--public-key", metavar="FILE", help="require every closed run signed by this key"
     )
+    av.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        help="check people's signatures against this file (default: the policy's)",
+    )
     al = asub.add_parser("list", help="one line per run")
     for flag in ("--runbook", "--actor", "--status", "--since", "--until", "--ticket"):
         al.add_argument(flag)
@@ -224,7 +229,7 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
     ax.add_argument("-o", "--out", metavar="FILE")
     ar = asub.add_parser("review", help="sign the retroactive review of an emergency run")
     ar.add_argument("run_id")
-    ar.add_argument("--by", required=True)
+    ar.add_argument("--by", help="the reviewer (with --ssh-key: the key's principal)")
     ar.add_argument("--note")
     ak = asub.add_parser("keygen", help="write an Ed25519 key pair: PREFIX (0600) and PREFIX.pub")
     ak.add_argument("--out", default="runbook-signing-key", metavar="PREFIX")
@@ -339,6 +344,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             forks=args.forks,
             no_rollback=getattr(args, "no_rollback", False),
             signing_key=args.signing_key,
+            ssh_key=args.ssh_key,
         )
         if cmd == "rollback":
             return resume_cmd.rollback(args.run_id, state, ra)
