@@ -60,9 +60,14 @@ def key_source(given: str | None) -> str | None:
     return given or os.environ.get("RUNBOOK_SSH_KEY") or None
 
 
+SHOWN = "signed"  # the flag exports show beside a record (`checklist status --format json`)
+
+
 def statement(fields: dict[str, Any]) -> bytes:
-    """The exact bytes signed: every field but the signature itself (and a journal's envelope)."""
-    return canonical({k: v for k, v in fields.items() if k != SIG and k not in RESERVED})
+    """The exact bytes signed: every field but the signature itself, a journal's envelope and
+    the `signed` flag of an export (so an exported sign-off verifies as it stands)."""
+    left_out = {SIG, SHOWN}
+    return canonical({k: v for k, v in fields.items() if k not in left_out | RESERVED})
 
 
 def body(record: dict[str, Any]) -> dict[str, Any]:
