@@ -214,6 +214,13 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="check people's signatures against this file (default: the policy's)",
     )
+    av.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="also prove nothing the checkpoint covered was dropped from or rewritten in the ledger",
+    )
+    acp = asub.add_parser("checkpoint", help="write the ledger's signed head (an anchor)")
+    acp.add_argument("-o", "--out", required=True, metavar="FILE")
     al = asub.add_parser("list", help="one line per run")
     for flag in ("--runbook", "--actor", "--status", "--since", "--until", "--ticket"):
         al.add_argument(flag)

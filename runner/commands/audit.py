@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from runner import identity, integrity, ledger, policy, signing, signoffs
+from runner import checkpoint, identity, integrity, ledger, policy, signing, signoffs
 from runner.audit import list_journals, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
 from runner.report import RunSummary, export, summarize, timeline
@@ -22,7 +22,18 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
             args.public_key,
             as_json=args.json,
             allowed_signers=args.allowed_signers,
+            checkpoint_file=args.checkpoint,
         )
+    if action == "checkpoint":
+        doc = checkpoint.make(state_dir, signing_key=args.signing_key, ssh_key=args.ssh_key)
+        checkpoint.write(doc, Path(args.out))
+        how = [identity.label(doc)] + ([f"key {doc['key_id']}"] if "signature" in doc else [])
+        print(
+            f"checkpoint {args.out}: ledger of {doc['records']} records, last hash "
+            f"{doc['last_hash'][:16]}, {doc['at']}, by {', '.join(how)}; keep it out of this "
+            "machine's reach (docs/audit.md)"
+        )
+        return EXIT_OK
     if action == "list":
         return list_runs_cmd(state_dir, args, as_json=args.json)
     if action == "show":
@@ -55,6 +66,7 @@ def verify(
     *,
     as_json: bool = False,
     allowed_signers: str | None = None,
+    checkpoint_file: str | None = None,
 ) -> int:
     """Recompute chains, signatures and the ledger; name the first record that does not hold.
 
@@ -66,6 +78,8 @@ def verify(
     allowed = Path(allowed_signers) if allowed_signers else policy.load().allowed
     signoffs.check_verdicts(report.verdicts, allowed)
     report.ledger += signoffs.check_ledger(state_dir, allowed)
+    if checkpoint_file:
+        report.ledger += checkpoint.check(state_dir, checkpoint_file, public_key)
     if run_id and not report.verdicts and not report.ledger:
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
     if as_json:
