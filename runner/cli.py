@@ -194,7 +194,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             choices=["runbook", "checklist", "inventory", "policy"],
         )
 
-    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
+    a = sub.add_parser(
+        "audit", help="for auditors: verify, list, show, export, review; keygen, checkpoint, ship"
+    )
     if "audit" in named:
         _add_audit(a)
     return p
@@ -219,8 +221,20 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also prove nothing the checkpoint covered was dropped from or rewritten in the ledger",
     )
+    av.add_argument(
+        "--collected",
+        metavar="FILE",
+        help="verify a collector's copy (what `audit ship` sent) instead of the state dir",
+    )
     acp = asub.add_parser("checkpoint", help="write the ledger's signed head (an anchor)")
     acp.add_argument("-o", "--out", required=True, metavar="FILE")
+    asp = asub.add_parser("ship", help="send every record not yet sent to a syslog collector")
+    asp.add_argument(
+        "--to", metavar="URL", help="tcp://HOST:PORT or tls://HOST:PORT (env RUNBOOK_SHIP_TO)"
+    )
+    asp.add_argument(
+        "--ca", metavar="FILE", help="with tls://: the CA that signed the collector's certificate"
+    )
     al = asub.add_parser("list", help="one line per run")
     for flag in ("--runbook", "--actor", "--status", "--since", "--until", "--ticket"):
         al.add_argument(flag)

@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
-from runner import checkpoint, identity, integrity, ledger, policy, signing, signoffs
+from runner import (
+    checkpoint,
+    collected,
+    identity,
+    integrity,
+    ledger,
+    policy,
+    ship,
+    signing,
+    signoffs,
+)
 from runner.audit import list_journals, verify_run
-from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
+from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
 from runner.report import RunSummary, export, summarize, timeline
 
 
@@ -23,7 +34,10 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
             as_json=args.json,
             allowed_signers=args.allowed_signers,
             checkpoint_file=args.checkpoint,
+            collected_file=args.collected,
         )
+    if action == "ship":
+        return ship_cmd(state_dir, args.to, args.ca)
     if action == "checkpoint":
         doc = checkpoint.make(state_dir, signing_key=args.signing_key, ssh_key=args.ssh_key)
         checkpoint.write(doc, Path(args.out))
@@ -67,14 +81,30 @@ def verify(
     as_json: bool = False,
     allowed_signers: str | None = None,
     checkpoint_file: str | None = None,
+    collected_file: str | None = None,
+    problems: list[str] | None = None,
 ) -> int:
     """Recompute chains, signatures and the ledger; name the first record that does not hold.
 
     Without RUN_ID: every journal (runs, checklists, approvals, reviews) and every ledger entry.
     Every person's signature (identity.py) is checked against the allowed signers: the
-    `allowed_signers` file given, else the policy's.
+    `allowed_signers` file given, else the policy's. `collected_file`: a collector's copy of
+    the journals (collected.py) is verified instead of the state dir.
     """
+    if collected_file:
+        with tempfile.TemporaryDirectory(prefix="runbook-collected-") as tmp:
+            problems = collected.rebuild(Path(collected_file), Path(tmp))
+            return verify(
+                Path(tmp),
+                run_id,
+                public_key,
+                as_json=as_json,
+                allowed_signers=allowed_signers,
+                checkpoint_file=checkpoint_file,
+                problems=problems,
+            )
     report = integrity.verify(state_dir, run_id, public_key)
+    report.ledger += problems or []
     allowed = Path(allowed_signers) if allowed_signers else policy.load().allowed
     signoffs.check_verdicts(report.verdicts, allowed)
     report.ledger += signoffs.check_ledger(state_dir, allowed)
@@ -216,4 +246,16 @@ def review(
     with ledger.appending(path, "review", state_dir, signing_key) as journal:
         journal.append("run.reviewed", record)
     print(f"review of {run_id} signed by {identity.label(record)}")
+    return EXIT_OK
+
+
+def ship_cmd(state_dir: Path, to: str | None, ca: str | None) -> int:
+    """Send what was not sent yet; exit 1 (what was taken is remembered) if the collector fails."""
+    dest = ship.target(to, ca)
+    try:
+        sent = ship.ship(state_dir, dest)
+    except ship.ShipError as exc:
+        print(f"runbook: {exc}; run `runbook audit ship` again to send the rest", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"shipped {sent} records to {dest.url}" if sent else f"nothing new for {dest.url}")
     return EXIT_OK

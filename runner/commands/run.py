@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import __version__, planfile, planuse
+from runner import __version__, planfile, planuse, ship
 from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, UsageError
-from runner.events import Bus
+from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
 from runner.ledger import seal
 from runner.locks import Lock, lock_path
@@ -87,13 +87,15 @@ def execute(
 ) -> int:
     """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
+    shipper = ship.live(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
         journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
         console = Console(show_output=not a.quiet)
-        bus = Bus(plan.redactor, [JournalSink(journal), console])
+        sinks: list[Subscriber] = [JournalSink(journal), console]
+        bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
@@ -108,6 +110,8 @@ def execute(
                 seal(journal, state_dir, signer)
             finally:
                 journal.close()
+                if shipper:
+                    shipper.close()
             print(f"audit log: {journal.path}", file=sys.stderr)
     finally:
         lock.release()
