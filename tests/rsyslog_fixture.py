@@ -124,3 +124,14 @@ def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture
+def rsyslog_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    if not Path(RSYSLOGD).exists() or not OSSL.exists():
+        pytest.skip("rsyslog's TLS driver is not installed (make test installs rsyslog-openssl)")
+    r = Rsyslog(tmp_path_factory.mktemp("rsyslog-tls"), tls=True)
+    try:
+        yield r
+    finally:
+        r.stop()

@@ -105,3 +105,19 @@ def test_a_gap_or_an_edit_in_the_collected_copy_fails_verification(
     edited = workdir / "edited.log"
     edited.write_bytes(b"".join(lines).replace(b"echo three", b"echo THREE"))
     assert main(["audit", "verify", "--collected", str(edited)]) == 4
+
+
+def test_shipping_over_tls_checks_the_collectors_certificate(
+    workdir: Path, rsyslog_tls: Rsyslog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "ship", RUNBOOK.format(stop="echo up"))
+    assert main(["run", "ship"]) == 0
+    rsyslog_tls.start()
+    capsys.readouterr()
+    assert main(["audit", "ship", "--to", rsyslog_tls.url]) == 1  # not signed by a CA we trust
+    assert "certificate verify failed" in capsys.readouterr().err
+    ca = str(rsyslog_tls.dir / "ca.pem")
+    assert main(["audit", "ship", "--to", rsyslog_tls.url, "--ca", ca]) == 0
+    rsyslog_tls.stop()
+    assert len(rsyslog_tls.messages()) == _records(workdir / "state")
+    assert main(["audit", "verify", "--collected", str(rsyslog_tls.collected)]) == 0
