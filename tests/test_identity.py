@@ -170,3 +170,37 @@ def subprocess_keygen(path: Path) -> None:
     import subprocess
 
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+def test_a_runbook_that_needs_approvals_runs_only_from_a_plan_unless_an_emergency(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "deploy"]) == 2
+    assert "needs 2 signed from ops approvals" in capsys.readouterr().err
+    assert not (project / "done").exists()
+    text = (project / "runbooks" / "deploy.yaml").read_text()
+    (project / "runbooks" / "deploy.yaml").write_text(
+        text.replace("steps:", "change: emergency\nsteps:")
+    )
+    assert main(["run", "deploy"]) == 0  # and it waits for a signed review (test_signoffs)
+    assert (project / "done").exists()
+
+
+def test_the_policy_example_in_the_docs_is_valid_and_a_bad_policy_is_placed(
+    workdir: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import REPO
+
+    from runner import policy
+
+    doc = (REPO / "docs" / "audit.md").read_text()
+    example = doc.split("## Policy", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (workdir / "allowed_signers").write_text(people.allowed.read_text())
+    Path("policy.yaml").write_text(example)
+    rules = policy.load()
+    assert rules.runbook_rule("rolling-update") is not None and rules.expires == "24h"
+    Path("policy.yaml").write_text(example.replace("approvals: 2", "approvals: two"))
+    write_runbook(workdir, "deploy", "runbook: deploy\nsteps:\n  - id: t\n    run: touch done\n")
+    assert main(["run", "deploy"]) == 2
+    assert not (workdir / "done").exists()
+    assert "policy.yaml:9:16: runbooks[0].approvals" in capsys.readouterr().err

@@ -139,6 +139,9 @@ def test_an_emergency_run_needs_a_signed_review_by_the_policys_reviewers(
     assert _as(people, "carol", "audit", "review", run_id, "--note", "ok") == 0
     assert not waiting()
     assert main(["audit", "verify"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "show", run_id]) == 0
+    assert "reviewed: by carol@example.com (signed)" in capsys.readouterr().out
 
 
 MANUAL = """
@@ -170,3 +173,6 @@ def test_a_manual_confirmation_is_signed_and_reverified(
     # the same signature moved to another step does not verify
     assert not identity.check({**confirmation, "step": "after"}, people.allowed).ok
     assert main(["audit", "verify"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "show", rid]) == 0
+    assert "approve-dns on local by carol@example.com (signed)" in capsys.readouterr().out
