@@ -142,6 +142,12 @@ def test_an_emergency_run_needs_a_signed_review_by_the_policys_reviewers(
     capsys.readouterr()
     assert main(["audit", "show", run_id]) == 0
     assert "reviewed: by carol@example.com (signed)" in capsys.readouterr().out
+    # an auditor elsewhere, without the policy: told what could not be checked, or given the file
+    (project / "policy.yaml").unlink()
+    assert main(["audit", "verify"]) == 0
+    assert "1 signature(s) not checked: no allowed-signers file" in capsys.readouterr().out
+    assert main(["audit", "verify", "--allowed-signers", str(people.allowed)]) == 0
+    assert "not checked" not in capsys.readouterr().out
 
 
 MANUAL = """
