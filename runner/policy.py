@@ -91,14 +91,19 @@ def load(path: str | None = None) -> Policy:
     d: dict[str, Any] = doc.data
     groups = {g: tuple(ps) for g, ps in (d.get("groups") or {}).items()}
     unknown = [
-        (i, g)
+        doc.problem((key, i, "from", j), f"unknown group '{g}' (groups: {', '.join(groups)})")
         for key in ("runbooks", "checklists")
         for i, r in enumerate(d.get(key) or [])
-        for g in r["from"]
+        for j, g in enumerate(r["from"])
+        if g not in groups
+    ]
+    unknown += [
+        doc.problem(("reviews", "from", j), f"unknown group '{g}'")
+        for j, g in enumerate((d.get("reviews") or {}).get("from", []))
         if g not in groups
     ]
     if unknown:
-        raise UsageError(f"{file}: unknown group '{unknown[0][1]}' (groups: {', '.join(groups)})")
+        raise InvalidInput(unknown)
     allowed = _env_signers() or (file.parent / d["allowed_signers"])
     if not allowed.is_file():
         raise UsageError(f"{file}: no allowed-signers file at {allowed}")

@@ -204,3 +204,13 @@ def test_the_policy_example_in_the_docs_is_valid_and_a_bad_policy_is_placed(
     assert main(["run", "deploy"]) == 2
     assert not (workdir / "done").exists()
     assert "policy.yaml:9:16: runbooks[0].approvals" in capsys.readouterr().err
+
+
+def test_validate_checks_the_policy_too(
+    project: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate"]) == 0
+    assert "ok  policy.yaml" in capsys.readouterr().out
+    Path("policy.yaml").write_text(POLICY.format(allowed=people.allowed).replace("[ops]", "[opz]"))
+    assert main(["validate"]) == 2
+    assert "policy.yaml:10:12: runbooks[0].from[0]: unknown group 'opz'" in capsys.readouterr().err
