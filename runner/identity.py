@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.audit import RESERVED, canonical, now
 from runner.errors import UsageError
+
+if TYPE_CHECKING:
+    from subprocess import CompletedProcess
 
 NAMESPACE = "runbook"
 SIG = "sshsig"
@@ -176,7 +177,9 @@ def _verify_time(at: object) -> str | None:
     return t.strftime("%Y%m%d%H%M%SZ")
 
 
-def _keygen(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+def _keygen(args: list[str], stdin: bytes = b"") -> CompletedProcess[bytes]:
+    import subprocess  # imported when a signature is made or checked, not at every start
+
     try:
         return subprocess.run(
             ["ssh-keygen", *args], input=stdin, capture_output=True, timeout=60, check=False
@@ -190,6 +193,8 @@ def _keygen(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[
 @contextmanager
 def _sigfile(sig: str) -> Iterator[Path]:
     """ssh-keygen reads a signature only from a file: a private one, removed afterwards."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="runbook-sig-") as d:
         path = Path(d) / "sig"
         path.write_text(sig if sig.endswith("\n") else sig + "\n", encoding="ascii")

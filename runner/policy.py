@@ -14,10 +14,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner import identity
 from runner.errors import InvalidInput, UsageError
+
+if TYPE_CHECKING:
+    from runner.identity import Checked
 
 DEFAULT_EXPIRY = "24h"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -61,6 +63,8 @@ class Policy:
         self, fields: dict[str, Any], *, key: str | None, claimed: str | None
     ) -> dict[str, Any]:
         """identity.vouch under this policy's allowed signers and unsigned rule."""
+        from runner import identity  # every run reads the policy; only signers need ssh-keygen
+
         return identity.vouch(
             fields,
             key=key,
@@ -69,7 +73,9 @@ class Policy:
             allow_unsigned=self.allow_unsigned,
         )
 
-    def check(self, fields: dict[str, Any]) -> identity.Checked:
+    def check(self, fields: dict[str, Any]) -> Checked:
+        from runner import identity
+
         return identity.check(fields, self.allowed)
 
 

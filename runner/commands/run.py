@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner import __version__, planfile, planuse, ship
+from runner import __version__, planfile
 from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
@@ -20,6 +21,9 @@ from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import Signer, load_signer
 from runner.steps import Options
+
+if TYPE_CHECKING:
+    from runner.ship import LiveShipper
 
 
 @dataclass
@@ -71,6 +75,8 @@ def run(a: RunArgs, state_dir: Path) -> int:
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+    from runner import planuse  # here: a run without a policy or a plan pays ~1 ms, not 10
+
     planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
     return execute(plan, state_dir, "run.started", started, options, a)
 
@@ -87,7 +93,7 @@ def execute(
 ) -> int:
     """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
-    shipper = ship.live(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
+    shipper = _shipper(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
@@ -110,11 +116,19 @@ def execute(
                 seal(journal, state_dir, signer)
             finally:
                 journal.close()
-                if shipper:
+                if shipper is not None:
                     shipper.close()
             print(f"audit log: {journal.path}", file=sys.stderr)
     finally:
         lock.release()
+
+
+def _shipper(state_dir: Path) -> LiveShipper | None:
+    if not os.environ.get("RUNBOOK_SHIP_TO"):
+        return None  # without importing ship (ssl, threading): ~5 ms of every start
+    from runner import ship
+
+    return ship.live(state_dir)
 
 
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
