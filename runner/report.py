@@ -89,7 +89,7 @@ class RunSummary:
             "change": self.started_rec.get("change"),
             "verified": self.verified,
             "needs_review": self.needs_review,
-            "reviewed_by": [r["by"] for r in self.reviews],
+            "reviewed_by": [identity.label(r) for r in self.reviews],  # "NAME (signed)"
         }
 
 

@@ -199,6 +199,8 @@ def test_the_policy_example_in_the_docs_is_valid_and_a_bad_policy_is_placed(
     Path("policy.yaml").write_text(example)
     rules = policy.load()
     assert rules.runbook_rule("rolling-update") is not None and rules.expires == "24h"
+    assert main(["schema", "policy"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "policy"
     Path("policy.yaml").write_text(example.replace("approvals: 2", "approvals: two"))
     write_runbook(workdir, "deploy", "runbook: deploy\nsteps:\n  - id: t\n    run: touch done\n")
     assert main(["run", "deploy"]) == 2

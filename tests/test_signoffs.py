@@ -142,6 +142,9 @@ def test_an_emergency_run_needs_a_signed_review_by_the_policys_reviewers(
     capsys.readouterr()
     assert main(["audit", "show", run_id]) == 0
     assert "reviewed: by carol@example.com (signed)" in capsys.readouterr().out
+    assert main(["--json", "audit", "list"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["reviewed_by"] == ["carol@example.com (signed)"] and not row["needs_review"]
     # an auditor elsewhere, without the policy: told what could not be checked, or given the file
     (project / "policy.yaml").unlink()
     assert main(["audit", "verify"]) == 0
