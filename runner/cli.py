@@ -194,6 +194,12 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             choices=["runbook", "checklist", "inventory", "policy"],
         )
 
+    im = sub.add_parser("import", help="a Markdown runbook -> runbooks and checklists; --check")
+    if "import" in named:
+        from runner.commands.import_md import add_arguments
+
+        add_arguments(im)
+
     a = sub.add_parser(
         "audit", help="for auditors: verify, list, show, export, review; keygen, checkpoint, ship"
     )
@@ -378,6 +384,10 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             accept_changed=args.accept_changed_runbook,
             rerun_unknown=args.rerun_unknown,
         )
+    if cmd == "import":
+        from runner.commands.import_md import dispatch as import_md
+
+        return import_md(args)
     if cmd == "audit":
         from runner.commands import audit
 
