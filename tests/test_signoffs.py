@@ -185,3 +185,18 @@ def test_a_manual_confirmation_is_signed_and_reverified(
     capsys.readouterr()
     assert main(["audit", "show", rid]) == 0
     assert "approve-dns on local by carol@example.com (signed)" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("no_tty")
+def test_a_signed_confirmation_that_masking_would_break_is_refused(
+    project: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "params:\n  token: {type: string, secret: true, required: true}\n"
+    write_runbook(project, "dns", MANUAL.replace("steps:", secret + "steps:", 1))
+    assert main(["run", "dns", "-p", "token=carol@example.com"]) == 5
+    (log,) = (project / "state" / "runs").glob("*.jsonl")
+    before = log.read_bytes()
+    resume = ["resume", log.stem, "--confirm", "approve-dns", "-p", "token=carol@example.com"]
+    assert _as(people, "carol", *resume) == 2
+    assert "masking it would break the signature" in capsys.readouterr().err
+    assert log.read_bytes() == before  # nothing recorded

@@ -74,9 +74,13 @@ def resume(
         for h in hosts:
             resumed.setdefault(h, set()).add(confirm)
             what = {"vouches": "manual.confirmed", "run": run_id, "host": h, "step": confirm}
-            confirmed.append(
-                rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
-            )
+            signed = rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
+            if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
+                raise UsageError(
+                    "a secret param's value appears in the signed confirmation (a very short "
+                    "secret?): masking it would break the signature; nothing was recorded"
+                )
+            confirmed.append(signed)
     unknown = {h: steps for h, steps in st.unknown.items() if steps}
     if unknown and not rerun_unknown:
         listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
