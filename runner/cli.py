@@ -55,6 +55,13 @@ def _globals(p: argparse.ArgumentParser, *, top: bool) -> None:
         default=default(None),
         help="Ed25519 key that signs each run's closing record (env RUNBOOK_SIGNING_KEY)",
     )
+    p.add_argument(
+        "--ssh-key",
+        metavar="FILE",
+        default=default(None),
+        help="your SSH key (or its .pub, held by ssh-agent): signs approvals, sign-offs, "
+        "confirmations, reviews and plans as you (env RUNBOOK_SSH_KEY; docs/audit.md)",
+    )
 
 
 def _nested(argv: Sequence[str], word: str) -> tuple[str, ...]:

@@ -101,6 +101,9 @@ def plan_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--format", choices=["text", "md", "json"], default="text", help="default: text")
     p.add_argument(
+        "--expires", metavar="DURATION", help="with -o: lifetime (24h, 7d; policy default)"
+    )
+    p.add_argument(
         "--check",
         action="store_true",
         help="also run the preconditions and `safe` steps on the real targets",
@@ -201,7 +204,7 @@ def schema_args(p: argparse.ArgumentParser) -> None:
         "kind",
         nargs="?",
         default="runbook",
-        choices=["runbook", "checklist", "inventory"],
+        choices=["runbook", "checklist", "inventory", "policy"],
         help="which schema (default: runbook)",
     )
 

@@ -14,6 +14,32 @@ def add_audit(a: argparse.ArgumentParser) -> None:
     av.add_argument(
         "--public-key", metavar="FILE", help="require every closed run signed by this key"
     )
+    av.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        help="check people's signatures against this file (default: the policy's)",
+    )
+    av.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="also prove nothing the checkpoint covered was dropped from or rewritten in the ledger",
+    )
+    av.add_argument(
+        "--collected",
+        metavar="FILE",
+        help="verify a collector's copy (what `audit ship` sent) instead of the state dir",
+    )
+    acp = asub.add_parser("checkpoint", help="write the ledger's signed head (an anchor)")
+    acp.add_argument(
+        "-o", "--out", required=True, metavar="FILE", help="where to write the checkpoint"
+    )
+    asp = asub.add_parser("ship", help="send every record not yet sent to a syslog collector")
+    asp.add_argument(
+        "--to", metavar="URL", help="tcp://HOST:PORT or tls://HOST:PORT (env RUNBOOK_SHIP_TO)"
+    )
+    asp.add_argument(
+        "--ca", metavar="FILE", help="with tls://: the CA that signed the collector's certificate"
+    )
     al = asub.add_parser("list", help="one line per run")
     al.add_argument("--runbook", metavar="ID", help="only runs of this runbook")
     al.add_argument("--actor", metavar="NAME", help="only runs by this operator or OS user")
@@ -36,7 +62,7 @@ def add_audit(a: argparse.ArgumentParser) -> None:
     ax.add_argument("-o", "--out", metavar="FILE", help="write there (default: stdout)")
     ar = asub.add_parser("review", help="sign the retroactive review of an emergency run")
     ar.add_argument("run_id", metavar="RUN_ID", help="the emergency run")
-    ar.add_argument("--by", required=True, help="the reviewer's name")
+    ar.add_argument("--by", help="the reviewer (with --ssh-key: the key's principal)")
     ar.add_argument("--note", help="a note recorded with the review")
     ak = asub.add_parser("keygen", help="write an Ed25519 key pair: PREFIX (0600) and PREFIX.pub")
     ak.add_argument(

@@ -58,6 +58,8 @@ def _plan(args: argparse.Namespace, state: Path) -> int:
         out=args.out,
         check=args.check,
         state_dir=state,
+        expires=args.expires,
+        ssh_key=args.ssh_key,
         extra=args.extra_vars,
         limit=args.limit,
         list_hosts=args.list_hosts,
@@ -67,7 +69,14 @@ def _plan(args: argparse.Namespace, state: Path) -> int:
 def _approve(args: argparse.Namespace, state: Path) -> int:
     from runner.commands.plan import approve
 
-    return approve(args.plan_file, state, by=args.by, note=args.note, signing_key=args.signing_key)
+    return approve(
+        args.plan_file,
+        state,
+        by=args.by,
+        note=args.note,
+        signing_key=args.signing_key,
+        ssh_key=args.ssh_key,
+    )
 
 
 def _plan_show(args: argparse.Namespace, state: Path) -> int:
@@ -87,6 +96,7 @@ def _run(args: argparse.Namespace, state: Path) -> int:
         require_approval=args.require_approval,
         operator=args.operator,
         signing_key=args.signing_key,
+        ssh_key=args.ssh_key,
         from_step=args.from_step,
         from_reason=args.from_reason,
         params=args.param,
@@ -120,6 +130,7 @@ def _resume(args: argparse.Namespace, state: Path) -> int:
         forks=args.forks,
         no_rollback=args.no_rollback,
         signing_key=args.signing_key,
+        ssh_key=args.ssh_key,
     )
     if args.command == "rollback":
         return resume_cmd.rollback(args.run_id, state, ra)
@@ -220,7 +231,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("audit",),
-        "for auditors: verify, list, show, export, review; keygen",
+        "for auditors: verify, list, show, export, review; keygen, checkpoint, ship",
         add.audit_args,
         _audit,
     ),

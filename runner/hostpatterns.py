@@ -28,7 +28,10 @@ def split(pattern: str) -> list[str]:
     """`a,b` / `a:b:&c:!d` -> terms (commas win, as in Ansible; `[0:2]` keeps its colon)."""
     if "," in pattern:
         return [t for part in pattern.split(",") for t in split(part.strip()) if t]
-    return [m.group(0) for m in _TERM.finditer(pattern.strip())] if pattern.strip() else []
+    terms = [m.group(0) for m in _TERM.finditer(pattern)]
+    if "".join(terms) != re.sub(r"[\s:]", "", pattern):  # e.g. an unclosed `[`
+        raise UsageError(f"cannot read the host pattern {pattern!r}")
+    return terms
 
 
 def select(inventory: Inventory, pattern: str) -> list[str]:
@@ -74,8 +77,13 @@ def _one(inventory: Inventory, term: str) -> list[str]:
 def _enumerate(inventory: Inventory, term: str) -> list[str]:
     """Groups the term matches give their hosts; host names are matched too when no group
     matched or the term is a glob or a regex (Ansible's _enumerate_matches)."""
+    if term in ("all", "*"):  # every host, also in an inventory with no `all` group (none given)
+        return [h.name for h in inventory.hosts]
     if term.startswith("~"):
-        regex = re.compile(term[1:])
+        try:
+            regex = re.compile(term[1:])
+        except re.error as exc:
+            raise UsageError(f"host pattern '{term}': bad regular expression ({exc})") from None
         match = regex.search
     else:
         regex = re.compile(fnmatch.translate(term))

@@ -245,6 +245,7 @@ def test_limit_with_ansible_patterns_and_list_hosts(
         "d1,w2": ["w2", "d1"],
         "web[0]": ["w1"],
         "~w\\d": ["w1", "w2"],
+        "all:!d1": ["w1", "w2"],
     }
     for pattern, hosts in cases.items():
         for cmd in ("plan", "run"):
@@ -252,6 +253,9 @@ def test_limit_with_ansible_patterns_and_list_hosts(
             assert main(args) == 0, pattern
             assert capsys.readouterr().out.split()[3:] == hosts, (cmd, pattern)
     assert not list(workdir.glob("*.done"))  # --list-hosts touches nothing
+    write_runbook(workdir, "here", "runbook: here\nsteps: [{id: a, run: 'true'}]\n")
+    assert main(["plan", "here", "--limit", "all", "--list-hosts"]) == 0  # no -i: local only
+    assert capsys.readouterr().out.split()[3:] == ["local"]
     assert main(["run", "touch", "-i", "hosts.yaml", "--limit", "prod:!eu", "--yes"]) == 0
     assert sorted(p.name for p in workdir.glob("*.done")) == ["w2.done"]
 
@@ -267,6 +271,10 @@ def test_targets_matching_no_host_exit_2(workdir: Path, capsys: pytest.CaptureFi
     assert "match no host within --limit 'eu:!prod'" in capsys.readouterr().err
     assert main(["plan", "touch", "-i", "hosts.yaml", "--limit", "wbe"]) == 2
     assert "no host or group named 'wbe' (did you mean 'web'?)" in capsys.readouterr().err
+    assert main(["plan", "touch", "-i", "hosts.yaml", "--limit", "~w[", "--list-hosts"]) == 2
+    assert "cannot read the host pattern '~w['" in capsys.readouterr().err
+    assert main(["plan", "touch", "-i", "hosts.yaml", "--limit", "~w(", "--list-hosts"]) == 2
+    assert "host pattern '~w(': bad regular expression" in capsys.readouterr().err
     assert not list(workdir.glob("*.done"))
 
 
@@ -353,3 +361,23 @@ def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
         env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
     )
     assert done.stdout.splitlines() == ["params", "--limit --list-hosts"]
+
+
+def test_resume_keeps_the_limit_and_every_inventory_source(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _limited(workdir)
+    (workdir / "more.ini").write_text("[web]\nw3 ansible_connection=local\n")
+    write_runbook(
+        workdir,
+        "flaky",
+        "runbook: flaky\ntargets: [web]\nsteps:\n  - id: a\n    run: touch {{ host }}.a\n"
+        "  - id: b\n    run: test ! -e broken && touch {{ host }}.b\n",
+    )
+    (workdir / "broken").touch()
+    args = ["-i", "hosts.yaml", "-i", "more.ini", "--limit", "web:!w1", "--yes", "--quiet"]
+    assert main(["run", "flaky", *args, "--no-rollback"]) == 1
+    (workdir / "broken").unlink()
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    assert main(["resume", log.stem, "--quiet"]) == 0
+    assert sorted(p.name for p in workdir.glob("*.b")) == ["w2.b", "w3.b"]
