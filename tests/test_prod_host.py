@@ -46,3 +46,24 @@ def test_seed_map_names_tests_that_exist() -> None:
     assert len(named) > 25
     for path, name in named:
         assert f"def {name}(" in (root / path).read_text(), f"{path}::{name}"
+
+
+def test_a_user_left_by_a_killed_run_is_swept() -> None:
+    """The fixture's teardown did not run (SIGKILL): the next run removes what it left."""
+    import os
+    import subprocess
+
+    from prod_host import COMMENT, _require, _sweep
+
+    _require()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    user = f"pmbot-swept{os.getpid() % 1000}"
+    subprocess.run(
+        ["useradd", "-m", "-c", f"{COMMENT}{dead.pid}", user], check=True, capture_output=True
+    )
+    subprocess.run(["crontab", "-u", user, "-"], input="0 1 * * * true\n", text=True, check=True)
+    _sweep()
+    assert user not in Path("/etc/passwd").read_text()
+    assert not Path(f"/var/spool/cron/crontabs/{user}").exists()
+    assert not Path(f"/home/{user}").exists()
