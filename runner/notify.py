@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.parse
 from typing import Any
 
 from runner.actions import Outcome, _request, result_view
@@ -59,7 +60,7 @@ async def execute(action: Action, ctx: Context, on_output: OutputCallback) -> Ou
         on_output("stdout", data)
 
     levels = render(n.levels, ctx).replace(",", " ").split() or [""]
-    url = render(n.url, ctx)
+    url = _site(render(n.url, ctx))
     reason = ""
     for i, level in enumerate(levels):
         lctx = {**ctx, "level": level}
@@ -82,7 +83,7 @@ async def _page(n: Notify, ctx: Context, level: str, url: str, say: Any) -> str:
     status, _, error = await asyncio.to_thread(_request, "POST", url, headers, data, 30.0)
     who = f"{level} " if level else ""
     if error or status is None or not 200 <= status < 300:
-        why = error or f"HTTP {status}"
+        why = error.replace(url, _site(url)) if error else f"HTTP {status}"
         say(f"paging {who}via {n.preset} FAILED: {why}")
         return f"the page to {who or url} failed: {why}"
     say(f"paged {who}via {n.preset} (HTTP {status})")
@@ -114,6 +115,13 @@ def _seconds(text: str) -> float:
         return parse_duration(text)
     except ValueError:
         raise RenderError(f"notify ack: {text!r} is not a duration (30s, 5m, 1h)") from None
+
+
+def _site(url: str) -> str:
+    """What the log may show of a webhook: its scheme and host. The path of a Slack or generic
+    webhook is its secret (whoever has it can post)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "(webhook)"
 
 
 def _stream(data: bytes) -> Any:

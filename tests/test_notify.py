@@ -3,6 +3,7 @@ when none does; against the loopback receiver of tests/pager.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import run_events, write_runbook
@@ -41,6 +42,7 @@ def test_no_acknowledgement_escalates_to_the_next_level(workdir: Path, pager: Pa
     assert "L1" in pager.polls and "L4" not in pager.polls
     (done,) = [e for e in run_events(workdir / "state") if e["event"] == "step.finished"]
     assert "acknowledged by L2" in done["stdout"]["head"]
+    assert "/enqueue" not in json.dumps(run_events(workdir / "state"))  # the webhook's secret
     assert "no acknowledgement from L1" in done["stdout"]["head"]
 
 
