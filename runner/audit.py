@@ -206,7 +206,10 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
         assert rec is not None
         prev = rec["hash"]
         verdict.records += 1
-        verdict.closed = rec["event"] == "run.finished"
+        # a command closes its segment with run.finished, then maybe its signature
+        verdict.closed = rec["event"] == "run.finished" or (
+            verdict.closed and rec["event"] == "run.signature"
+        )
         if keep:
             verdict.events.append(rec)
     verdict.last_hash = prev
