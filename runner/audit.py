@@ -183,7 +183,8 @@ class Verdict:
                 note = f" ({self.reason})" if self.reason else ""
                 return f"{self.run_id}: ok, {self.records} records{note}"
             state = "closed" if self.closed else "open (no run.finished record)"
-            return f"{self.run_id}: ok, {self.records} records, {state}"
+            note = f"; {self.reason}" if self.reason else ""
+            return f"{self.run_id}: ok, {self.records} records, {state}{note}"
         if self.status == "incomplete":
             return f"{self.run_id}: incomplete, intact up to record {self.records} ({self.reason})"
         return f"{self.run_id}: FAILED at record {self.first_bad}: {self.reason}"

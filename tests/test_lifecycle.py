@@ -299,3 +299,41 @@ steps:
     )
     out = cli(workdir, "run", "x")
     assert f"(exit {out.returncode})" in out.stdout.splitlines()[-1]
+
+
+def test_signed_runs_read_closed_and_every_command_signs_its_own_segment(workdir: Path) -> None:
+    """Was: every signed run `open (no run.finished record)`; after a legitimate `rollback`,
+    `FAILED at record 11: records were appended after the run's signature`."""
+    assert cli(workdir, "audit", "keygen", "--out", str(workdir / "k")).returncode == 0
+    key = {"RUNBOOK_SIGNING_KEY": str(workdir / "k")}
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert cli(workdir, "run", "stuck", env=key).returncode == 3
+    rid = run_id(workdir)
+    out = cli(workdir, "audit", "verify", "--public-key", str(workdir / "k.pub"))
+    assert out.returncode == 0 and f"{rid}: ok" in out.stdout and "closed" in out.stdout
+    assert "open" not in out.stdout
+    assert cli(workdir, "rollback", rid, env=key).returncode == 3
+    resolved = cli(workdir, "resolve", rid, "--step", "two", "--by", "d", "--reason", "r", env=key)
+    assert resolved.returncode == 0
+    assert cli(workdir, "rollback", rid, env=key).returncode == 0
+    recs = run_events(workdir / "state")
+    assert sum(r["event"] == "run.signature" for r in recs) == 4  # run, rollback, resolve, rollback
+    out = cli(workdir, "audit", "verify", "--public-key", str(workdir / "k.pub"))
+    assert out.returncode == 0 and "closed" in out.stdout, out.stdout
+    [row] = listed(workdir)
+    assert row["verified"] == "verified" and row["outcome"] == "resolved"
+
+
+def test_a_segment_appended_without_the_key_is_flagged(workdir: Path) -> None:
+    assert cli(workdir, "audit", "keygen", "--out", str(workdir / "k")).returncode == 0
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert (
+        cli(workdir, "run", "stuck", env={"RUNBOOK_SIGNING_KEY": str(workdir / "k")}).returncode
+        == 3
+    )
+    signed = len(run_events(workdir / "state"))
+    assert cli(workdir, "rollback", run_id(workdir)).returncode == 3  # no key: unsigned segment
+    out = cli(workdir, "audit", "verify")
+    assert out.returncode == 4
+    assert f"FAILED at record {signed + 1}: records {signed + 1}-" in out.stdout
+    assert "not covered by a signature" in out.stdout
