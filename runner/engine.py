@@ -28,8 +28,9 @@ from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.lifecycle import State, Tracker
+from runner.manual import Choose, Waiting
 from runner.plan import Plan
-from runner.steps import Ask, Choose, Done, Options, Steps, Waiting
+from runner.steps import Ask, Done, Options, Steps
 from runner.undo import roll_back
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from runner.errors import (
     EXIT_FAILED,
@@ -54,18 +54,7 @@ State = Literal[
     "resolved",
 ]
 Phase = Literal["forward", "rollback"]
-STATES: tuple[State, ...] = (
-    "running",
-    "waiting",
-    "failed",
-    "rolling-back",
-    "rolled-back",
-    "rollback-failed",
-    "succeeded",
-    "aborted",
-    "interrupted",
-    "resolved",
-)
+STATES: tuple[State, ...] = get_args(State)
 EVENT = "run.state"
 
 EXIT_CODES: dict[State, int] = {

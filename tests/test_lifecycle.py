@@ -103,19 +103,18 @@ def test_a_manual_undo_without_a_terminal_waits_and_resume_continues_the_rollbac
     assert_lawful(workdir)
 
 
-def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> None:
-    """Was: after `rollback`, list/show/export said `succeeded`; --status rolled-back found none."""
-    write_runbook(
-        workdir,
-        "deploy",
-        """
+DEPLOY = """
 runbook: deploy
 steps:
   - id: ship
     run: echo ship >> trail
     rollback: [{run: echo unship >> trail}]
-""",
-    )
+"""
+
+
+def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> None:
+    """Was: after `rollback`, list/show/export said `succeeded`; --status rolled-back found none."""
+    write_runbook(workdir, "deploy", DEPLOY)
     assert cli(workdir, "run", "deploy").returncode == 0
     rid = run_id(workdir)
     back = cli(workdir, "rollback", rid, "--yes", "--reason", "error rate doubled")
@@ -155,17 +154,7 @@ steps:
 
 def test_rolling_back_a_succeeded_run_asks_and_records_the_reason(workdir: Path) -> None:
     """Was: `rollback` of a finished run asked nothing and recorded no reason."""
-    write_runbook(
-        workdir,
-        "deploy",
-        """
-runbook: deploy
-steps:
-  - id: ship
-    run: echo ship >> trail
-    rollback: [{run: echo unship >> trail}]
-""",
-    )
+    write_runbook(workdir, "deploy", DEPLOY)
     assert cli(workdir, "run", "deploy").returncode == 0
     rid = run_id(workdir)
     refused = cli(workdir, "rollback", rid)  # no terminal, no --yes: nothing is undone
