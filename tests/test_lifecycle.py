@@ -311,7 +311,7 @@ def test_signed_runs_read_closed_and_every_command_signs_its_own_segment(workdir
     recs = run_events(workdir / "state")
     assert sum(r["event"] == "run.signature" for r in recs) == 4  # run, rollback, resolve, rollback
     out = cli(workdir, "audit", "verify", "--public-key", str(workdir / "k.pub"))
-    assert out.returncode == 0 and "closed" in out.stdout, out.stdout
+    assert out.returncode == 0 and "closed, resolved" in out.stdout, out.stdout
     [row] = listed(workdir)
     assert row["verified"] == "verified" and row["outcome"] == "resolved"
 
