@@ -206,9 +206,17 @@ class Tracker:
         self.resolved_by_person = False  # a step of the rollback was closed with `resolve`
 
     def to(
-        self, state: State, reason: str = "", *, by: str = "", phase: Phase | None = None
+        self,
+        state: State,
+        reason: str = "",
+        *,
+        by: str = "",
+        phase: Phase | None = None,
+        code: int | None = None,
     ) -> int:
-        """Record the transition; returns the exit code the run has in its new state."""
+        """Record the transition; returns the exit code the run has in its new state (`code`
+        overrides the state's own: an internal error fails a run with exit 3, a person must
+        look)."""
         if state == "rolled-back" and self.resolved_by_person:
             state = "resolved"
         # an unforeseen transition is recorded as it happened (the record must say what
@@ -220,9 +228,10 @@ class Tracker:
         elif state in ("running", "failed", "aborted", "succeeded"):
             self.phase = "forward"
         # waiting, interrupted, resolved: where the run was (a resume goes on from there)
-        code = EXIT_CODES[state]
-        if state in ("rolled-back", "resolved") and self.requested:
-            code = EXIT_OK
+        if code is None:
+            code = EXIT_CODES[state]
+            if state in ("rolled-back", "resolved") and self.requested:
+                code = EXIT_OK
         self.emit(
             EVENT,
             state=state,

@@ -45,9 +45,7 @@ steps:
     assert main(["resume", rid, "--confirm", "approve-dns", "--by", "dana"]) == 0
     assert (workdir / "trail").read_text().split() == ["prep", "after"]  # prep ran exactly once
     resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
-    assert resumed["confirmed"] == [
-        {"host": "local", "step": "approve-dns", "by": "dana", "phase": "forward"}
-    ]
+    assert resumed["confirmed"] == [{"host": "local", "step": "approve-dns", "by": "dana"}]
     assert main(["audit", "verify"]) == 0
 
 

@@ -117,7 +117,7 @@ def _confirmed(st: state_mod.RunState, confirm: str | None, by: str | None) -> l
         raise UsageError(f"run {st.run_id} is not waiting at step '{confirm}' (waiting: {waiting})")
     if not by:
         raise UsageError("--confirm needs --by NAME: who did the manual step")
-    return [{"host": h, "step": confirm, "by": by, "phase": st.phase} for h in hosts]
+    return [{"host": h, "step": confirm, "by": by} for h in hosts]
 
 
 def _resolved_in_rollback(st: state_mod.RunState) -> bool:
