@@ -173,7 +173,9 @@ class Engine:
             self.lifecycle.phase = "forward"
             return self._finish("interrupted", start, results, f"{self.interrupted}")
         if any(r.waiting for r in results):
-            return self._finish("waiting", start, results, "a manual step needs a person")
+            undo = self.lifecycle.phase == "rollback"
+            why = f"a manual {'undo' if undo else 'step'} needs a person"
+            return self._finish("waiting", start, results, why)
         if all(r.ok for r in results):
             return self._finish("succeeded", start, results)
         rolled = any(r.rollback_ok for r in results)

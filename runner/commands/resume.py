@@ -65,6 +65,8 @@ def resume(
         options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
         options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
         undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
+        done = "; ".join(f"the undo of {c['step']} done by {c['by']}" for c in confirmed)
+        undo["reason"] = "resumed the rollback" + (f" ({done})" if done else "")
         return execute(
             plan,
             state_dir,
@@ -101,6 +103,8 @@ def resume(
     )
     if confirmed:
         fields["confirmed"] = confirmed
+        done = "; ".join(f"{c['step']} done by {c['by']}" for c in confirmed)
+        fields["reason"] = f"resumed ({done})"
     return execute(plan, state_dir, "run.resumed", fields, options, a, current=st.lifecycle.state)
 
 

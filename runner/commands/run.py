@@ -114,7 +114,8 @@ def execute(
         life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
         life.requested, life.resolved_by_person = requested, by_person
         undoing = rollback_only is not None
-        life.to("rolling-back" if undoing else "running", str(fields.get("reason") or event))
+        why = fields.get("reason") or _OPENING.get(event, event)
+        life.to("rolling-back" if undoing else "running", str(why))
         executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
         engine = Engine(plan, bus, executors, console.ask, options, life, console.choose)
         try:
@@ -129,6 +130,9 @@ def execute(
             print(f"audit log: {journal.path}", file=sys.stderr)
     finally:
         lock.release()
+
+
+_OPENING = {"run.started": "started", "run.resumed": "resumed", "check.started": "plan --check"}
 
 
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
