@@ -6,7 +6,7 @@ journal. The engine, `resume`, `rollback`, `resolve`, the console's last line, t
 States (the strings are what the journal, `audit list --status` and the exports say):
 
     running          a command is executing the run's steps (or crashed while it did)
-    waiting          a manual step needs a person and there was no terminal (exit 5)
+    waiting          a manual step (or undo) needs a person: no terminal, or "not yet"  (exit 5)
     failed           a step failed and nothing was rolled back (on_failure: halt, --no-rollback,
                      a declined batch gate, an internal error)                          (exit 1)
     rolling-back     a rollback is under way (or was cut short by a crash)
@@ -23,8 +23,12 @@ Every transition is one `run.state` record in the run's journal: `state`, `from`
 `resume` goes on) and `exit_code`; the record's own `ts` says when. A run's outcome is its last
 transition. Logs written before `run.state` existed are read through their `run.finished` outcomes.
 
-Public API: `State`, `STATES`, `TRANSITIONS`, `allowed`, `Transition`, `Lifecycle`, `derive(events)`, and
-`Tracker` (what the commands use to record transitions).
+Public API: `State`, `STATES`, `EXIT_CODES`, `TRANSITIONS`, `allowed`, `Transition`, `Lifecycle`,
+`derive(events)`, and `Tracker` (what the commands use to record transitions). For example:
+
+    life = derive(verdict.events)          # the verified records of one run's journal
+    life.state, life.exit_code, life.phase # "rolled-back", 1, "rollback"
+    for t in life.history: print(t.ts, t.previous, "->", t.state, t.by, t.reason)
 """
 
 from __future__ import annotations
@@ -178,7 +182,8 @@ def _from_legacy(events: Sequence[Mapping[str, Any]]) -> list[Transition]:
         else:
             continue
         prev = out[-1].state if out else None
-        phase: Phase = "rollback" if state == "rolling-back" else "forward"
+        undoing = state in ("rolling-back", "rolled-back", "rollback-failed")
+        phase: Phase = "rollback" if undoing else "forward"
         out.append(
             Transition(state, prev, str(e["ts"]), int(e["seq"]), _who(e), reason, phase, code)
         )

@@ -365,3 +365,27 @@ def test_the_batch_gate_names_the_hosts_of_the_next_batch(workdir: Path, sshd: S
     [gate] = [r for r in run_events(workdir / "state") if r["event"] == "confirm"]
     assert gate["hosts"] == ["h2", "h3"] and gate["answer"] is False
     assert "h4  never started" in term.seen
+
+
+def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
+    from runner.lifecycle import derive
+
+    def rec(seq: int, event: str, **f: object) -> dict:
+        return {"seq": seq, "ts": f"t{seq}", "event": event, "actor": {"user": "ops"}, **f}
+
+    life = derive(
+        [
+            rec(1, "run.started"),
+            rec(2, "run.finished", outcome="halted", exit_code=1),
+            rec(3, "rollback.requested"),
+            rec(4, "run.finished", outcome="rollback-failed", exit_code=3),
+        ]
+    )
+    assert [t.state for t in life.history] == [
+        "running",
+        "failed",
+        "rolling-back",
+        "rollback-failed",
+    ]
+    assert (life.state, life.exit_code, life.phase) == ("rollback-failed", 3, "rollback")
+    assert life.history[1].previous == "running" and life.history[1].by == "ops"
