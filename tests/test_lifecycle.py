@@ -6,6 +6,8 @@ with no terminal unless it says so; the journal is read back with the product's 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -129,6 +131,10 @@ def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> 
     html = cli(workdir, "audit", "export", rid, "--format", "html").stdout
     assert "<th>outcome</th><td><pre>rolled-back</pre>" in html
     assert "error rate doubled" in html
+    csv_text = cli(workdir, "audit", "export", rid, "--format", "csv").stdout
+    states = [r for r in csv.DictReader(io.StringIO(csv_text)) if r["event"] == "run.state"]
+    assert [r["state"] for r in states] == ["running", "succeeded", "rolling-back", "rolled-back"]
+    assert states[2]["reason"] == "error rate doubled" and states[2]["by"]
     assert_lawful(workdir)
 
 
