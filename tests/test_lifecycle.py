@@ -229,15 +229,7 @@ def test_resolving_the_last_undo_closes_the_run_at_once(workdir: Path) -> None:
     assert nothing.returncode == 2
 
 
-def test_manual_step_enter_does_not_fail_it_and_not_yet_leaves_the_run_waiting(
-    workdir: Path,
-) -> None:
-    """Was: `Done? [y/N]`, Enter failed the step and rolled back completed work; no "not yet";
-    the manual text printed twice."""
-    write_runbook(
-        workdir,
-        "watch",
-        """
+WATCH = """
 runbook: watch
 steps:
   - id: prep
@@ -245,8 +237,15 @@ steps:
     rollback: [{run: echo undo-prep >> trail}]
   - {id: look, manual: Watch the dashboard for 15 minutes.}
   - {id: after, run: echo after >> trail}
-""",
-    )
+"""
+
+
+def test_manual_step_enter_does_not_fail_it_and_not_yet_leaves_the_run_waiting(
+    workdir: Path,
+) -> None:
+    """Was: `Done? [y/N]`, Enter failed the step and rolled back completed work; no "not yet";
+    the manual text printed twice."""
+    write_runbook(workdir, "watch", WATCH)
     term = Terminal(workdir, "run", "watch")
     term.expect("[d]one / [n]ot yet / [f]ailed")
     term.send("\n")  # Enter alone decides nothing: asked again
@@ -265,18 +264,7 @@ steps:
 
 
 def test_manual_step_answered_failed_rolls_back(workdir: Path) -> None:
-    write_runbook(
-        workdir,
-        "watch",
-        """
-runbook: watch
-steps:
-  - id: prep
-    run: echo prep >> trail
-    rollback: [{run: echo undo-prep >> trail}]
-  - {id: look, manual: Check the graphs.}
-""",
-    )
+    write_runbook(workdir, "watch", WATCH)
     term = Terminal(workdir, "run", "watch")
     term.expect("[d]one / [n]ot yet / [f]ailed")
     term.send("f\n")
@@ -337,6 +325,15 @@ def test_a_segment_appended_without_the_key_is_flagged(workdir: Path) -> None:
     assert "not covered by a signature" in out.stdout
 
 
+def fleet(workdir: Path, sshd: SSHServer, hosts: int) -> Path:
+    """An inventory of `hosts` loopback SSH hosts, all in the group `all`."""
+    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=hosts)
+    data = yaml.safe_load(inv.read_text())
+    data["groups"] = {"all": list(data["hosts"])}
+    inv.write_text(yaml.safe_dump(data))
+    return inv
+
+
 @pytest.mark.ssh
 def test_a_multi_host_run_ends_with_a_recap(
     workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
@@ -358,10 +355,7 @@ def test_a_multi_host_run_ends_with_a_recap(
 
 @pytest.mark.ssh
 def test_the_batch_gate_names_the_hosts_of_the_next_batch(workdir: Path, sshd: SSHServer) -> None:
-    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=4)
-    data = yaml.safe_load(inv.read_text())
-    data["groups"] = {"all": list(data["hosts"])}
-    inv.write_text(yaml.safe_dump(data))
+    inv = fleet(workdir, sshd, 4)
     (workdir / "out").mkdir()
     write_runbook(workdir, "roll", ROLLOUT.format(rollout="{batch: [1, 2, 1], pause: confirm}"))
     term = Terminal(workdir, "run", "roll", "-i", str(inv), "-p", f"out={workdir / 'out'}")
