@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_events, write_runbook
+from people import People
 from sshd_fixture import SSHServer
 from test_interrupts import Terminal
 from test_rollout_ssh import ROLLOUT, rollout_run
@@ -389,3 +390,22 @@ def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
     ]
     assert (life.state, life.exit_code, life.phase) == ("rollback-failed", 3, "rollback")
     assert life.history[1].previous == "running" and life.history[1].by == "ops"
+
+
+def test_a_resolve_is_signed_with_the_persons_key(workdir: Path, people: People) -> None:
+    """`resolve` is a person's claim: vouched for like a manual confirmation (identity.py)."""
+    from runner import identity
+    from runner.cli import main
+
+    (workdir / "policy.yaml").write_text(f"allowed_signers: {people.allowed}\n")
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert cli(workdir, "run", "stuck").returncode == 3
+    rid = run_id(workdir)
+    claim = ["resolve", rid, "--step", "two", "--reason", "restored by hand"]
+    assert main(["--ssh-key", people.key("stranger"), *claim, "--by", "x"]) == 2  # not a signer
+    assert main(["--ssh-key", people.key("alice"), *claim, "--by", "alice@example.com"]) == 0
+    [rec] = [e for e in run_events(workdir / "state") if e["event"] == "step.resolved"]
+    assert rec["by"] == "alice@example.com" and rec["reason"] == "restored by hand"
+    assert identity.check(identity.body(rec), people.allowed).ok
+    assert not identity.check(identity.body({**rec, "step": "one"}), people.allowed).ok
+    assert main(["audit", "verify"]) == 0
