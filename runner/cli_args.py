@@ -199,6 +199,19 @@ def checklist_args(p: argparse.ArgumentParser) -> None:
     checklist.add_arguments(p)
 
 
+def rollback_args(p: argparse.ArgumentParser) -> None:
+    resume_args(p)
+    p.add_argument("--reason", help="why it is undone, recorded in the audit log")
+
+
+def resolve_args(p: argparse.ArgumentParser) -> None:
+    run_id(p)
+    p.add_argument("--step", required=True, help="the step a person finished or undid")
+    p.add_argument("--by", required=True, help="who did it")
+    p.add_argument("--reason", required=True, help="what was done, recorded")
+    p.add_argument("--host", help="only on this host (default: every host it applies to)")
+
+
 def schema_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "kind",

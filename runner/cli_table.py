@@ -133,7 +133,7 @@ def _resume(args: argparse.Namespace, state: Path) -> int:
         ssh_key=args.ssh_key,
     )
     if args.command == "rollback":
-        return resume_cmd.rollback(args.run_id, state, ra)
+        return resume_cmd.rollback(args.run_id, state, ra, reason=args.reason)
     return resume_cmd.resume(
         args.run_id,
         state,
@@ -142,6 +142,21 @@ def _resume(args: argparse.Namespace, state: Path) -> int:
         by=args.by,
         accept_changed=args.accept_changed_runbook,
         rerun_unknown=args.rerun_unknown,
+    )
+
+
+def _resolve(args: argparse.Namespace, state: Path) -> int:
+    from runner.commands.resolve import resolve
+
+    return resolve(
+        args.run_id,
+        state,
+        step=args.step,
+        by=args.by,
+        reason=args.reason,
+        host=args.host,
+        signing_key=args.signing_key,
+        ssh_key=args.ssh_key,
     )
 
 
@@ -217,9 +232,15 @@ COMMANDS: tuple[Command, ...] = (
         ("resume",), "continue an interrupted, failed or waiting run", add.resume_only, _resume
     ),
     Command(
+        ("resolve",),
+        "record that a person finished or undid a step by hand",
+        add.resolve_args,
+        _resolve,
+    ),
+    Command(
         ("rollback",),
         "undo the completed steps of a run, in reverse order",
-        add.resume_args,
+        add.rollback_args,
         _resume,
     ),
     Command(("schema",), "print a JSON Schema", add.schema_args, _schema),

@@ -28,7 +28,7 @@ compdef _runbook runbook""",
 complete -c runbook -f -a '(runbook __complete -- (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'""",
 }
 
-RUN_ID_COMMANDS = {("resume",), ("rollback",), ("audit", "show"), ("audit", "export")}
+RUN_ID_COMMANDS = {("resume",), ("rollback",), ("resolve",), ("audit", "show"), ("audit", "export")}
 RUN_ID_COMMANDS |= {("audit", "verify"), ("audit", "review")}
 RUNBOOK_COMMANDS = {("plan",), ("run",), ("show",), ("validate",)}
 
