@@ -24,7 +24,7 @@ from runner.audit import (
     run_path,
     verify_run,
 )
-from runner.ledger import RUN_CLOSED, SEALED, ledger_path
+from runner.ledger import RUN_CLOSED, SEALED, ledger_path, signed_text
 
 
 @dataclass
@@ -175,8 +175,7 @@ def _covered(v: Verdict, seals: list[Seal], public_b64: str | None) -> set[int]:
         if seal.records > v.records or v.events[seal.records - 1]["hash"] != seal.last_hash:
             continue
         if public_b64 is not None and not (
-            seal.entry.get("public_key") == public_b64
-            and signing.valid(public_b64, seal.last_hash, seal.entry.get("signature", ""))
+            seal.entry.get("public_key") == public_b64 and _signed(seal)
         ):
             continue
         out.update(range(seal.first, seal.records + 1))
@@ -208,11 +207,24 @@ def _seal_signature_problem(s: Seal, expected: bytes | None) -> str:
         if expected is not None:
             return f"ledger record {s.seq}: {s.label} unsigned, but a signing key was expected"
         return ""
-    if not signing.valid(e["public_key"], s.last_hash, e["signature"]):
+    if not _signed(s):
+        if signing.valid(e["public_key"], s.last_hash, e["signature"]):
+            return (
+                f"ledger record {s.seq}: {s.label} is signed in the old format (the signature "
+                "covers only last_hash, not which records the entry vouches for)"
+            )
         return f"ledger record {s.seq}: invalid signature for {s.label}"
     if expected is not None and base64.b64decode(e["public_key"]) != expected:
         return f"ledger record {s.seq}: {s.label} signed by another key ({e['key_id']})"
     return ""
+
+
+def _signed(s: Seal) -> bool:
+    """The entry's signature covers all it says (ledger.signed_text), not the hash alone."""
+    e = s.entry
+    return signing.valid(
+        str(e.get("public_key", "")), signed_text(e["event"], e), str(e.get("signature", ""))
+    )
 
 
 def _check_held(v: Verdict, s: Seal) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import signing
-from runner.audit import Journal, Kind, relative_name
+from runner.audit import RESERVED, Journal, Kind, canonical, relative_name
 from runner.errors import StateError
 
 LEDGER = "ledger"
@@ -92,17 +92,27 @@ def _enter(
     signer: signing.Signer | None,
 ) -> None:
     if signer is not None:
-        entry.update(
-            key_id=signer.key_id,
-            public_key=signer.public_b64,
-            signature=signer.sign(journal.last_hash),
-        )
+        entry.update(key_id=signer.key_id, public_key=signer.public_b64)
+        entry["signature"] = signer.sign(signed_text(event, entry))
     with _locked(state_dir):
         ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor)
         try:
             ledger.append(event, entry)
         finally:
             ledger.close()
+
+
+def signed_text(event: str, entry: dict[str, Any]) -> str:
+    """What a ledger entry's signature signs: every field it vouches with (which journal, of what
+    kind, which records, the last hash, the key), not the last hash alone. Signing only the hash
+    let whoever can write the ledger move a seal's `first` back over a record slipped in by hand
+    and re-chain the ledger, and the old signature still verified. `entry` may be the whole
+    ledger record: the chain's own fields are not part of what the seal says."""
+    said = {k: v for k, v in entry.items() if k not in RESERVED and k != "signature"}
+    return SIGNED_PREFIX + canonical({**said, "event": event}).decode()
+
+
+SIGNED_PREFIX = "runbook ledger entry v2\n"
 
 
 @contextmanager

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
+from runner import signing
 from runner.audit import Journal, current_actor, verify_run
 from runner.errors import AuditError, UsageError
 from runner.ledger import appending
@@ -19,11 +21,29 @@ def who(by: str | None) -> str:
     return by or current_actor()["user"]
 
 
-def read(path: Path) -> cl.Instance:
+def read(path: Path, signing_key: str | None = None) -> cl.Instance:
+    """The instance as the records the ledger vouches for say it is.
+
+    A record no seal vouches for (with a signing key configured: no seal signed by it) was
+    appended by hand, or by a command killed before it sealed: it does not count, and stderr says
+    so. Otherwise a forged `item.signed` would show as done and let `complete` pass.
+    """
+    from runner.integrity import vouched
+
     verdict = verify_run(path, keep=True)
     if not verdict.ok:
         raise AuditError(f"the checklist's audit log does not verify: {verdict.line()}")
-    return cl.derive(verdict.events)
+    signer = signing.load_signer(signing_key)
+    state_dir = path.parents[2]  # <state>/checklists/<id>/<instance>.jsonl
+    ok = vouched(state_dir, path, verdict, signer.public_b64 if signer else None)
+    ignored = [e["seq"] for e in verdict.events if e["seq"] not in ok]
+    if ignored:
+        print(
+            f"warning: {path.name}: record(s) {', '.join(map(str, ignored))} not vouched for by "
+            "the ledger (appended by hand, or by a command stopped before it sealed): ignored",
+            file=sys.stderr,
+        )
+    return cl.derive([e for e in verdict.events if e["seq"] in ok])
 
 
 @contextmanager
@@ -37,7 +57,7 @@ def open_instance(
         flag = f" --period {instance}"
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}{flag}")
     with lock(path):
-        inst = read(path)
+        inst = read(path, signing_key)
         with appending_to(path, state_dir, signing_key) as journal:
             yield journal, inst
 
