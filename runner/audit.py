@@ -193,7 +193,12 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
     run_id = path.name.removesuffix(".jsonl")
     verdict = Verdict(run_id=run_id, ok=True, records=0, status="ok", kind=kind, journal=journal)
     prev = GENESIS
+    ended = False  # the last whole record closed the run: nothing may follow it torn
     for line in read_records(path):
+        if line.torn and ended:
+            verdict.ok, verdict.status, verdict.first_bad = False, "failed", line.number
+            verdict.reason = "torn data after the run closed (appended, not a crash mid-write)"
+            return verdict
         if line.torn:
             verdict.status, verdict.reason = "incomplete", f"line {line.number} is a torn write"
             break
@@ -207,6 +212,7 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
         prev = rec["hash"]
         verdict.records += 1
         verdict.closed = rec["event"] == "run.finished"
+        ended = rec["event"] in ("run.finished", "run.signature")
         if keep:
             verdict.events.append(rec)
     verdict.last_hash = prev

@@ -21,6 +21,7 @@ from runner.audit import RESERVED, Journal, Kind, canonical, relative_name
 from runner.errors import StateError
 
 LEDGER = "ledger"
+RUN_OPENED = "run.opened"
 RUN_CLOSED = "run.closed"
 SEALED = "journal.sealed"
 
@@ -44,6 +45,14 @@ def seal(journal: Journal, state_dir: Path, signer: signing.Signer | None) -> No
         )
     entry = {"run": journal.run_id, "records": journal.seq, "last_hash": journal.last_hash}
     _enter(state_dir, RUN_CLOSED, entry, journal, signer)
+
+
+def opened(journal: Journal, state_dir: Path, signer: signing.Signer | None, first: int) -> None:
+    """Enter a run in the ledger as soon as it has its first record (or a resumed run its first new
+    one): from then on a run is accounted for, so a run log the ledger never heard of was
+    fabricated, and one cut short with its closing entry dropped still has its opening entry."""
+    entry = {"run": journal.run_id, "first": first, "records": journal.seq}
+    _enter(state_dir, RUN_OPENED, {**entry, "last_hash": journal.last_hash}, journal, signer)
 
 
 def seal_journal(
@@ -91,12 +100,15 @@ def _enter(
     journal: Journal,
     signer: signing.Signer | None,
 ) -> None:
-    if signer is not None:
-        entry.update(key_id=signer.key_id, public_key=signer.public_b64)
-        entry["signature"] = signer.sign(signed_text(event, entry))
     with _locked(state_dir):
         ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor)
         try:
+            # the entry names the one before it, under its signature: an entry dropped from the
+            # middle of the ledger (with its run) breaks the next signed entry, re-chained or not
+            entry["ledger_prev"] = ledger.last_hash
+            if signer is not None:
+                entry.update(key_id=signer.key_id, public_key=signer.public_b64)
+                entry["signature"] = signer.sign(signed_text(event, entry))
             ledger.append(event, entry)
         finally:
             ledger.close()

@@ -99,7 +99,9 @@ def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
     from runner.console import JournalSink
     from runner.events import Bus
     from runner.executors.pool import Executors
+    from runner.signing import load_signer
 
+    signer = load_signer(None)  # RUNBOOK_SIGNING_KEY: a check's log is a run's, ledgered alike
     journal = Journal(run_path(state_dir, p.run_id), p.run_id)
     bus = Bus(p.redactor, [JournalSink(journal)])
     bus.emit(
@@ -109,11 +111,15 @@ def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
         hosts=[h.name for h in p.hosts],
     )
     try:
+        ledger.opened(journal, state_dir, signer, 1)
         results = asyncio.run(checkmode.check(p, bus, Executors(p.inventory)))
         text, ok = checkmode.report(results)
         bus.emit("check.finished", ok=ok)
     finally:
-        journal.close()
+        try:
+            ledger.seal(journal, state_dir, signer)
+        finally:
+            journal.close()
     print(
         json.dumps(p.redactor.value(checkmode.as_json(results)), indent=2)
         if as_json

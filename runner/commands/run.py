@@ -15,7 +15,7 @@ from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
-from runner.ledger import seal
+from runner.ledger import opened, seal
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import Signer, load_signer
@@ -90,9 +90,11 @@ def execute(
     ).acquire()
     try:
         journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
+        first = journal.seq + 1
         console = Console(show_output=not a.quiet)
         bus = Bus(plan.redactor, [JournalSink(journal), console])
         bus.emit(event, run_id_=plan.run_id, **fields)
+        opened(journal, state_dir, signer, first)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
         executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
