@@ -11,6 +11,7 @@ truncated: the chain of a truncated file is still a valid chain.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from runner import signing
 from runner.audit import RESERVED, Journal, Kind, canonical, relative_name
-from runner.errors import StateError
+from runner.safefs import open_beneath
 
 LEDGER = "ledger"
 RUN_OPENED = "run.opened"
@@ -81,7 +82,9 @@ def appending(
     command before anything is recorded. A command that appended nothing (a refusal) seals nothing.
     """
     signer = signing.load_signer(signing_key)
-    journal = Journal(path, path.stem)  # the verifier ties a journal's run_id to its file name
+    journal = Journal(
+        path, path.stem, root=state_dir
+    )  # the verifier ties a journal's run_id to its file name
     before = journal.seq
     try:
         yield journal
@@ -101,7 +104,7 @@ def _enter(
     signer: signing.Signer | None,
 ) -> None:
     with _locked(state_dir):
-        ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor)
+        ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor, root=state_dir)
         try:
             # the entry names the one before it, under its signature: an entry dropped from the
             # middle of the ledger (with its run) breaks the next signed entry, re-chained or not
@@ -130,11 +133,9 @@ SIGNED_PREFIX = "runbook ledger entry v2\n"
 @contextmanager
 def _locked(state_dir: Path) -> Iterator[None]:
     """Two commands sealing at once would both chain onto the same last entry: one at a time."""
+    fd, _ = open_beneath(state_dir, state_dir / f"{LEDGER}.lock", os.O_WRONLY)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(state_dir / f"{LEDGER}.lock", "a")  # noqa: SIM115 - held across the yield
-    except OSError as exc:
-        raise StateError(f"cannot lock the ledger: {exc.strerror or exc}") from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)

@@ -18,6 +18,7 @@ from runner import __version__
 from runner.audit import canonical, current_actor, now
 from runner.errors import UsageError
 from runner.plan import Plan
+from runner.safefs import write_file
 
 FORMAT = "runbook-plan/1"
 
@@ -76,9 +77,8 @@ def save(plan: Plan, path: Path) -> str:
     data["created"] = now()
     data["created_by"] = current_actor()
     data["plan_hash"] = digest(data)
-    path.write_text(
-        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_file(path, text.encode("utf-8"), 0o600)  # it holds digests of secrets: not for others
     return str(data["plan_hash"])
 
 

@@ -11,6 +11,7 @@ from runner import integrity, ledger, signing
 from runner.audit import list_journals, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
 from runner.report import RunSummary, export, summarize, timeline
+from runner.safefs import write_file
 
 
 def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
@@ -132,7 +133,7 @@ def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
     summaries = all_summaries(state_dir) if a.all else [_summary(state_dir, a.run_id)]
     text = export(summaries, a.format)
     if a.out:
-        Path(a.out).write_text(text, encoding="utf-8")
+        write_file(Path(a.out), text.encode("utf-8"), 0o644)  # a report, meant to be passed on
         print(f"wrote {a.out}")
     else:
         sys.stdout.write(text)

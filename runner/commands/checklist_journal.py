@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -15,6 +16,7 @@ from runner import signing
 from runner.audit import Journal, current_actor, verify_run
 from runner.errors import AuditError, UsageError
 from runner.ledger import appending
+from runner.safefs import open_beneath
 
 
 def who(by: str | None) -> str:
@@ -72,10 +74,12 @@ def appending_to(
 
 @contextmanager
 def lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    fd, _ = open_beneath(path.parents[2], path.with_suffix(".lock"), os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 def ensure_open(inst: cl.Instance) -> None:

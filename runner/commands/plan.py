@@ -102,7 +102,7 @@ def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
     from runner.signing import load_signer
 
     signer = load_signer(None)  # RUNBOOK_SIGNING_KEY: a check's log is a run's, ledgered alike
-    journal = Journal(run_path(state_dir, p.run_id), p.run_id)
+    journal = Journal(run_path(state_dir, p.run_id), p.run_id, root=state_dir)
     bus = Bus(p.redactor, [JournalSink(journal)])
     bus.emit(
         "check.started",

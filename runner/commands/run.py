@@ -89,7 +89,7 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
-        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
+        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
         first = journal.seq + 1
         console = Console(show_output=not a.quiet)
         bus = Bus(plan.redactor, [JournalSink(journal), console])
