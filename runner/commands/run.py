@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -169,6 +170,21 @@ def _require_approval(
         )
 
 
+# SIGHUP (the terminal or the SSH session to it went away) is an interrupt like the others: the
+# default action killed the runner with nothing recorded while the step ran on
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _detach_terminal() -> None:
+    """The terminal hung up: nobody can answer a question (the failure policy applies, as without
+    a terminal), and writing to it would fail with EIO. What the console would print goes to
+    /dev/null from now on; the audit log has it all."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
 async def _main(
     engine: Engine, executors: Executors, rollback_only: dict[str, list[str]] | None
 ) -> int:
@@ -177,14 +193,16 @@ async def _main(
     assert task is not None
 
     def on_signal(sig: signal.Signals) -> None:
-        # The first SIGINT/SIGTERM stops the running steps and lets the failure policy apply;
-        # the next one cancels the run: commands still running are killed without grace, the
-        # engine records run.finished (interrupted), and we exit 130, resumable.
+        # The first SIGINT/SIGTERM/SIGHUP stops the running steps and lets the failure policy
+        # apply; the next one cancels the run: commands still running are killed without grace,
+        # the engine records run.finished (interrupted), and we exit 130, resumable.
+        if sig == signal.SIGHUP:
+            _detach_terminal()
         if not engine.interrupt(sig.name):
             executors.hurry()
             task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in INTERRUPTS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         if rollback_only is not None:
@@ -193,6 +211,6 @@ async def _main(
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in INTERRUPTS:
             loop.remove_signal_handler(sig)
         await executors.close()
