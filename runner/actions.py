@@ -18,7 +18,7 @@ from runner.executors.base import (
 )
 from runner.model import Action
 from runner.plan import Context
-from runner.render import evaluate, render
+from runner.render import RenderError, evaluate, render
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,28 @@ async def execute(
     *,
     command: str | None = None,  # the rendered run: command, when the caller already has it
     into: Digests | None = None,  # the executor fills these: see Executor.run
+) -> Outcome:
+    """The action's outcome. Whatever a hostile value or a sick host makes it raise (a NUL in a
+    value, a URL http.client rejects, exec's E2BIG) is the action failing, with the reason, so the
+    failure policy applies: never a traceback that skips the rollback."""
+    from runner.errors import StateError
+
+    try:
+        return await _execute(action, ctx, executor, on_output, command, into)
+    except (RenderError, StateError):
+        raise  # a template error is reported as such; a journal that cannot be written stops all
+    except Exception as exc:  # see the docstring
+        result = CommandResult(exit=127, error=f"{type(exc).__name__}: {exc}")  # never ran
+        return Outcome(result, command or "", None, result.error or "")
+
+
+async def _execute(
+    action: Action,
+    ctx: Context,
+    executor: Any,
+    on_output: OutputCallback,
+    command: str | None,
+    into: Digests | None,
 ) -> Outcome:
     if action.kind == "http":
         return await _http(action, ctx)

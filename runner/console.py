@@ -27,6 +27,7 @@ class Console:
         self._status: Any = None  # rich spinner naming the steps running now (terminal only)
         self._running: dict[tuple[str, str], float] = {}
         self._asking = asyncio.Lock()  # one question at a time, whichever host asks
+        self.gone = False  # the reader went away (see _lost)
         if self.tty:
             from rich.console import Console as RichConsole
 
@@ -34,11 +35,25 @@ class Console:
             self._rich = RichConsole(file=self.stream, highlight=False)
 
     def line(self, text: str, style: str = "") -> None:
-        if self._rich is not None:
-            self._rich.print(text, style=(style or None) if self.color else None, markup=False)
-        else:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        if self.gone:
+            return
+        try:
+            if self._rich is not None:
+                self._rich.print(text, style=(style or None) if self.color else None, markup=False)
+            else:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+        except OSError:
+            self._lost()
+
+    def _lost(self) -> None:
+        """Nobody reads the console any more (`runbook run x | head -2`: EPIPE; a terminal that
+        hung up: EIO). The run goes on, and the audit log has it all: printing just stops."""
+        self.gone = True
+        self._rich = None
+        null = open(os.devnull, "w")  # noqa: SIM115 - the process's stdout from now on
+        os.dup2(null.fileno(), 1)
+        sys.stdout = null
 
     def _spin(self) -> None:
         if self._rich is None:
@@ -116,8 +131,14 @@ class Console:
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:
-        if not self.show_output:
+        if not self.show_output or self.gone:
             return
+        try:
+            self._output(host, step, stream, text)
+        except OSError:
+            self._lost()
+
+    def _output(self, host: str, step: str, stream: str, text: str) -> None:
         prefix = f"[{host}] " if host != "local" else ""
         if self._rich is not None:
             for ln in text.splitlines():

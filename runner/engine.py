@@ -157,10 +157,9 @@ class Engine:
             raise
         except StateError:
             raise  # the journal itself failed: nothing more can be recorded
-        except Exception as exc:
+        except Exception as exc:  # a bug: recorded (masked), and the exit code is the recorded one
             self.bus.emit("run.error", reason=f"{type(exc).__name__}: {exc}")
-            self._finish("error", EXIT_ROLLBACK_FAILED, start, [])
-            raise
+            return self._finish("error", EXIT_ROLLBACK_FAILED, start, [])
 
     def _conclude(self, results: list[HostResult], start: float) -> int:
         if self.interrupted:

@@ -56,10 +56,13 @@ class Lock:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd, _ = open_beneath(root, tmp, os.O_WRONLY | os.O_TRUNC)
         try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(me, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:  # a full disk: nothing has run yet
+                raise StateError(f"cannot write the lock {tmp}: {exc.strerror or exc}") from None
             for _ in range(3):
                 if self._link(tmp):
                     return self

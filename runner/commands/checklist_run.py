@@ -136,6 +136,9 @@ def _run_check(item: cl.Item, inventory: str | None, quiet: bool) -> tuple[bool,
     except subprocess.TimeoutExpired:
         evidence["error"] = f"timed out after {chk.timeout:g}s"
         return False, evidence
+    except (OSError, ValueError) as exc:  # E2BIG (a check over 128 KiB), a NUL in a value...
+        evidence["error"] = f"cannot run the check: {type(exc).__name__}: {exc}"
+        return False, evidence
     out = proc.stdout.decode("utf-8", errors="replace")
     if not quiet:
         sys.stdout.write(out)

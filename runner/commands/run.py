@@ -13,7 +13,7 @@ from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
-from runner.errors import EXIT_INTERRUPTED, UsageError
+from runner.errors import EXIT_INTERRUPTED, StateError, StoppedMidRun, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
 from runner.ledger import opened, seal
@@ -104,9 +104,13 @@ def execute(
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):
             return EXIT_INTERRUPTED
+        except StateError as exc:
+            raise StoppedMidRun(f"{exc} (commands before it ran: see the audit log)") from None
         finally:
             try:
                 seal(journal, state_dir, signer)
+            except StateError as exc:
+                raise StoppedMidRun(f"{exc} (the run was not sealed in the ledger)") from None
             finally:
                 journal.close()
             print(f"audit log: {journal.path}", file=sys.stderr)
