@@ -114,14 +114,42 @@ def _request(
     import urllib.request
 
     req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    opener = _opener()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             return resp.status, resp.read(1 << 20), ""
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(1 << 20), ""
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return None, b"", f"{url}: {reason}"
+
+
+def _opener() -> Any:
+    """An opener whose redirects to another origin (scheme, host, port) do not carry the
+    credentials: urllib forwards every header, so an `Authorization: Bearer {{ token }}` went
+    wherever the server redirected (as curl and requests do, drop them). Built on first use:
+    urllib.request is slow to import, and most runs make no HTTP request."""
+    import urllib.request
+
+    class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and _origin(newurl) != _origin(req.full_url):
+                for name in ("Authorization", "Proxy-authorization", "Cookie"):
+                    new.remove_header(name)
+            return new
+
+    return urllib.request.build_opener(SameOriginCredentials)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or ""), parts.port
 
 
 def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -122,19 +122,19 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 
-def why_false(expression: str, context: Mapping[str, Any]) -> str:
+def why_false(expression: str, context: Mapping[str, Any], mask: Callable[[str], str]) -> str:
     """The reason a `when:` is false, with the values it looked at: `when is false: mode ==
-    'full', where mode='quick'`. Secrets are masked later, where every event and plan is."""
+    'full', where mode='quick'`. Each value is masked (`mask`: the run's redactor) before it is
+    shortened: a long secret cut to `...` would no longer be recognised, and leak its start."""
     try:
         names = sorted(names_used(expression, expression=True))
     except RenderError:
         names = []
-    values = ", ".join(f"{n}={_short(context[n])}" for n in names if n in context)
+    values = ", ".join(f"{n}={_short(mask(repr(context[n])))}" for n in names if n in context)
     return f"when is false: {expression}" + (f", where {values}" if values else "")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 

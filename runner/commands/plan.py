@@ -28,7 +28,7 @@ def plan(
     if check:
         return _check(p, state_dir or Path(".runbook"), as_json=fmt == "json")
     if out:
-        digest = planfile.save(p, Path(out))
+        digest = planfile.save(p, Path(out), state_dir or Path(".runbook"))
         print(f"plan saved to {out}; plan hash {digest}")
         print(
             f"review it, approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`"

@@ -135,7 +135,7 @@ def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
     given += a.params
     inventory = saved["inventory"]["file"] if saved["inventory"]["file"] else None
     plan = prepare(saved["runbook_file"], given, None, inventory)
-    changed = planfile.differences(saved, plan)
+    changed = planfile.differences(saved, plan, state_dir)
     if changed:
         raise UsageError("refusing to run the saved plan: " + "; ".join(changed))
     if a.require_approval:
