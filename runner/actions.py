@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from runner import limits
 from runner.executors.base import (
     CommandRequest,
     CommandResult,
@@ -187,8 +187,12 @@ def judge(action: Action, result: CommandResult, status: int | None, ctx: Contex
     for needle in e.stdout_contains:
         if needle not in text:
             return f"stdout does not contain {needle!r}"
-    if e.stdout_matches and not re.search(e.stdout_matches, text, re.M):
-        return f"stdout does not match {e.stdout_matches!r}"
+    if e.stdout_matches:
+        try:
+            if not limits.matches(e.stdout_matches, text):
+                return f"stdout does not match {e.stdout_matches!r}"
+        except limits.TooCostly as exc:
+            return str(exc)
     if e.that:
         value = evaluate(e.that, {**ctx, "result": result_view(result, status)})
         if not value:

@@ -61,9 +61,10 @@ def _plain(value: Any) -> Any:
 @cache
 def _env(shell: bool) -> Any:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(
+    from runner.limits import bounded_environment
+
+    env = bounded_environment()(
         undefined=StrictUndefined,
         finalize=_quote if shell else _plain,
         autoescape=False,
@@ -104,20 +105,30 @@ def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> s
         return source
     from jinja2 import TemplateError
 
+    from runner.limits import TooCostly, time_limit
+
     try:
-        return str(_template(source, shell).render(context))
+        with time_limit():
+            return str(_template(source, shell).render(context))
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
+    except TooCostly as exc:
+        raise RenderError(str(exc)) from None
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a Jinja expression (`when`, `expect.that`)."""
     from jinja2 import TemplateError
 
+    from runner.limits import TooCostly, time_limit
+
     try:
-        return _expression(expression)(**context)
+        with time_limit():
+            return _expression(expression)(**context)
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
+    except TooCostly as exc:
+        raise RenderError(str(exc)) from None
     except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
@@ -144,12 +155,18 @@ def names_used(source: str, *, expression: bool = False) -> set[str]:
         return set()
     from jinja2 import TemplateError, meta
 
+    from runner.limits import static_problem
+
     text = "{{ (" + source + ") }}" if expression else source
     try:
         ast = _env(False).parse(text)
+        names = set(meta.find_undeclared_variables(ast))  # compiles: an unknown filter fails here
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
-    return set(meta.find_undeclared_variables(ast)) - JINJA_GLOBALS
+    problem = static_problem(ast)  # what the sandbox or evaluation would refuse whatever the values
+    if problem:
+        raise RenderError(problem)
+    return names - JINJA_GLOBALS
 
 
 _EXPR = re.compile(r"{{(.*?)}}", re.S)
