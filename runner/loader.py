@@ -257,6 +257,8 @@ def _names(
         used = names_used(source, expression=expression)
     except RenderError as exc:
         return [doc.problem(where, str(exc))]
+    if not used - known:
+        return []  # the common case; _captures walks every step: per template, it was O(n²)
     captures = _captures(doc)
     return [
         doc.problem(where, f"capture '{n}' is used before step '{captures[n]}' sets it")
