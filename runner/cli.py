@@ -182,6 +182,12 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
         )
 
+    im = sub.add_parser("import", help="a Markdown runbook -> runbooks and checklists; --check")
+    if "import" in named:
+        from runner.commands.import_md import add_arguments
+
+        add_arguments(im)
+
     a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
     if "audit" in named:
         _add_audit(a)
@@ -331,6 +337,10 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             accept_changed=args.accept_changed_runbook,
             rerun_unknown=args.rerun_unknown,
         )
+    if cmd == "import":
+        from runner.commands.import_md import dispatch as import_md
+
+        return import_md(args)
     if cmd == "audit":
         from runner.commands import audit
 
