@@ -72,7 +72,7 @@ async def _execute(
         command=command,
         env={k: render(v, ctx) for k, v in action.env},
         cwd=render(action.cwd, ctx) if action.cwd else None,
-        sudo=action.sudo,
+        sudo=_sudo_user(action, ctx),
         timeout=action.timeout,
     )
     from runner.executors.base import ConnectionFailed
@@ -123,6 +123,16 @@ def _request(
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return None, b"", f"{url}: {reason}"
+
+
+def _sudo_user(action: Action, ctx: Context) -> str | None:
+    """`sudo: "{{ user }}"` is a template like any other field (it was passed on unrendered)."""
+    if not action.sudo:
+        return None
+    user = render(action.sudo, ctx)
+    if not user.strip():
+        raise RenderError(f"sudo: {action.sudo!r} renders to an empty user name")
+    return user
 
 
 def _opener() -> Any:

@@ -193,6 +193,8 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
         out += _names(doc, (*where, "env", key), value, names)
     if a.cwd:
         out += _names(doc, (*where, "cwd"), a.cwd, names)
+    if a.sudo:
+        out += _names(doc, (*where, "sudo"), a.sudo, names)
     if a.expect.stdout_matches is not None and regex_problem(a.expect.stdout_matches):
         out.append(
             doc.problem(

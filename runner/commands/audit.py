@@ -10,7 +10,7 @@ from pathlib import Path
 from runner import integrity, ledger, signing
 from runner.audit import list_journals, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
-from runner.report import RunSummary, export, summarize, timeline
+from runner.report import RunSummary, export, printable, summarize, timeline
 from runner.safefs import write_file
 
 
@@ -120,7 +120,9 @@ def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = Fal
         r = s.row()
         flag = "  NEEDS REVIEW" if s.needs_review else ""
         print(
-            f"{r['run_id']}  {r['runbook']}  {r['operator']}  {r['started']}  {r['duration']}s  {r['outcome']}  {r['verified']}{flag}"
+            printable(
+                f"{r['run_id']}  {r['runbook']}  {r['operator']}  {r['started']}  {r['duration']}s  {r['outcome']}  {r['verified']}{flag}"
+            )
         )
     if not rows:
         print("no runs match", file=sys.stderr)
