@@ -54,6 +54,18 @@ def _quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def _arg(value: Any) -> str:
+    """`{{ v | arg }}`: a value given to a command as an operand, never as an option. Quoting
+    keeps `--use-compress-program=sh x` one word, but `tar -cf x.tar {{ v }}` still reads that
+    word as an option and runs the program: a value that starts with `-` is refused."""
+    text = "" if value is None else str(value)
+    if text.startswith("-"):
+        raise RenderError(
+            f"| arg: the value {text!r} starts with '-': the command would read it as an option"
+        )
+    return text
+
+
 def _plain(value: Any) -> Any:
     return "" if value is None else value
 
@@ -71,6 +83,7 @@ def _env(shell: bool) -> Any:
         keep_trailing_newline=True,
     )
     env.filters["raw"] = lambda v: Raw("" if v is None else v)
+    env.filters["arg"] = _arg
     env.filters["quote"] = lambda v: shlex.quote(str(v))
     return env
 

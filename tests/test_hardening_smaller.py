@@ -64,3 +64,27 @@ def test_sudo_user_is_rendered(workdir: Path, capsys: pytest.CaptureFixture[str]
         "  - id: a\n    run: id -un\n    sudo: '{{ who }}'\n    expect: {stdout_contains: nobody}\n",
     )
     assert main(["run", "su"]) == 0, capsys.readouterr()
+
+
+def test_arg_refuses_a_value_read_as_an_option_before_anything_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(
+        workdir,
+        "tarball",
+        "runbook: tarball\nparams: {v: {type: string, required: true}}\nsteps:\n"
+        "  - {id: first, run: touch ran}\n  - {id: pack, run: 'tar -cf x.tar {{ v | arg }}'}\n",
+    )
+    evil = "--use-compress-program=touch pwned"
+    assert main(["run", "tarball", "-p", f"v={evil}"]) == 2
+    assert "would read it as an option" in capsys.readouterr().err
+    assert not (workdir / "ran").exists() and not (workdir / "pwned").exists()
+    (workdir / "f").write_text("x")
+    assert main(["run", "tarball", "-p", "v=f"]) == 0  # an ordinary operand goes through
+
+
+def test_shipped_runbooks_pass_operands_through_arg() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "runbooks"
+    backup = (shipped / "backup.yaml").read_text()
+    assert "rm -f {{ archive | arg }}" in backup
+    assert "{{ rpc_host | arg }}" in (shipped / "diagnostics.yaml").read_text()
