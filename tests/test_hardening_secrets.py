@@ -8,7 +8,6 @@ import http.server
 import json
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 from conftest import write_runbook
+from test_hardening_limits import run
 
 SECRET = "Pa'ss-" + "k3y" * 30  # a quote inside, and longer than any excerpt cut
 
@@ -25,16 +25,6 @@ def leaks(text: str, secret: str = SECRET, n: int = 8) -> list[str]:
     forms = {secret, secret.replace("'", "%27")}
     return sorted(
         {f[i : i + n] for f in forms for i in range(len(f) - n + 1) if f[i : i + n] in text}
-    )
-
-
-def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=False,
     )
 
 
