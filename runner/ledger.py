@@ -103,7 +103,7 @@ def _enter(
     journal: Journal,
     signer: signing.Signer | None,
 ) -> None:
-    with _locked(state_dir):
+    with locked(state_dir):
         ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor, root=state_dir)
         try:
             # the entry names the one before it, under its signature: an entry dropped from the
@@ -131,7 +131,7 @@ SIGNED_PREFIX = "runbook ledger entry v2\n"
 
 
 @contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
+def locked(state_dir: Path) -> Iterator[None]:
     """Two commands sealing at once would both chain onto the same last entry: one at a time."""
     fd, _ = open_beneath(state_dir, state_dir / f"{LEDGER}.lock", os.O_WRONLY)
     try:

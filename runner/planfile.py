@@ -2,7 +2,7 @@
 
 A plan file holds the rendered plan (secrets masked) and the SHA-256 of everything it was built
 from: every runbook file it uses (called ones too), the inventory, the params (secret values
-only as salted hashes) and the tool version. `run --plan` rebuilds the plan from the same inputs
+only as HMACs keyed by the state dir) and the tool version. `run --plan` rebuilds the plan from the same inputs
 and refuses, naming the difference, unless every one of them still matches.
 """
 
@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +90,30 @@ def body(plan: Plan, state_dir: Path) -> dict[str, Any]:
 
 
 def digest(data: dict[str, Any]) -> str:
-    fields = {k: v for k, v in data.items() if k not in ("plan_hash", "created", "created_by")}
+    # `author` signs the hash, so it stands outside it; `expires` is inside: it cannot be moved
+    outside = ("plan_hash", "created", "created_by", "author")
+    fields = {k: v for k, v in data.items() if k not in outside}
     return hashlib.sha256(canonical(fields)).hexdigest()
 
 
-def save(plan: Plan, path: Path, state_dir: Path) -> str:
+def save(
+    plan: Plan,
+    path: Path,
+    state_dir: Path,
+    *,
+    expires: str | None = None,
+    author: Callable[[str], dict[str, Any] | None] | None = None,
+) -> str:
+    """Write the plan file; `author` signs its hash (planuse.authored)."""
     data = body(plan, state_dir)
+    if expires is not None:
+        data["expires"] = expires
     data["created"] = now()
     data["created_by"] = current_actor()
     data["plan_hash"] = digest(data)
+    signed = author(data["plan_hash"]) if author else None
+    if signed is not None:
+        data["author"] = signed
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_file(path, text.encode("utf-8"), 0o600)  # it holds digests of secrets: not for others
     return str(data["plan_hash"])
