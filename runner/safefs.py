@@ -42,11 +42,12 @@ def open_beneath(
         os.close(dfd)
 
 
-def write_file(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
     """Write a whole file (a plan, an export) to `path`, not to where a symlink there points,
-    with exactly `mode`: through a temp file in the same directory, renamed over it."""
+    with exactly `mode`: through a temp file in the same directory, renamed over it. `root`: as
+    for open_beneath (a file of the state dir: the state dir)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd, _ = open_beneath(None, tmp, os.O_WRONLY | os.O_TRUNC, mode)
+    fd, _ = open_beneath(root, tmp, os.O_WRONLY | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
