@@ -136,3 +136,31 @@ def test_a_redirect_to_another_host_drops_the_credentials(
         assert landing["Authorization"] == f"Bearer {SECRET}"
     else:
         assert "Authorization" not in landing
+
+
+class _Screen:
+    """A subscriber that keeps what it was given to show."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def event(self, name: str, fields: dict) -> None:
+        pass
+
+    def output(self, host: str, step: str, stream: str, text: str) -> None:
+        self.text += text
+
+
+def test_a_secret_across_a_64_kib_cut_of_live_output_is_masked() -> None:
+    """Live output with no newline is passed on in 64 KiB pieces: a piece may end mid-secret
+    (as a pipe read of 64 KiB does), and each half would pass the redactor unmasked."""
+    from runner.events import Bus
+    from runner.redact import Redactor
+
+    screen = _Screen()
+    bus = Bus(Redactor([SECRET]), [screen])
+    data = b"x" * 65500 + SECRET.encode() + b"\n"
+    bus.output("local", "a", "stdout", data[:65536])  # the chunks a 64 KiB read returns
+    bus.output("local", "a", "stdout", data[65536:])
+    bus.flush("local", "a")
+    assert leaks(screen.text) == [] and screen.text.endswith("***\n")
