@@ -19,20 +19,14 @@ from typing import Any
 
 from runner import schema
 from runner.audit import canonical
-from runner.errors import InvalidInput, Location, Problem, UsageError
-from runner.loader import discover
+from runner.errors import InvalidInput, UsageError
+from runner.loader import discover, locate
+from runner.model import Check, check_from
 from runner.source import load_file
+from runner.suggest import did_you_mean
 
 PERIODS = ("daily", "weekly", "monthly", "quarterly", "once")
 _ONCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class Check:
-    run: str
-    exit: tuple[int, ...] = (0,)
-    stdout_contains: str | None = None
-    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,22 +88,10 @@ class Checklist:
         raise UsageError(f"checklist '{self.id}' has no item '{item_id}' (items: {known})")
 
 
-def duration(value: str | float | int | None) -> float | None:
-    if value is None or isinstance(value, int | float):
-        return None if value is None else float(value)
-    unit = {"s": 1, "m": 60, "h": 3600}.get(value[-1:], 1)
-    return float(value.rstrip("smh")) * unit
-
-
 def resolve(ref: str) -> Path:
-    p = Path(ref)
-    if p.suffix in (".yaml", ".yml") or "/" in ref:
-        return p
-    for candidate in discover("checklist"):
-        if candidate.stem == ref:
-            return candidate
-    from runner.suggest import did_you_mean
-
+    found = locate(ref, "checklist")
+    if found is not None:
+        return found
     hint = did_you_mean(ref, [c.stem for c in discover("checklist")])
     raise UsageError(f"no checklist named '{ref}'{hint} (./checklists or RUNBOOK_PATH)")
 
@@ -138,8 +120,6 @@ def load(ref: str) -> Checklist:
             )
         if "with" in raw and "runbook" not in raw:
             problems.append(doc.problem(("items", i, "with"), "with: needs a runbook:"))
-        chk = raw.get("check")
-        exit_ = chk.get("expect", {}).get("exit", 0) if chk else 0
         items.append(
             Item(
                 id=raw["id"],
@@ -148,13 +128,8 @@ def load(ref: str) -> Checklist:
                 required=raw.get("required", True),
                 runbook=raw.get("runbook"),
                 with_=tuple(sorted(raw.get("with", {}).items())),
-                check=Check(
-                    run=chk["run"],
-                    exit=tuple(exit_) if isinstance(exit_, list) else (exit_,),
-                    stdout_contains=chk.get("expect", {}).get("stdout_contains"),
-                    timeout=duration(chk.get("timeout")),
-                )
-                if chk
+                check=check_from(raw["check"], ("items", i, "check"), raw["id"])
+                if "check" in raw
                 else None,
                 signoff=Signoff(
                     raw["signoff"]["meaning"], raw["signoff"].get("second_person", False)
@@ -363,7 +338,3 @@ def _settle(it: ItemState) -> None:
     else:
         other = " by someone other than " + str(it.performer) if it.second_person else ""
         it.state, it.waiting = "pending", f"needs a signature ({it.meaning}){other}"
-
-
-def problem(file: str, message: str) -> InvalidInput:
-    return InvalidInput([Problem(Location(file), message)])

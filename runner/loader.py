@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +58,19 @@ def _kind_of(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
+def locate(ref: str, kind: str, extra_dirs: Sequence[Path] = ()) -> Path | None:
+    """The file a reference names: a path as it is, else `<ref>.yaml` or `<ref>.yml` in
+    `extra_dirs` then on the search path (a runbook's or a checklist's); None if nowhere."""
+    p = Path(ref)
+    if p.suffix in (".yaml", ".yml") or os.sep in ref:
+        return p
+    for root in [*extra_dirs, *search_path(kind)]:
+        for ext in (".yaml", ".yml"):
+            if (root / f"{ref}{ext}").is_file():
+                return root / f"{ref}{ext}"
+    return None
+
+
 @dataclass
 class Catalog:
     """Loads runbooks by id or path, once each; knows where `call:` targets live."""
@@ -66,13 +79,9 @@ class Catalog:
     _cache: dict[Path, Runbook] = field(default_factory=dict)
 
     def resolve(self, ref: str) -> Path:
-        p = Path(ref)
-        if p.suffix in (".yaml", ".yml") or os.sep in ref:
-            return p
-        for root in [*self.extra_dirs, *search_path("runbook")]:
-            for ext in (".yaml", ".yml"):
-                if (root / f"{ref}{ext}").is_file():
-                    return root / f"{ref}{ext}"
+        found = locate(ref, "runbook", self.extra_dirs)
+        if found is not None:
+            return found
         places = ", ".join(str(r) for r in [*self.extra_dirs, *search_path("runbook")])
         hint = did_you_mean(ref, [p.stem for p in discover("runbook")])
         raise InvalidInput(

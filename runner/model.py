@@ -231,6 +231,12 @@ def _action(raw: dict[str, Any], path: KeyPath, *, check: bool = False) -> Actio
     )
 
 
+def check_from(raw: dict[str, Any], path: KeyPath, name: str) -> Check:
+    """A checklist's `check:` (a run action with its own expect and timeout) as a runbook Check;
+    no default timeout, as a checklist's check never had one."""
+    return Check(name=name, action=_action(raw, path))
+
+
 def _env_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

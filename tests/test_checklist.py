@@ -376,3 +376,24 @@ items:
     assert "checklists/bad.yaml:4:32: items[0].runbook: cannot load runbook 'nowhere'" in (
         capsys.readouterr().err
     )
+
+
+def test_a_check_timeout_reads_durations_as_runbooks_do(project: Path) -> None:
+    """`250ms` is a quarter of a second, as in a runbook (it was read as 250 s, or refused)."""
+    write_checklist(
+        project,
+        "quick",
+        """
+checklist: quick
+period: daily
+items:
+  - id: slow
+    title: A check slower than its timeout
+    check: {run: "sleep 30", timeout: 250ms}
+""",
+    )
+    cli("start", "quick", "--period", DAY)
+    assert cli("run", "quick", "--period", DAY, "--by", "alice") == 1
+    slow = cl.derive(records(project / "state", "quick", DAY)).items["slow"]
+    assert slow.state == "failed"
+    assert slow.evidence is not None and slow.evidence["error"] == "timed out after 0.25s"

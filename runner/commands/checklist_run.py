@@ -11,10 +11,10 @@ from typing import Any
 
 from runner import checklist as cl
 from runner import inventory as inventory_mod
-from runner.audit import list_runs, run_path, verify_run
+from runner.audit import run_path, verify_run
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
 from runner.errors import EXIT_FAILED, EXIT_OK, Error, UsageError
-from runner.model import Action, Expect, Param, Runbook, Step
+from runner.model import Param, Runbook, Step
 
 TAIL = 2000  # characters of a check's output kept in the journal; the digest covers all of it
 
@@ -75,28 +75,25 @@ def run_items(
 def _run_runbook(
     item: cl.Item, state_dir: Path, inventory: str | None, by: str | None, yes: bool, quiet: bool
 ) -> tuple[bool, dict[str, Any]]:
-    from runner.commands.run import RunArgs, run
+    from runner.commands.run import RunArgs, planned, start
 
     assert item.runbook is not None
     params = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in item.with_]
-    before = set(list_runs(state_dir))
     evidence: dict[str, Any] = {"runbook": item.runbook, "params": dict(item.with_)}
+    args = RunArgs(
+        name=item.runbook, params=params, inventory=inventory, yes=yes, quiet=quiet,
+        operator=who(by),
+    )  # fmt: skip
     try:
-        code = run(
-            RunArgs(
-                name=item.runbook, params=params, inventory=inventory, yes=yes, quiet=quiet,
-                operator=who(by),
-            ),
-            state_dir,
-        )  # fmt: skip
+        plan, saved = planned(args, state_dir)
+        code = start(plan, args, state_dir, saved)
     except Error as exc:  # nothing ran (bad params, unknown runbook...): the item failed
         evidence.update(error=str(exc), exit_code=exc.exit_code)
         return False, evidence
-    new = sorted(set(list_runs(state_dir)) - before)
-    if not new:
+    log = run_path(state_dir, plan.run_id)  # the plan names its run: no need to look for it
+    if not log.is_file():
         evidence.update(exit_code=code, error="the run left no audit log")
         return False, evidence
-    log = new[-1]
     verdict = verify_run(log, keep=True)
     last = verdict.events[-1] if verdict.events else {}
     finished = next((e for e in reversed(verdict.events) if e["event"] == "run.finished"), last)
@@ -121,13 +118,8 @@ def _context(inventory: str | None) -> dict[str, Any]:
 def _as_runbook(item: cl.Item, checklist_file: str, sha256: str, values: dict[str, Any]) -> Runbook:
     """A check item as a one-step runbook, so that it runs through the engine and executors as
     any run does (retries, timeout and process-group kill, redaction, its own audit log)."""
-    chk = item.check
-    assert chk is not None
-    contains = (chk.stdout_contains,) if chk.stdout_contains is not None else ()
-    action = Action(
-        "run", chk.run, "check.run", timeout=chk.timeout, expect=Expect(chk.exit, contains)
-    )
-    step = Step(item.id, item.title, action, "steps[0]", safe=True)
+    assert item.check is not None
+    step = Step(item.id, item.title, item.check.action, "steps[0]", safe=True)
     # the inventory's values, as params: in the context as they are, never rendered again
     params = tuple(Param(name) for name in values)
     return Runbook(
@@ -157,7 +149,7 @@ def _run_check(
     from runner.redact import Redactor
 
     assert item.check is not None
-    evidence: dict[str, Any] = {"check": item.check.run}
+    evidence: dict[str, Any] = {"check": item.check.action.text}
     values = _context(inventory)
     rb = _as_runbook(item, c.file, c.sha256, values)
     try:
@@ -177,7 +169,7 @@ def _run_check(
     last = ran[-1]
     out, err = last["stdout"], last["stderr"]
     if last.get("timed_out"):
-        evidence["error"] = f"timed out after {item.check.timeout:g}s"
+        evidence["error"] = f"timed out after {item.check.action.timeout:g}s"
     evidence.update(
         command=last["command"],
         exit_code=last["exit"],

@@ -52,13 +52,16 @@ class RunArgs:
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
-    saved: dict[str, Any] | None = None
-    if a.plan_file:
-        plan, saved = _from_saved(a, state_dir)
-    else:
-        # exit 2 here: nothing ran
-        plan = prepare(a.name, a.params, a.params_file, a.inventory, extra=a.extra, limit=a.limit)
+    plan, saved = planned(a, state_dir)
     return start(plan, a, state_dir, saved)
+
+
+def planned(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any] | None]:
+    """The plan to run, and the saved plan's record when it comes from `--plan` (exit 2 here:
+    nothing ran)."""
+    if a.plan_file:
+        return _from_saved(a, state_dir)
+    return prepare(a.name, a.params, a.params_file, a.inventory, extra=a.extra, limit=a.limit), None
 
 
 def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None = None) -> int:

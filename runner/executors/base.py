@@ -64,10 +64,6 @@ class StreamOutput:
     sha256: str = hashlib.sha256(b"").hexdigest()
 
     @property
-    def truncated(self) -> bool:
-        return self.size > len(self.kept)
-
-    @property
     def text(self) -> str:
         """What checks and captures see: the first KEEP_BYTES, decoded leniently."""
         return self.kept.decode("utf-8", errors="replace")
