@@ -28,9 +28,10 @@ from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.lifecycle import State, Tracker
-from runner.manual import Choose, Waiting
+from runner.manual import Waiting
 from runner.plan import Plan
-from runner.steps import Ask, Done, Options, Steps
+from runner.prompts import Ask, Choose
+from runner.steps import Done, Options, Steps
 from runner.undo import roll_back
 
 
@@ -65,7 +66,7 @@ class Engine:
         self._interrupt = Interrupt()
         self.steps = Steps(plan, bus, executors, ask, options, self._interrupt)
         if choose is not None:
-            self.steps.choose = choose
+            self.steps.prompts.choose = choose
         self._decision: asyncio.Future[bool] | None = None  # roll back after the interrupt?
 
     @property
@@ -222,7 +223,9 @@ class Engine:
         rb = self.plan.runbook
         if not rb.preconditions:
             return ""
-        return await self.steps.preconditions(h, rb, self.plan.contexts[h.name], "precondition")
+        return await self.steps.actions.preconditions(
+            h, rb, self.plan.contexts[h.name], "precondition"
+        )
 
     async def _stop_rollout(
         self,
@@ -277,7 +280,7 @@ class Engine:
             answer = (
                 True
                 if self.options.yes
-                else (await self.steps.ask(self._gate(batch, hosts), True))[0]
+                else (await self.steps.prompts.ask(self._gate(batch, hosts), True))[0]
             )
             self.bus.emit(
                 "confirm",

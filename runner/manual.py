@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from runner.inventory import Host
@@ -15,10 +14,8 @@ from runner.render import render
 
 if TYPE_CHECKING:
     from runner.plan import Context
-    from runner.steps import Steps
+    from runner.steps import StepResult, Steps
 
-# choose(question, keys) -> one of the letters in keys, or None when there is no terminal
-Choose = Callable[[str, str], Awaitable[str | None]]
 MANUAL_QUESTION = "Done? [d]one / [n]ot yet / [f]ailed"
 
 
@@ -26,25 +23,27 @@ class Waiting(Exception):
     """A manual step needs a person and there is no terminal: the run stops, resumable."""
 
 
-async def no_terminal(question: str, keys: str) -> str | None:
-    return None
-
-
 async def manual_step(
     steps: Steps, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
-) -> tuple[str, str]:
-    """(status, reason) of a manual step (forward) or manual undo; raises Waiting."""
+) -> StepResult:
+    """How a manual step (forward) or manual undo ended; raises Waiting."""
+    from runner.steps import StepResult
+
     text = render(action.text, ctx)
     phase = "forward" if forward else "rollback"
     steps.bus.emit("manual.shown", host=h.name, step=sid, instructions=text, phase=phase)
     if forward and steps.interrupt.signal:
         answer, stopped = None, True
     elif forward:
-        answer, stopped = await steps.interrupt.unless_stopped(steps.choose(MANUAL_QUESTION, "dnf"))
+        answer, stopped = await steps.interrupt.unless_stopped(
+            steps.prompts.choose(MANUAL_QUESTION, "dnf")
+        )
     else:
-        answer, stopped = await steps.choose(MANUAL_QUESTION, "dnf"), False
+        answer, stopped = await steps.prompts.choose(MANUAL_QUESTION, "dnf"), False
     if stopped:
-        return "failed", f"interrupted ({steps.interrupt.signal}) before it was confirmed"
+        return StepResult.failed(
+            f"interrupted ({steps.interrupt.signal}) before it was confirmed", started=forward
+        )
     if answer in (None, "n"):
         resume = f"runbook resume {steps.plan.run_id} --confirm {sid} --by NAME"
         why = "not done yet" if answer else "no terminal (--yes never answers manual steps)"
@@ -67,4 +66,6 @@ async def manual_step(
         by=steps.bus_actor(),
         phase=phase,
     )
-    return ("ok", "") if done else ("failed", "the operator said the manual step failed")
+    if done:
+        return StepResult("ok", started=forward)
+    return StepResult.failed("the operator said the manual step failed", started=forward)

@@ -50,7 +50,7 @@ class Redactor:
         if isinstance(value, dict):
             out = {k: self.value(v) for k, v in value.items()}
             if isinstance(out.get("head"), str) and isinstance(out.get("tail"), str):
-                # an output digest (steps.digest) whose head was cut at 4 KiB: the cut may run
+                # an output digest (attempts.digest) whose head was cut at 4 KiB: the cut may run
                 # through a secret, leaving its start at the head's end, its end at the tail's start
                 out["head"], out["tail"] = self.cut_end(out["head"]), self.cut_start(out["tail"])
             return out

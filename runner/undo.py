@@ -6,6 +6,7 @@ A manual undo with no terminal stops it too, waiting (exit 5): `resume --confirm
 
 from __future__ import annotations
 
+from runner.attempts import Purpose
 from runner.inventory import Host
 from runner.manual import Waiting
 from runner.render import RenderError
@@ -41,16 +42,17 @@ async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
             undos = undos[first_manual + 1 :]
         for undo in undos:
             if undo.action.kind == "manual":
-                status, reason = await steps.manual(h, undo.action, d.ctx, d.sid, forward=False)
-                ok = status == "ok"
+                manual = await steps.manual(h, undo.action, d.ctx, d.sid, forward=False)
+                ok, reason = manual.status == "ok", manual.reason
             else:
                 try:
-                    out = await steps.attempts(h, undo.action, d.ctx, d.sid, "rollback", undo.name)
+                    purpose = Purpose("rollback", name=undo.name)
+                    out = await steps.actions.run(h, undo.action, d.ctx, d.sid, purpose)
                     ok, reason = out.ok, out.reason
                 except RenderError as exc:
                     ok, reason = False, str(exc)
             for c in undo.verify if ok else ():
-                reason = await steps.check(h, c, d.ctx, "rollback-verify", d.sid)
+                reason = await steps.actions.check(h, c, d.ctx, "rollback-verify", d.sid)
                 if reason:
                     ok = False
                     break
