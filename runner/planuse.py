@@ -137,7 +137,7 @@ def gate(
     With one: fresh, approved as the rule says, and claimed in the ledger (used once).
     """
     from runner import identity
-    from runner.commands.plan import approvals_path
+    from runner.approvals import approvals_path
     from runner.policy import load
 
     policy = load()

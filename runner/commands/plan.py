@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import identity, ledger, planfile, planuse, policy
+from runner import approvals, identity, planfile, planuse, policy
 from runner.commands.common import prepare, target_hosts
 from runner.plan import Plan
 
@@ -185,21 +185,8 @@ def approve(
     ledger. The seal's key is `signing_key`, else RUNBOOK_SIGNING_KEY; the approver's own SSH
     key (`ssh_key`, else RUNBOOK_SSH_KEY) signs the approval itself (identity.py)."""
     data = planfile.load(Path(path))
-    digest = data["plan_hash"]
-    fields = {
-        "vouches": "plan.approved",
-        "plan_hash": digest,
-        "runbook": data["runbook"],
-        "meaning": "approved",
-        "note": note,
-    }
-    record = policy.load().vouch(fields, key=ssh_key, claimed=by)
-    log = approvals_path(state_dir, digest)
-    with ledger.appending(log, "approval", state_dir, signing_key) as journal:
-        journal.append("plan.approved", record)
-    print(f"approved plan {digest[:16]} ({data['runbook']}) by {identity.label(record)}")
+    record = approvals.approve(
+        data, state_dir, by=by, note=note, signing_key=signing_key, ssh_key=ssh_key
+    )
+    print(f"approved plan {data['plan_hash'][:16]} ({data['runbook']}) by {identity.label(record)}")
     return 0
-
-
-def approvals_path(state_dir: Path, digest: str) -> Path:
-    return state_dir / "approvals" / f"approval-{digest}.jsonl"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, planfile
+from runner.approvals import require_approval
 from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
@@ -21,7 +22,7 @@ from runner.ledger import opened, seal
 from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
-from runner.signing import Signer, load_signer
+from runner.signing import load_signer
 from runner.steps import Options
 
 if TYPE_CHECKING:
@@ -199,38 +200,8 @@ def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
         raise UsageError("refusing to run the saved plan: " + "; ".join(changed))
     if a.require_approval:
         operator = a.operator or current_actor()["user"]
-        _require_approval(saved, state_dir, operator, load_signer(a.signing_key))
+        require_approval(saved, state_dir, operator, load_signer(a.signing_key))
     return plan, saved
-
-
-def _require_approval(
-    saved: dict[str, Any], state_dir: Path, operator: str, signer: Signer | None
-) -> None:
-    """Four eyes: an approval by someone else, counted only if the ledger vouches for it (sealed
-    by `plan approve`; signed by our key when we have one), so a hand-added approval is no use."""
-    from runner.audit import verify_run
-    from runner.commands.plan import approvals_path
-    from runner.integrity import vouched
-
-    path = approvals_path(state_dir, saved["plan_hash"])
-    approvers: set[str] = set()
-    unsealed: set[str] = set()
-    if path.exists():
-        verdict = verify_run(path, keep=True)
-        if not verdict.ok:
-            raise UsageError(f"the approvals of this plan do not verify: {verdict.line()}")
-        sealed = vouched(state_dir, path, verdict, signer.public_b64 if signer else None)
-        for e in verdict.events:
-            if e["event"] == "plan.approved":
-                (approvers if e["seq"] in sealed else unsealed).add(e["by"])
-    others = approvers - {operator}
-    if not others:
-        who = f" (only by the operator {operator})" if approvers else ""
-        if unsealed - approvers - {operator}:
-            who += f"; not vouched for by the ledger: {', '.join(sorted(unsealed))}"
-        raise UsageError(
-            f"the plan {saved['plan_hash'][:16]} has no approval by someone other than the operator{who}"
-        )
 
 
 # SIGHUP (the terminal or the SSH session to it went away) is an interrupt like the others: the
