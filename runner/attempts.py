@@ -12,6 +12,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from runner.actions import Outcome, execute
+from runner.eventkinds import (
+    ActionFinished,
+    ActionStarted,
+    CheckFinished,
+    UndoFinished,
+    UndoStarted,
+)
 from runner.events import Bus
 from runner.executors.base import (
     CommandResult,
@@ -34,14 +41,12 @@ class Purpose:
     kind: Literal["step", "rollback", "check"]
     scope: str = ""  # a check's: precondition, step-precondition, verify, rollback-verify
     name: str = ""  # the undo's or the check's name
+    caller: str | None = None  # the calling step, for a step of a called runbook
 
     @property
     def forward(self) -> bool:
         """Forward work stops at an interrupt; a rollback and its verification never do."""
         return self.kind != "rollback" and self.scope != "rollback-verify"
-
-
-STEP = Purpose("step")
 
 
 def digest(s: StreamOutput) -> dict[str, Any]:
@@ -77,10 +82,12 @@ class Attempts:
         assert out is not None
         return out
 
-    async def check(self, h: Host, c: Check, ctx: Context, scope: str, sid: str) -> str:
+    async def check(
+        self, h: Host, c: Check, ctx: Context, scope: str, sid: str, caller: str | None = None
+    ) -> str:
         """Why the check does not hold after its retries, or "" when it does."""
         try:
-            out = await self.run(h, c.action, ctx, sid, Purpose("check", scope, c.name))
+            out = await self.run(h, c.action, ctx, sid, Purpose("check", scope, c.name, caller))
         except RenderError as exc:
             return str(exc)
         return out.reason
@@ -111,14 +118,17 @@ class Attempts:
         if command is None and action.kind == "run":  # a check, an undo, or it waited for a capture
             command = render(action.text, ctx, shell=True)
         if purpose.kind != "check":
+            started = UndoStarted if purpose.kind == "rollback" else ActionStarted
             self.bus.emit(
-                f"{purpose.kind}.started",
-                host=h.name,
-                step=sid,
-                kind=action.kind,
-                attempt=attempt,
-                command=command if command is not None else _preview(action, ctx),
-                **({"name": purpose.name} if purpose.name else {}),
+                started(
+                    h.name,
+                    sid,
+                    action.kind,
+                    attempt,
+                    command if command is not None else _preview(action, ctx),
+                    name=purpose.name,
+                    caller=purpose.caller,
+                )
             )
 
         seen = (OutputDigest(), OutputDigest())  # the executor fills them; read if interrupted
@@ -143,31 +153,29 @@ class Attempts:
         self, h: Host, sid: str, purpose: Purpose, attempt: int, out: Outcome, interrupted: str
     ) -> None:
         r = out.result
-        fields: dict[str, Any] = dict(
-            host=h.name,
-            step=sid,
-            attempt=attempt,
-            command=out.command,
-            ok=out.ok,
-            exit=r.exit,
-            duration=round(r.duration, 6),
-            stdout=digest(r.stdout),
-            stderr=digest(r.stderr),
+        finished = {"check": CheckFinished, "rollback": UndoFinished}.get(
+            purpose.kind, ActionFinished
         )
-        if out.status is not None:
-            fields["status"] = out.status
-        if out.reason:
-            fields["reason"] = out.reason
-        if r.timed_out:
-            fields["timed_out"] = True
-        if interrupted:
-            fields.update(exit=None, interrupted=interrupted)
-        if purpose.name:
-            fields["name"] = purpose.name
-        if purpose.scope:
-            fields["scope"] = purpose.scope
-        event = "check" if purpose.kind == "check" else f"{purpose.kind}.finished"
-        self.bus.emit(event, **fields)
+        self.bus.emit(
+            finished(
+                h.name,
+                sid,
+                attempt,
+                out.command,
+                out.ok,
+                None if interrupted else r.exit,
+                round(r.duration, 6),
+                digest(r.stdout),
+                digest(r.stderr),
+                status=out.status,
+                reason=out.reason,
+                timed_out=r.timed_out,
+                interrupted=interrupted,
+                name=purpose.name,
+                scope=purpose.scope,
+                caller=purpose.caller,
+            )
+        )
 
 
 def _interrupted(signal_name: str, command: str, seen: Digests, began: float) -> Outcome:

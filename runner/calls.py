@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runner.eventkinds import CallStarted
 from runner.inventory import Host
 from runner.model import Step
 from runner.plan import Context, expand_call
@@ -13,7 +14,9 @@ if TYPE_CHECKING:
     from runner.steps import StepResult, Steps
 
 
-async def call(steps: Steps, h: Host, step: Step, ctx: Context, sid: str) -> StepResult:
+async def call(
+    steps: Steps, h: Host, step: Step, ctx: Context, sid: str, caller: str | None
+) -> StepResult:
     from runner.steps import StepResult
 
     plan, bus = steps.plan, steps.bus
@@ -22,16 +25,9 @@ async def call(steps: Steps, h: Host, step: Step, ctx: Context, sid: str) -> Ste
     for p in sub.params:
         if p.secret and values.get(p.name) is not None:
             bus.redactor.add(str(values[p.name]))
-    bus.emit(
-        "step.started",
-        host=h.name,
-        step=sid,
-        kind="call",
-        command=sub.id,
-        runbook_sha256=sub.sha256,
-    )
+    bus.emit(CallStarted(h.name, sid, sub.id, sub.sha256, caller=caller))
     reason = await steps.actions.preconditions(h, sub, sub_ctx, "precondition")
     if reason:
         return StepResult.failed(f"'{sub.id}' precondition failed: {reason}")
-    ok, done, why = await steps.sequence(h, sub, sub_ctx, sid + "/")
+    ok, done, why = await steps.sequence(h, sub, sub_ctx, caller=sid)
     return StepResult("ok" if ok else "failed", why, started=True, children=done)

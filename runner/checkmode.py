@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.eventkinds import Event
 from runner.model import Step
 from runner.render import names_used
 
@@ -50,17 +51,18 @@ class Report:
         self.hosts = {h: HostCheck(h) for h in hosts}
         self._pre: dict[tuple[str, str], tuple[bool, str]] = {}  # the last attempt counts
 
-    def event(self, name: str, f: dict[str, Any]) -> None:
+    def event(self, e: Event) -> None:
+        name, f = e.kind, e.fields()
         host = self.hosts.get(str(f.get("host", "")))
         if host is None:
             return
         step = str(f.get("step", ""))
         if name == "check" and f.get("scope") == "precondition":
             self._pre[(host.host, str(f.get("name", "")))] = (bool(f["ok"]), f.get("reason", ""))
-        elif name == "step.outcome" and "/" not in step and f["status"] != "skipped":
+        elif name == "step.outcome" and not f.get("caller") and f["status"] != "skipped":
             ok = f["status"] == "ok"
             host.lines.append(f"{step}: {'ok' if ok else 'FAILS: ' + f.get('reason', '')}")
-        elif name == "step.skipped" and "/" not in step:
+        elif name == "step.skipped" and not f.get("caller"):
             why = str(f.get("reason", ""))
             plain = why == NOT_SAFE or why.startswith("cannot check")
             host.lines.append(f"{step}: {why if plain else f'skipped ({why})'}")

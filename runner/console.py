@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from runner.eventkinds import Event
 from runner.recap import Recap
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}
@@ -74,13 +75,14 @@ class Console:
             self._status = self._rich.status(_Running(self._running))
             self._status.start()
 
-    def event(self, name: str, f: dict[str, Any]) -> None:
+    def event(self, e: Event) -> None:
+        name, f = e.kind, e.fields()
         if name == "run.finished":  # an interrupted run leaves steps without an outcome
             self._running.clear()
         key = (f.get("host", ""), f.get("step", ""))
         if name == "step.started" and f.get("attempt", 1) == 1:
             self._running[key] = time.monotonic()
-        self.recap.event(name, f)
+        self.recap.event(e)
         elapsed = ""
         if name == "step.outcome" and key in self._running:
             elapsed = f" in {time.monotonic() - self._running.pop(key):.2f}s"
@@ -91,7 +93,7 @@ class Console:
         host = f.get("host", "")
         where = f"[{host}] " if host and host != "local" else ""
         if name == "run.started":
-            self.line(f"▶ {f['runbook']} — run {f['run_id_']} on {', '.join(f['hosts'])}", "bold")
+            self.line(f"▶ {f['runbook']} — run {f['run_id']} on {', '.join(f['hosts'])}", "bold")
         elif name == "step.started":
             self.line(
                 f"{where}→ {f['step']}: {f['command'].splitlines()[0] if f['command'] else ''}",
@@ -241,16 +243,3 @@ class _Running:
             for (h, s), t in self.running.items()
         )
         return f"running {steps}"
-
-
-class JournalSink:
-    """Writes every engine event to the audit journal (live output is not journaled)."""
-
-    def __init__(self, journal: Any) -> None:
-        self.journal = journal
-
-    def event(self, name: str, f: dict[str, Any]) -> None:
-        self.journal.append(name, {k: v for k, v in f.items() if not k.endswith("_")})
-
-    def output(self, host: str, step: str, stream: str, text: str) -> None:
-        return None

@@ -24,6 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import EXIT_ROLLBACK_FAILED, StateError
+from runner.eventkinds import (
+    BatchStarted,
+    Confirmed,
+    HostExcluded,
+    Interrupted,
+    RollbackBatch,
+    RollbackSkipped,
+    RolloutStopped,
+    RunAborted,
+    RunError,
+    RunFinished,
+)
 from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
@@ -84,7 +96,7 @@ class Engine:
             then = "the rollback under way goes on; interrupt again to exit at once"
         else:
             then = "stopping the running steps, then the failure policy (interrupt again to exit at once)"
-        self.bus.emit("interrupt", signal=signal_name, first=first, then=then)
+        self.bus.emit(Interrupted(signal_name, first, then))
         return first
 
     async def _roll_back_after_interrupt(self) -> bool:
@@ -107,7 +119,7 @@ class Engine:
             answer, via = await self.ask(question, True), "terminal"
             if answer is None:
                 answer, via = True, "no terminal: the failure policy applies"
-        self.bus.emit("confirm", question="roll back after the interrupt", answer=answer, via=via)
+        self.bus.emit(Confirmed("roll back after the interrupt", answer, via))
         return bool(answer)
 
     # --- the run --------------------------------------------------------------------------
@@ -127,10 +139,10 @@ class Engine:
                 return self._finish("interrupted", start, results)
             if len(failed) > max_failures:
                 for name, reason in failed:
-                    self.bus.emit("run.aborted", host=name, reason=reason)
+                    self.bus.emit(RunAborted(name, reason))
                 return self._finish("aborted", start, results, "preconditions failed")
             for name, reason in failed:  # tolerated: the other hosts go on without these
-                self.bus.emit("host.excluded", host=name, reason=reason)
+                self.bus.emit(HostExcluded(name, reason))
             excluded = {name for name, _ in failed}
             batches = [[h for h in b if h.name not in excluded] for b in self.plan.batches]
             batches = [b for b in batches if b]
@@ -143,7 +155,7 @@ class Engine:
                         break
                     why = f"halted: batch {i + 1} was not started"
                     return self._finish("failed", start, results, why)
-                self.bus.emit("batch.started", batch=i + 1, hosts=[h.name for h in batch])
+                self.bus.emit(BatchStarted(i + 1, [h.name for h in batch]))
                 batch_results = await asyncio.gather(
                     *(self._bounded(h, self._host(h)) for h in batch)
                 )
@@ -160,7 +172,7 @@ class Engine:
         except StateError:
             raise  # the journal itself failed: nothing more can be recorded
         except Exception as exc:  # a bug: recorded (masked), and the exit code is the recorded one
-            self.bus.emit("run.error", reason=f"{type(exc).__name__}: {exc}")
+            self.bus.emit(RunError(f"{type(exc).__name__}: {exc}"))
             why = f"internal error: {type(exc).__name__}"
             return self._finish("failed", start, [], why, code=EXIT_ROLLBACK_FAILED)
 
@@ -194,15 +206,16 @@ class Engine:
             reason = next((r.reason for r in results if r.reason), "")
         code = self.lifecycle.to(state, reason, code=code)
         self.bus.emit(
-            "run.finished",
-            outcome=self.lifecycle.state,
-            exit_code=code,
-            duration=round(time.monotonic() - start, 6),
-            planned=[h.name for h in self.plan.hosts],  # the recap names hosts never started
-            hosts={
-                r.host: {"ok": r.ok, "reason": r.reason, "rollback_ok": r.rollback_ok}
-                for r in results
-            },
+            RunFinished(
+                outcome=self.lifecycle.state,
+                exit_code=code,
+                duration=round(time.monotonic() - start, 6),
+                planned=[h.name for h in self.plan.hosts],
+                hosts={
+                    r.host: {"ok": r.ok, "reason": r.reason, "rollback_ok": r.rollback_ok}
+                    for r in results
+                },
+            )
         )
         return code
 
@@ -238,14 +251,8 @@ class Engine:
         """More than max_failures hosts failed: no new batch; maybe undo the whole batch."""
         rollout = self.plan.runbook.rollout
         remaining = sum(len(b) for b in self.plan.batches[number:])
-        self.bus.emit(
-            "rollout.stopped",
-            batch=number,
-            failed=failures,
-            max_failures=max_failures,
-            hosts_not_started=remaining,
-            reason=f"{failures} host(s) failed, more than max_failures={max_failures}",
-        )
+        why_stop = f"{failures} host(s) failed, more than max_failures={max_failures}"
+        self.bus.emit(RolloutStopped(number, failures, max_failures, remaining, why_stop))
         if rollout is None or rollout.on_batch_failure != "rollback-batch":
             return
         succeeded = [(h, r) for h, r in zip(batch, results, strict=True) if r.ok]
@@ -254,14 +261,10 @@ class Engine:
         why = await self._why_not_roll_back()
         if why:
             for h, _ in succeeded:
-                self.bus.emit("rollback.skipped", host=h.name, reason=why)
+                self.bus.emit(RollbackSkipped(h.name, why))
             return
-        self.bus.emit(
-            "rollback.batch",
-            batch=number,
-            hosts=[h.name for h, _ in succeeded],
-            reason=f"batch {number} failed (on_batch_failure: rollback-batch)",
-        )
+        why_undo = f"batch {number} failed (on_batch_failure: rollback-batch)"
+        self.bus.emit(RollbackBatch(number, [h.name for h, _ in succeeded], why_undo))
         oks = await asyncio.gather(
             *(
                 self._bounded(h, self._roll_back(h, r.done, f"batch {number} failed"))
@@ -282,13 +285,8 @@ class Engine:
                 if self.options.yes
                 else (await self.steps.prompts.ask(self._gate(batch, hosts), True))[0]
             )
-            self.bus.emit(
-                "confirm",
-                question=f"start batch {batch + 1}",
-                hosts=hosts,
-                answer=bool(answer),
-                via="--yes" if self.options.yes else "terminal",
-            )
+            via = "--yes" if self.options.yes else "terminal"
+            self.bus.emit(Confirmed(f"start batch {batch + 1}", bool(answer), via, hosts=hosts))
             return bool(answer)
         await self._interrupt.unless_stopped(asyncio.sleep(float(rollout.pause)))
         return not self.interrupted
@@ -303,14 +301,14 @@ class Engine:
         ctx = dict(self.plan.contexts[h.name])
         ctx.update(self.options.captures.get(h.name, {}))
         try:
-            ok, done, reason = await self.steps.sequence(h, self.plan.runbook, ctx, "")
+            ok, done, reason = await self.steps.sequence(h, self.plan.runbook, ctx)
         except Waiting as exc:
             return HostResult(h.name, False, str(exc), waiting=True)
         if ok:
             return HostResult(h.name, True, done=done)
         why = await self._why_not_roll_back()
         if why:
-            self.bus.emit("rollback.skipped", host=h.name, reason=why)
+            self.bus.emit(RollbackSkipped(h.name, why))
             return HostResult(h.name, False, reason)
         undone = await self._roll_back(h, done, reason)
         return HostResult(h.name, False, reason, undone, waiting=undone is None)

@@ -6,13 +6,14 @@ one place where secrets become `***` (live output included, masked line by line)
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
+from runner.eventkinds import Event
 from runner.redact import Redactor
 
 
 class Subscriber(Protocol):
-    def event(self, name: str, fields: dict[str, Any]) -> None: ...
+    def event(self, e: Event) -> None: ...
 
     def output(self, host: str, step: str, stream: str, text: str) -> None: ...
 
@@ -23,10 +24,10 @@ class Bus:
         self.subscribers = subscribers
         self._partial: dict[tuple[str, str, str], bytes] = {}
 
-    def emit(self, event: str, /, **fields: Any) -> None:
-        masked = self.redactor.value(fields)
+    def emit(self, e: Event) -> None:
+        masked = e.masked(self.redactor.value) if self.redactor else e
         for sub in self.subscribers:
-            sub.event(event, masked)
+            sub.event(masked)
 
     def output(self, host: str, step: str, stream: str, chunk: bytes) -> None:
         """Live output, masked per complete line so a secret split across chunks is still caught."""

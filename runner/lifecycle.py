@@ -44,6 +44,7 @@ from runner.errors import (
     EXIT_ROLLBACK_FAILED,
     EXIT_WAITING,
 )
+from runner.eventkinds import RunState
 
 State = Literal[
     "running",
@@ -190,7 +191,7 @@ def _from_legacy(events: Sequence[Mapping[str, Any]]) -> list[Transition]:
     return out
 
 
-Emit = Callable[..., None]  # Bus.emit: emit(event, **fields)
+Emit = Callable[[RunState], None]  # Bus.emit
 
 
 class Tracker:
@@ -237,14 +238,6 @@ class Tracker:
             code = EXIT_CODES[state]
             if state in ("rolled-back", "resolved") and self.requested:
                 code = EXIT_OK
-        self.emit(
-            EVENT,
-            state=state,
-            reason=reason,
-            by=by or self.by,
-            phase=self.phase,
-            exit_code=code,
-            **{"from": self.state},
-        )
+        self.emit(RunState(state, reason, by or self.by, self.phase, code, self.state))
         self.state = state
         return code

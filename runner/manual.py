@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runner.eventkinds import ManualConfirmed, ManualDeclined, ManualShown, StepWaiting
 from runner.inventory import Host
 from runner.model import Action
 from runner.render import render
@@ -24,14 +25,21 @@ class Waiting(Exception):
 
 
 async def manual_step(
-    steps: Steps, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
+    steps: Steps,
+    h: Host,
+    action: Action,
+    ctx: Context,
+    sid: str,
+    caller: str | None,
+    *,
+    forward: bool,
 ) -> StepResult:
     """How a manual step (forward) or manual undo ended; raises Waiting."""
     from runner.steps import StepResult
 
     text = render(action.text, ctx)
     phase = "forward" if forward else "rollback"
-    steps.bus.emit("manual.shown", host=h.name, step=sid, instructions=text, phase=phase)
+    steps.bus.emit(ManualShown(h.name, sid, text, phase, caller))
     if forward and steps.interrupt.signal:
         answer, stopped = None, True
     elif forward:
@@ -47,25 +55,12 @@ async def manual_step(
     if answer in (None, "n"):
         resume = f"runbook resume {steps.plan.run_id} --confirm {sid} --by NAME"
         why = "not done yet" if answer else "no terminal (--yes never answers manual steps)"
-        steps.bus.emit(
-            "step.waiting",
-            host=h.name,
-            step=sid,
-            phase=phase,
-            reason=why,
-            instructions=text,
-            resume=resume,
-        )
+        steps.bus.emit(StepWaiting(h.name, sid, phase, why, text, resume, caller))
         what = "manual step" if forward else "manual undo of step"
         raise Waiting(f"waiting for a person at {what} '{sid}' ({why}): when done, `{resume}`")
     done = answer == "d"
-    steps.bus.emit(
-        "manual.confirmed" if done else "manual.declined",
-        host=h.name,
-        step=sid,
-        by=steps.bus_actor(),
-        phase=phase,
-    )
+    answered = ManualConfirmed if done else ManualDeclined
+    steps.bus.emit(answered(h.name, sid, steps.bus_actor(), phase, caller))
     if done:
         return StepResult("ok", started=forward)
     return StepResult.failed("the operator said the manual step failed", started=forward)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from runner.eventkinds import Confirmed
 from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
@@ -53,5 +54,5 @@ class Prompts:
             return f"interrupted ({self.interrupt.signal}) at the question"
         if answer is None:
             return "needs confirmation, but there is no terminal (use --yes to answer confirm: questions)"
-        bus.emit("confirm", host=h.name, step=sid, question=question, answer=answer, via=via)
+        bus.emit(Confirmed(question, answer, via, host=h.name, step=sid))
         return "" if answer else "declined by the operator"

@@ -6,7 +6,8 @@ events the journal records, by the console (a subscriber), so it cannot disagree
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+
+from runner.eventkinds import Event
 
 COLUMNS = ("ok", "failed", "skipped", "rolled back")
 
@@ -16,9 +17,10 @@ class Recap:
         self.status: dict[str, dict[str, str]] = {}  # host -> step -> its last status
         self.undone: dict[str, set[str]] = {}
 
-    def event(self, name: str, f: dict[str, Any]) -> None:
+    def event(self, e: Event) -> None:
+        name, f = e.kind, e.fields()
         host, step = f.get("host"), str(f.get("step", ""))
-        if not host or not step or "/" in step or ":" in step:  # a runbook's own steps only
+        if not host or not step or f.get("caller"):  # the runbook's own steps only
             return
         if name == "step.outcome":
             self.status.setdefault(host, {})[step] = str(f["status"])

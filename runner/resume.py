@@ -40,9 +40,10 @@ class RunState:
 
 
 def _top_level(e: dict[str, Any]) -> tuple[str, str] | None:
-    """(host, step) for an event about a runbook's own step; None for called or check steps."""
+    """(host, step) for an event about one of the runbook's own steps; None for the steps of a
+    called runbook (their events name their `caller`) and events about no step."""
     host, step = e.get("host", ""), str(e.get("step", ""))
-    if not host or "/" in step or ":" in step:
+    if not host or not step or e.get("caller"):
         return None
     return host, step
 

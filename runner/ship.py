@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from runner.audit import KINDS, list_journals, relative_name
 from runner.errors import UsageError
+from runner.eventkinds import Event
 from runner.ledger import ledger_path
 
 SD_ID = "runbook@32473"  # 32473: the enterprise number RFC 5612 reserves for examples
@@ -231,7 +232,7 @@ class LiveShipper:
         self._thread = threading.Thread(target=self._loop, name="runbook-ship", daemon=True)
         self._thread.start()
 
-    def event(self, name: str, fields: dict[str, Any]) -> None:
+    def event(self, e: Event) -> None:
         self._wake.set()  # subscribed after the journal: the record is on disk by now
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runner.attempts import STEP, Attempts
+from runner.attempts import Attempts, Purpose
 from runner.calls import call
 from runner.checkmode import not_checked
+from runner.eventkinds import StepOutcome, StepSkipped
 from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
@@ -48,6 +49,7 @@ class Done:
     ctx: Context
     sid: str  # where it ran: "step", or "caller/step" inside a called runbook
     children: list[Done] = field(default_factory=list)
+    caller: str | None = None  # the calling step's sid, inside a called runbook
 
 
 @dataclass(frozen=True)
@@ -85,56 +87,40 @@ class Steps:
         self.actions = Attempts(plan, bus, executors, interrupt)
 
     async def sequence(
-        self, h: Host, rb: Runbook, ctx: Context, prefix: str
+        self, h: Host, rb: Runbook, ctx: Context, caller: str | None = None
     ) -> tuple[bool, list[Done], str]:
+        """The runbook's steps in order: the run's own (caller None), or a called runbook's."""
         done: list[Done] = []
-        before = self._skips(h, rb, prefix)
+        before = self._skips(h, rb) if caller is None else {}
         for step in rb.steps:
-            sid = prefix + step.id
+            sid = step.id if caller is None else f"{caller}/{step.id}"
             if self.interrupt.signal:
                 return False, done, f"interrupted ({self.interrupt.signal}) before step '{sid}'"
             if step.id in before:
                 why = before[step.id]
-                self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
-                if why == _RESUMED:
-                    done.append(
-                        Done(step, ctx, sid)
-                    )  # done in an earlier attempt: still undone on failure
+                self.bus.emit(StepSkipped(h.name, sid, why, caller))
+                if why == _RESUMED:  # done in an earlier attempt: still undone on failure
+                    done.append(Done(step, ctx, sid))
                 continue
             if step.on is not None and h.name not in step.on:
-                self.bus.emit(
-                    "step.skipped",
-                    host=h.name,
-                    step=sid,
-                    reason=f"not targeted (on: {', '.join(step.on)})",
-                )
+                why = f"not targeted (on: {', '.join(step.on)})"
+                self.bus.emit(StepSkipped(h.name, sid, why, caller))
                 continue
-            result = await self._step(h, rb, step, ctx, sid)
-            extra = (
-                {"capture": {step.capture: ctx[step.capture]}}
-                if step.capture and step.capture in ctx
-                else {}
+            result = await self._step(h, step, ctx, sid, caller)
+            captured = (
+                {step.capture: ctx[step.capture]} if step.capture and step.capture in ctx else None
             )
-            self.bus.emit(
-                "step.outcome",
-                host=h.name,
-                step=sid,
-                status=result.status,
-                reason=result.reason,
-                **extra,
-            )
+            self.bus.emit(StepOutcome(h.name, sid, result.status, result.reason, captured, caller))
             if result.status == "skipped":
                 continue
             if result.started:
-                done.append(Done(step, ctx, sid, result.children))
+                done.append(Done(step, ctx, sid, result.children, caller))
             if result.status == "failed" and not step.continue_on_error:
                 return False, done, f"step '{sid}': {result.reason}"
         return True, done, ""
 
-    def _skips(self, h: Host, rb: Runbook, prefix: str) -> dict[str, str]:
-        """Top-level steps not to run now: completed before a resume, or before --from."""
-        if prefix:
-            return {}
+    def _skips(self, h: Host, rb: Runbook) -> dict[str, str]:
+        """The run's own steps not to run now: completed before a resume, or before --from."""
         out = dict.fromkeys(self.options.resumed.get(h.name, set()), _RESUMED)
         if self.options.from_step:
             for step in rb.steps:
@@ -143,21 +129,23 @@ class Steps:
                 out.setdefault(step.id, f"before --from {self.options.from_step}")
         return out
 
-    async def _step(self, h: Host, rb: Runbook, step: Step, ctx: Context, sid: str) -> StepResult:
+    async def _step(
+        self, h: Host, step: Step, ctx: Context, sid: str, caller: str | None
+    ) -> StepResult:
         try:
             why = self._not_now(h, step, ctx)
             if why:
-                self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
+                self.bus.emit(StepSkipped(h.name, sid, why, caller))
                 return StepResult("skipped", why)
             for c in step.preconditions:
-                reason = await self.actions.check(h, c, ctx, "step-precondition", sid)
+                reason = await self.actions.check(h, c, ctx, "step-precondition", sid, caller)
                 if reason:
                     return StepResult.failed(f"precondition '{c.name}' failed: {reason}")
             if step.confirm:
                 reason = await self.prompts.confirm(self.bus, h, step, ctx, sid)
                 if reason:
                     return StepResult.failed(reason)
-            return await self._act(h, step, ctx, sid)
+            return await self._act(h, step, ctx, sid, caller)
         except RenderError as exc:
             return StepResult.failed(str(exc))
 
@@ -171,32 +159,34 @@ class Steps:
             return why_false(step.when, ctx, self.bus.redactor.text)
         return ""
 
-    async def _act(self, h: Host, step: Step, ctx: Context, sid: str) -> StepResult:
+    async def _act(
+        self, h: Host, step: Step, ctx: Context, sid: str, caller: str | None
+    ) -> StepResult:
         """The step's action, its capture and its verification."""
         kind = step.action.kind
         if kind == "manual":
-            return await self.manual(h, step.action, ctx, sid, forward=True)
+            return await self.manual(h, step.action, ctx, sid, caller, forward=True)
         if kind == "call":
-            return await call(self, h, step, ctx, sid)
+            return await call(self, h, step, ctx, sid, caller)
         if kind == "run":
             unreachable = await self.actions.connect(h)
             if unreachable:  # nothing ran on the host: nothing of this step to undo
                 return StepResult.failed(unreachable)
-        out = await self.actions.run(h, step.action, ctx, sid, STEP)
+        out = await self.actions.run(h, step.action, ctx, sid, Purpose("step", caller=caller))
         if not out.ok:
             return StepResult.failed(out.reason, started=True)
         if step.capture:
             ctx[step.capture] = out.result.stdout.text.strip()
         for c in step.verify:
-            reason = await self.actions.check(h, c, ctx, "verify", sid)
+            reason = await self.actions.check(h, c, ctx, "verify", sid, caller)
             if reason:
                 return StepResult.failed(f"verification '{c.name}' failed: {reason}", started=True)
         return StepResult("ok", started=True)
 
     async def manual(
-        self, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
+        self, h: Host, action: Action, ctx: Context, sid: str, caller: str | None, *, forward: bool
     ) -> StepResult:
-        return await manual_step(self, h, action, ctx, sid, forward=forward)
+        return await manual_step(self, h, action, ctx, sid, caller, forward=forward)
 
     def bus_actor(self) -> str:
         from runner.audit import current_actor

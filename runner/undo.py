@@ -7,6 +7,7 @@ A manual undo with no terminal stops it too, waiting (exit 5): `resume --confirm
 from __future__ import annotations
 
 from runner.attempts import Purpose
+from runner.eventkinds import RollbackBegin, RollbackDone, RollbackFailed, RollbackNone
 from runner.inventory import Host
 from runner.manual import Waiting
 from runner.render import RenderError
@@ -26,7 +27,7 @@ async def roll_back(steps: Steps, h: Host, done: list[Done]) -> bool | None:
 
 
 async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
-    steps.bus.emit("rollback.begin", host=h.name, steps=[d.sid for d in reversed(done)])
+    steps.bus.emit(RollbackBegin(h.name, [d.sid for d in reversed(done)]))
     order = list(reversed(done))
     for n, d in enumerate(order):
         if d.children:
@@ -34,7 +35,7 @@ async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
                 return False
             continue
         if not d.step.rollback:
-            steps.bus.emit("rollback.none", host=h.name, step=d.sid, reason="no rollback defined")
+            steps.bus.emit(RollbackNone(h.name, d.sid, "no rollback defined", d.caller))
             continue
         undos = list(d.step.rollback)
         if d.sid in steps.options.confirmed_undo.get(h.name, ()):  # `resume --confirm`: done
@@ -42,29 +43,26 @@ async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
             undos = undos[first_manual + 1 :]
         for undo in undos:
             if undo.action.kind == "manual":
-                manual = await steps.manual(h, undo.action, d.ctx, d.sid, forward=False)
+                manual = await steps.manual(h, undo.action, d.ctx, d.sid, d.caller, forward=False)
                 ok, reason = manual.status == "ok", manual.reason
             else:
                 try:
-                    purpose = Purpose("rollback", name=undo.name)
+                    purpose = Purpose("rollback", name=undo.name, caller=d.caller)
                     out = await steps.actions.run(h, undo.action, d.ctx, d.sid, purpose)
                     ok, reason = out.ok, out.reason
                 except RenderError as exc:
                     ok, reason = False, str(exc)
             for c in undo.verify if ok else ():
-                reason = await steps.actions.check(h, c, d.ctx, "rollback-verify", d.sid)
+                reason = await steps.actions.check(h, c, d.ctx, "rollback-verify", d.sid, d.caller)
                 if reason:
                     ok = False
                     break
             if not ok:
+                not_undone = [x.sid for x in order[n:]]  # this one and all before it
                 steps.bus.emit(
-                    "rollback.failed",
-                    host=h.name,
-                    step=d.sid,
-                    name=undo.name,
-                    reason=reason,
-                    not_rolled_back=[x.sid for x in order[n:]],  # this one and all before it
+                    RollbackFailed(h.name, d.sid, undo.name, reason, not_undone, d.caller)
                 )
                 return False
-        steps.bus.emit("rollback.done", host=h.name, step=d.sid)  # a resume does not undo it again
+        # recorded, so that a resume does not undo it again
+        steps.bus.emit(RollbackDone(h.name, d.sid, d.caller))
     return True

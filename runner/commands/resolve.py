@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from runner import policy
 from runner import resume as state_mod
 from runner.audit import Journal
 from runner.errors import UsageError
+from runner.journalsink import JournalSink
 from runner.ledger import seal
 from runner.lifecycle import Tracker
 from runner.locks import Lock, lock_path
@@ -72,11 +72,7 @@ def resolve(
         try:
             for claim in records:
                 journal.append("step.resolved", claim)
-
-            def record(event: str, **f: Any) -> None:
-                journal.append(event, f)
-
-            life = Tracker(record, st.outcome, by=records[0]["by"])
+            life = Tracker(JournalSink(journal).event, st.outcome, by=records[0]["by"])
             life.phase = st.phase
             state, code = st.outcome or "running", 0
             remaining = {(h, s) for h, steps in left.items() for s in steps} if undoing else set()

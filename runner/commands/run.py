@@ -13,11 +13,13 @@ from runner import __version__, planfile
 from runner.approvals import require_approval
 from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
-from runner.console import Console, JournalSink
+from runner.console import Console
 from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, StateError, StoppedMidRun, UsageError
+from runner.eventkinds import LockTakenOver, RunOpened
 from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
+from runner.journalsink import JournalSink
 from runner.ledger import opened, seal
 from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
@@ -130,10 +132,10 @@ def execute(
         console = Console(screen, show_output=not a.quiet)
         sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
         bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
-        bus.emit(event, run_id_=plan.run_id, **fields)
+        bus.emit(RunOpened(event, fields, plan.run_id))
         opened(journal, state_dir, signer, first)
         if lock.taken_over:
-            bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
+            bus.emit(LockTakenOver(lock.taken_over, "its process is gone"))
         life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
         life.requested, life.resolved_by_person = requested, by_person
         undoing = rollback_only is not None
