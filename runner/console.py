@@ -200,5 +200,8 @@ class JournalSink:
     def event(self, name: str, f: dict[str, Any]) -> None:
         self.journal.append(name, {k: v for k, v in f.items() if not k.endswith("_")})
 
+    def sync(self) -> None:
+        self.journal.sync()
+
     def output(self, host: str, step: str, stream: str, text: str) -> None:
         return None

@@ -41,6 +41,13 @@ class Bus:
         self._partial[key] = data[cut:]
         self._send(host, step, stream, data[:cut])
 
+    def sync(self) -> None:
+        """Make what was emitted durable: before a command starts (groupcommit.py)."""
+        for sub in self.subscribers:
+            sync = getattr(sub, "sync", None)
+            if sync is not None:
+                sync()
+
     def flush(self, host: str, step: str) -> None:
         for stream in ("stdout", "stderr"):
             rest = self._partial.pop((host, step, stream), b"")

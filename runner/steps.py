@@ -320,6 +320,7 @@ class Steps:
         def live(stream: str, chunk: bytes) -> None:
             self.bus.output(h.name, sid, stream, chunk)
 
+        self.bus.sync()  # what announces the command is durable before it runs
         began = time.monotonic()
         running = execute(action, ctx, executor, live, command=command, into=seen)
         out, stopped = (

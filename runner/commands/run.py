@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from runner import __version__, planfile
-from runner.audit import Journal, current_actor, run_path
+from runner.audit import current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
+from runner.groupcommit import GroupCommitJournal, synced
 from runner.ledger import seal
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
@@ -89,20 +90,21 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
-        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
+        journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id)
         console = Console(show_output=not a.quiet)
         bus = Bus(plan.redactor, [JournalSink(journal), console])
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
         executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
-        engine = Engine(plan, bus, executors, console.ask, options)
+        engine = Engine(plan, bus, executors, synced(console.ask, journal.sync), options)
         try:
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):
             return EXIT_INTERRUPTED
         finally:
             try:
+                journal.write_through()
                 seal(journal, state_dir, signer)
             finally:
                 journal.close()
