@@ -111,6 +111,8 @@ class Console:
             self.line(f"{where}↩ rolled back {f['step']}{undo}: {result}", "yellow")
         elif name == "interrupt":
             self.line(f"⚠ {f['signal']}: {f['then']}", "bold yellow")
+        elif name == "host.notice":
+            self.line(f"{where}ℹ {f['message']}", "dim")
         elif name == "run.finished":
             style = "bold green" if f["exit_code"] == 0 else "bold red"
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)

@@ -192,6 +192,26 @@ class SSHServer:
         return path
 
 
+SSH_PATHS = ("helper", "channel")  # RUNBOOK_SSH_HELPER: auto (the helper) or off
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that talks to an sshd runs twice: through the per-host helper, and with one
+    channel per command (the path taken when a host has no Python 3)."""
+    if {"sshd", "make_sshd"} & set(
+        metafunc.fixturenames
+    ) and "ssh_path" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("ssh_path")
+        metafunc.parametrize("ssh_path", SSH_PATHS, indirect=True)
+
+
+@pytest.fixture
+def ssh_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = str(getattr(request, "param", "helper"))
+    monkeypatch.setenv("RUNBOOK_SSH_HELPER", "auto" if path == "helper" else "off")
+    return path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ssh: needs the real OpenSSH server of sshd_fixture")
 

@@ -96,7 +96,11 @@ def execute(
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
-        executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
+        executors = Executors(
+            plan.inventory,
+            accept_new_host_keys=a.accept_new_host_keys,
+            notify=lambda host, text: bus.emit("host.notice", host=host, message=text),
+        )
         engine = Engine(plan, bus, executors, synced(console.ask, journal.sync), options)
         try:
             return asyncio.run(_main(engine, executors, rollback_only))
