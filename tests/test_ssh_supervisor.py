@@ -47,7 +47,7 @@ def test_commands_run_under_the_helper_or_the_wrapper(sshd: SSHServer, ssh_path:
     ex = executor(sshd, notify=notes.append)
     [parent] = arun(run_all(ex, "tr '\\0' ' ' < /proc/$PPID/cmdline"))
     if ssh_path == "helper":
-        assert "python3 -c import sys;S=sys.stdin.buffer.read(" in parent.stdout.text
+        assert "python3 -I -S -c import os;N=" in parent.stdout.text
     else:
         assert parent.stdout.text.startswith("/bin/sh -c exec 3<&0")
     assert notes == []
