@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,11 @@ async def execute(
     *,
     command: str | None = None,  # the rendered run: command, when the caller already has it
     into: Digests | None = None,  # the executor fills these: see Executor.run
+    ready: Callable[[], None] | None = None,  # see CommandRequest.ready
 ) -> Outcome:
     if action.kind == "http":
+        if ready is not None:
+            ready()
         return await _http(action, ctx)
     if command is None:
         command = render(action.text, ctx, shell=True)
@@ -52,6 +56,7 @@ async def execute(
         cwd=render(action.cwd, ctx) if action.cwd else None,
         sudo=action.sudo,
         timeout=action.timeout,
+        ready=ready,
     )
     from runner.executors.base import ConnectionFailed
 

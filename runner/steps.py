@@ -320,9 +320,11 @@ class Steps:
         def live(stream: str, chunk: bytes) -> None:
             self.bus.output(h.name, sid, stream, chunk)
 
-        self.bus.sync()  # what announces the command is durable before it runs
         began = time.monotonic()
-        running = execute(action, ctx, executor, live, command=command, into=seen)
+        # ready: what announces the command is made durable before it runs (the executor calls it)
+        running = execute(
+            action, ctx, executor, live, command=command, into=seen, ready=self.bus.sync
+        )
         out, stopped = (
             await self.interrupt.unless_stopped(running) if forward else (await running, False)
         )

@@ -28,6 +28,8 @@ from runner.executors.base import (
 )
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+# Waits for the runner's go (one line on stdin), then gives the command /dev/null as stdin.
+_GATE = "read -r _ || exit 125; exec </dev/null\n"
 _CHUNK = 65536
 
 
@@ -51,10 +53,11 @@ class LocalExecutor:
             env = dict(os.environ)
             env.update(request.env)
         start = time.monotonic()
+        gate = request.ready is not None
         try:
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", command],
-                stdin=subprocess.DEVNULL,
+                ["/bin/sh", "-c", _GATE + command if gate else command],
+                stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
@@ -62,6 +65,16 @@ class LocalExecutor:
             )
         except OSError as exc:
             return CommandResult(exit=127, error=f"cannot start /bin/sh: {exc}", duration=0.0)
+        if request.ready is not None and proc.stdin is not None:
+            # The shell starts (exec, its own start-up) on another core while the journal syncs;
+            # it runs the command only once told to, after the sync. If the sync fails, closing
+            # the gate unopened makes it exit 125 without running anything.
+            try:
+                request.ready()
+                proc.stdin.write(b"\n")
+            finally:
+                with contextlib.suppress(BrokenPipeError):  # killed meanwhile: nothing ran
+                    proc.stdin.close()
         out, err = into or (OutputDigest(), OutputDigest())
         child = _Child(proc, out, err, on_output)
         timed_out = False

@@ -226,10 +226,14 @@ class SSHExecutor:
         helper = await self._helper_for(conn)
         if helper is not None:
             text, sudo = helper_text(request, as_root=conn.get_extra_info("username") == "root")
+            if request.ready is not None:
+                request.ready()
             result = await helper.run(text, sudo, request.timeout, on_output, into)
             if helper.closed:
                 self._forget(conn)
             return result
+        if request.ready is not None:
+            request.ready()
         start = time.monotonic()
         session = _Session(on_output, into)
         opening = asyncio.ensure_future(
