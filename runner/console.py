@@ -20,7 +20,7 @@ class Console:
 
     def __init__(self, stream: TextIO | None = None, *, show_output: bool = True) -> None:
         self.stream = stream or sys.stdout
-        self.show_output = show_output
+        self.show_output = self.shows_output = show_output  # the bus skips live output if False
         self.tty = self.stream.isatty()
         self.color = self.tty and not os.environ.get("NO_COLOR")
         self._rich: Any = None
@@ -195,6 +195,8 @@ class _Running:
 
 class JournalSink:
     """Writes every engine event to the audit journal (live output is not journaled)."""
+
+    shows_output = False
 
     def __init__(self, journal: Any) -> None:
         self.journal = journal

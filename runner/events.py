@@ -22,6 +22,8 @@ class Bus:
         self.redactor = redactor
         self.subscribers = subscribers
         self._partial: dict[tuple[str, str, str], bytes] = {}
+        # a subscriber may say it ignores live output (`shows_output = False`)
+        self.live = any(getattr(sub, "shows_output", True) for sub in subscribers)
 
     def emit(self, event: str, /, **fields: Any) -> None:
         masked = self.redactor.value(fields)
@@ -30,6 +32,8 @@ class Bus:
 
     def output(self, host: str, step: str, stream: str, chunk: bytes) -> None:
         """Live output, masked per complete line so a secret split across chunks is still caught."""
+        if not self.live:  # nobody shows it (--quiet): no decoding or masking of every byte
+            return
         key = (host, step, stream)
         data = self._partial.pop(key, b"") + chunk
         cut = data.rfind(b"\n") + 1

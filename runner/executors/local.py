@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -30,7 +31,8 @@ from runner.executors.base import (
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 # Waits for the runner's go (one line on stdin), then gives the command /dev/null as stdin.
 _GATE = "read -r _ || exit 125; exec </dev/null\n"
-_CHUNK = 65536
+_CHUNK = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe, so a command printing a lot wakes us 16x less often
 
 
 class LocalExecutor:
@@ -122,6 +124,8 @@ class _Child:
         for stream, digest, name in ((proc.stdout, out, "stdout"), (proc.stderr, err, "stderr")):
             fd = stream.fileno()
             os.set_blocking(fd, False)
+            with contextlib.suppress(OSError):  # not Linux, or over the user's pipe quota
+                fcntl.fcntl(fd, _F_SETPIPE_SZ, _CHUNK)
             self.loop.add_reader(fd, self._read, stream, digest, name, cb)
         try:
             self._pidfd = os.pidfd_open(proc.pid)

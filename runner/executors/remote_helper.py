@@ -19,6 +19,7 @@ their own stdin close and do the same.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import selectors
@@ -27,7 +28,7 @@ import struct
 import sys
 
 HEADER = struct.Struct(">cII")
-CHUNK = 65536
+CHUNK = 1 << 20  # and a 1 MiB pipe per stream: a command printing a lot, fewer wake-ups
 SOURCE = b""  # set by the bootstrap: this file's text, to start helpers under sudo
 
 
@@ -159,6 +160,10 @@ class Helper:
         self.procs[cid] = Child(pid, 2)
         for fd, kind in ((out_r, b"O"), (err_r, b"E")):
             os.set_blocking(fd, False)
+            try:  # noqa: SIM105 - as above
+                fcntl.fcntl(fd, 1031, CHUNK)  # F_SETPIPE_SZ (Linux)
+            except OSError:
+                pass
             self.sel.register(fd, selectors.EVENT_READ, ("pipe", (cid, kind)))
 
     def read_pipe(self, fd: int, cid: int, kind: bytes) -> None:

@@ -305,9 +305,11 @@ class SSHExecutor:
                 await conn.wait_closed()
             # wait_closed can return a loop iteration or more before asyncio closes the socket
             # itself; --forks counts open connections, so only return once it is really closed
-            for _ in range(200):
+            for tick in range(400):
                 if sock is None or sock.fileno() == -1:
                     break
+                if tick == 20:  # a busy loop (1,000 hosts) can take long: close it now
+                    conn.abort()
                 await asyncio.sleep(0.005)
 
     def _shell_text(self, request: CommandRequest, conn: asyncssh.SSHClientConnection) -> str:
