@@ -74,12 +74,12 @@ def connections(pid: int, port: int) -> int:
     except OSError:
         return 0
     hexport = f":{port:04X}"
-    count = 0
+    found = set()  # by inode: a table read while it changes can list a socket twice
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if fields[2].endswith(hexport) and fields[9] in inodes:
-            count += 1
-    return count
+            found.add(fields[9])
+    return len(found)
 
 
 def start_sshd(d: Path, hosts: list[str]) -> tuple[subprocess.Popen[bytes], int]:

@@ -89,6 +89,23 @@ async def _signal(
         await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
 
 
+_KNOWN: dict[Path, tuple[tuple[int, int, int], asyncssh.SSHKnownHosts]] = {}
+
+
+def _known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """known_hosts parsed once per version of the file, not once per host: with a line per host,
+    parsing it for each of 1,000 connections was a million key decodes (~30 s of CPU)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return asyncssh.SSHKnownHosts()
+    version = (st.st_ino, st.st_size, st.st_mtime_ns)  # accept-new appends: a new version
+    cached = _KNOWN.get(path)
+    if cached is None or cached[0] != version:
+        _KNOWN[path] = cached = (version, asyncssh.read_known_hosts(str(path)))
+    return cached[1]
+
+
 class _Abandoned(Exception):
     """Raised into asyncssh's session set-up to stop it before it sends the command."""
 
@@ -417,9 +434,7 @@ class SSHExecutor:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         try:
-            known = asyncssh.SSHKnownHosts()
-            if self.known_hosts.is_file():
-                known = asyncssh.read_known_hosts(str(self.known_hosts))
+            known = _known_hosts(self.known_hosts)
         except (OSError, ValueError) as exc:
             raise ConnectionFailed(f"{self.name}: cannot read {self.known_hosts}: {exc}") from None
         policy = _HostKeys(known, self.known_hosts, self.accept_new_host_keys)
