@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import identity
 from runner.audit import Verdict
 
 
@@ -88,7 +89,7 @@ class RunSummary:
             "change": self.started_rec.get("change"),
             "verified": self.verified,
             "needs_review": self.needs_review,
-            "reviewed_by": [r["by"] for r in self.reviews],
+            "reviewed_by": [identity.label(r) for r in self.reviews],  # "NAME (signed)"
         }
 
 
@@ -122,7 +123,12 @@ def _line(e: dict[str, Any]) -> str | None:
     if ev == "confirm":
         return f"{host}confirmation '{e.get('question')}': {'yes' if e.get('answer') else 'no'} ({e.get('via')}, by {e['actor']['user']})"
     if ev in ("manual.confirmed", "manual.declined"):
-        return f"{host}manual step {e['step']} {ev.split('.')[1]} by {e.get('by')}"
+        return f"{host}manual step {e['step']} {ev.split('.')[1]} by {identity.label(e)}"
+    if ev == "run.resumed" and e.get("confirmed"):
+        done = ", ".join(
+            f"{c['step']} on {c['host']} by {identity.label(c)}" for c in e["confirmed"]
+        )
+        return f"resumed {e.get('resumes')}; manual step confirmed: {done}"
     if ev.startswith("rollback.") and ev != "rollback.started":
         detail = e.get("reason") or ", ".join(e.get("steps", []))
         return f"{host}{ev} {e.get('step', '')} {detail}".rstrip()
@@ -158,7 +164,8 @@ def timeline(s: RunSummary) -> str:
     ]
     for r in s.reviews:
         out.append(
-            f"reviewed: by {r['by']} at {r['ts']}" + (f": {r['note']}" if r.get("note") else "")
+            f"reviewed: by {identity.label(r)} at {r['ts']}"
+            + (f": {r['note']}" if r.get("note") else "")
         )
     out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
     return "\n".join(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from runner import identity, policy
 from runner import resume as state_mod
 from runner.commands.common import prepare
 from runner.commands.run import RunArgs, execute
@@ -67,11 +68,19 @@ def resume(
             raise UsageError(
                 f"run {run_id} is not waiting at step '{confirm}' (waiting: {waiting})"
             )
-        if not by:
-            raise UsageError("--confirm needs --by NAME: who did the manual step")
+        if not by and not identity.key_source(a.ssh_key):
+            raise UsageError("--confirm needs --by NAME (or --ssh-key): who did the manual step")
+        rules = policy.load()
         for h in hosts:
             resumed.setdefault(h, set()).add(confirm)
-            confirmed.append({"host": h, "step": confirm, "by": by})
+            what = {"vouches": "manual.confirmed", "run": run_id, "host": h, "step": confirm}
+            signed = rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
+            if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
+                raise UsageError(
+                    "a secret param's value appears in the signed confirmation (a very short "
+                    "secret?): masking it would break the signature; nothing was recorded"
+                )
+            confirmed.append(signed)
     unknown = {h: steps for h, steps in st.unknown.items() if steps}
     if unknown and not rerun_unknown:
         listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
