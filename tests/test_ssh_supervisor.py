@@ -5,6 +5,7 @@ per-host helper and one channel per command (tests/sshd_fixture.py runs each tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -133,8 +134,9 @@ def test_a_sudo_command_dies_with_its_ssh_session(
             # that holds the socket and the session's pipes); the listener stays
             monitors = server.connection_pids()
             for pid in monitors + [c for m in monitors for c in _children(m)]:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
-                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):  # gone with its monitor meanwhile
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                        os.kill(pid, signal.SIGKILL)
             return await asyncio.wait_for(task, 10)
         finally:
             await ex.close()
@@ -142,3 +144,63 @@ def test_a_sudo_command_dies_with_its_ssh_session(
     lost = arun(go())
     assert lost.exit == 255 and "connection lost" in lost.error
     assert gone(marker), f"survivors: {processes(marker)}"
+
+
+def test_a_run_whose_session_dies_rolls_back_only_after_the_command_died(
+    workdir: Path, make_sshd: Callable[..., SSHServer], sudo_login: str
+) -> None:
+    """At the level a user meets it: a `sudo: root` step of a non-root SSH user loses its
+    session; the failure policy rolls back, and the rollback finds the step's command gone."""
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import run_events, write_runbook
+
+    server = make_sshd()
+    keys = Path(f"~{sudo_login}/.ssh/authorized_keys").expanduser()
+    keys.write_text(keys.read_text() + (server.dir / "authorized_keys").read_text())
+    inventory = server.write_inventory(workdir / "inv.yaml", hosts=1)
+    data = yaml.safe_load(inventory.read_text())
+    data["hosts"]["h1"]["user"] = sudo_login
+    inventory.write_text(yaml.safe_dump(data))
+    marker = f"64.{os.getpid()}"
+    write_runbook(
+        workdir,
+        "lost",
+        f"""
+runbook: lost
+targets: h1
+steps:
+  - id: long
+    sudo: root
+    run: sleep {marker}
+    rollback:
+      - run: "if pgrep -f '[6]4[.]{os.getpid()}' >/dev/null; then echo still-running; else echo gone; fi"
+        expect: {{stdout_contains: gone}}
+""",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "lost", "-i", str(inventory), "--yes"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes(marker), "the step never started"
+        monitors = server.connection_pids()
+        for pid in monitors + [c for m in monitors for c in _children(m)]:
+            with contextlib.suppress(OSError):  # gone with its monitor meanwhile
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                    os.kill(pid, signal.SIGKILL)
+        assert proc.wait(timeout=60) == 1  # failed, rolled back cleanly
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = run_events(workdir / "state")
+    undo = [r for r in records if r["event"] == "rollback.finished"]
+    assert undo and undo[0]["ok"], undo
+    assert gone(marker)
