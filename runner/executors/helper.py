@@ -42,7 +42,7 @@ class _Command:
 
 
 class _Channel(asyncssh.SSHClientSession[bytes]):
-    """Parses the helper's frames as they arrive; never holds more than one frame (64 KiB)."""
+    """Parses the helper's frames as they arrive; never holds more than one frame (1 MiB)."""
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -148,8 +148,11 @@ class Helper:
         start = time.monotonic()
         cid = next(self._ids)
         cmd = _Command(on_output, into)
-        self.session.commands[cid] = cmd
-        self._send(b"R", cid, (sudo or "").encode() + b"\0" + text.encode())
+        if self.closed:  # lost since the executor chose it: it never reaches the host
+            cmd.done.set_result(None)
+        else:
+            self.session.commands[cid] = cmd
+            self._send(b"R", cid, (sudo or "").encode() + b"\0" + text.encode())
         timed_out = False
         try:
             await asyncio.wait_for(asyncio.shield(cmd.done), timeout)
