@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from runner.recap import Recap
+
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}
 
 
@@ -27,6 +29,7 @@ class Console:
         self._status: Any = None  # rich spinner naming the steps running now (terminal only)
         self._running: dict[tuple[str, str], float] = {}
         self._asking = asyncio.Lock()  # one question at a time, whichever host asks
+        self.recap = Recap()
         if self.tty:
             from rich.console import Console as RichConsole
 
@@ -58,6 +61,7 @@ class Console:
         key = (f.get("host", ""), f.get("step", ""))
         if name == "step.started" and f.get("attempt", 1) == 1:
             self._running[key] = time.monotonic()
+        self.recap.event(name, f)
         elapsed = ""
         if name == "step.outcome" and key in self._running:
             elapsed = f" in {time.monotonic() - self._running.pop(key):.2f}s"
@@ -87,8 +91,9 @@ class Console:
                 "yellow",
             )
         elif name == "step.waiting":
+            what = "its undo" if f.get("phase") == "rollback" else "the step"
             self.line(
-                f"{where}⏸ waiting for a person; when the step is done: {f['resume']}", "magenta"
+                f"{where}⏸ waiting for a person; when {what} is done: {f['resume']}", "magenta"
             )
         elif name == "manual.shown":
             self.line(f"{where}✋ manual step {f['step']}:\n{f['instructions']}", "magenta")
@@ -114,6 +119,8 @@ class Console:
         elif name == "host.notice":
             self.line(f"{where}ℹ {f['message']}", "dim")
         elif name == "run.finished":
+            for ln in self.recap.lines(f.get("planned", [])):
+                self.line(ln, "bold" if ln == "RECAP" else "")
             style = "bold green" if f["exit_code"] == 0 else "bold red"
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)
 
@@ -147,6 +154,26 @@ class Console:
             return None
         answer = line.strip().lower()
         return default if not answer else answer in ("y", "yes")
+
+    async def choose(self, question: str, keys: str) -> str | None:
+        """One of `keys` (letters) typed at the terminal; None without one or at end of input.
+        There is no default: Enter alone asks again, so no keystroke decides by accident."""
+        if not interactive():
+            return None
+        async with self._asking:
+            self._spin()
+            while True:
+                self.stream.write(f"{question} ")
+                self.stream.flush()
+                line = await _read_line(sys.stdin.fileno())
+                if line is None:
+                    break
+                answer = line.strip().lower()[:1]
+                if answer and answer in keys:
+                    break
+                self.stream.write(f"  (answer one of: {', '.join(keys)})\n")
+        self._spin()
+        return None if line is None else answer
 
 
 async def _read_line(fd: int) -> str | None:

@@ -11,11 +11,14 @@ same as a crash while it ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from runner.audit import Journal
-from runner.steps import Ask
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class GroupCommitJournal(Journal):
@@ -56,12 +59,12 @@ class GroupCommitJournal(Journal):
         self.deferring = False
 
 
-def synced(ask: Ask, sync: Callable[[], None]) -> Ask:
-    """`ask`, after making the journal durable: an answer may take hours, and what the
-    operator is asked about must be on disk while they think."""
+def synced(ask: Callable[P, Awaitable[T]], sync: Callable[[], None]) -> Callable[P, Awaitable[T]]:
+    """`ask` (a question to the operator), after making the journal durable: an answer may take
+    hours, and what the operator is asked about must be on disk while they think."""
 
-    async def durable_ask(question: str, default: bool = False) -> bool | None:
+    async def durable_ask(*args: P.args, **kwargs: P.kwargs) -> T:
         sync()
-        return await ask(question, default)
+        return await ask(*args, **kwargs)
 
     return durable_ask

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runner import params as params_mod
 from runner.actions import Outcome, execute
+from runner.checkmode import not_checked
 from runner.events import Bus
 from runner.executors.base import (
     CommandResult,
@@ -23,16 +23,13 @@ from runner.executors.base import (
 )
 from runner.interrupts import Interrupt
 from runner.inventory import Host
+from runner.manual import Choose, manual_step, no_terminal
 from runner.model import Action, Check, Runbook, Step
-from runner.plan import Context, Plan, base_context
+from runner.plan import Context, Plan, expand_call
 from runner.render import RenderError, evaluate, render, why_false
 
 # ask(question, default) -> True/False, or None when there is no terminal to ask at
 Ask = Callable[[str, bool], Awaitable[bool | None]]
-
-
-class Waiting(Exception):
-    """A manual step needs a person and there is no terminal: the run stops, resumable."""
 
 
 @dataclass
@@ -44,6 +41,9 @@ class Options:
     # resume: per host, the top-level steps completed before (skipped now, still rolled back)
     resumed: dict[str, set[str]] = field(default_factory=dict)
     captures: dict[str, dict[str, str]] = field(default_factory=dict)  # restored on resume
+    # resume of a rollback: per host, the steps whose manual undo a person confirmed
+    confirmed_undo: dict[str, set[str]] = field(default_factory=dict)
+    check_only: bool = False  # `plan --check`: only `safe` steps run (checkmode.not_checked)
 
 
 @dataclass
@@ -73,7 +73,10 @@ class Steps:
         prompt: Ask,
         options: Options,
         interrupt: Interrupt,
+        choose: Choose = no_terminal,
     ) -> None:
+        self.choose = choose
+        self._unknown: dict[str, set[str]] = {}  # check mode: captures of steps not run
         self.plan = plan
         self.bus = bus
         self.executors = executors
@@ -149,6 +152,11 @@ class Steps:
     ) -> tuple[str, str, list[Done], bool]:
         """(status, reason, children, action_started)."""
         try:
+            if self.options.check_only:
+                why = not_checked(step, self._unknown.setdefault(h.name, set()))
+                if why:
+                    self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
+                    return "skipped", why, [], False
             if step.when is not None and not evaluate(step.when, ctx):
                 why = why_false(step.when, ctx)
                 self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
@@ -218,25 +226,7 @@ class Steps:
     async def manual(
         self, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
     ) -> tuple[str, str]:
-        text = render(action.text, ctx)
-        self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text)
-        answer, stopped = await self.ask(f"{text}\nDone?", forward)
-        if stopped:
-            return "failed", f"interrupted ({self.interrupt.signal}) before it was confirmed"
-        if answer is None:
-            resume = f"runbook resume {self.plan.run_id} --confirm {sid} --by NAME"
-            self.bus.emit("step.waiting", host=h.name, step=sid, instructions=text, resume=resume)
-            raise Waiting(
-                f"waiting for a person at manual step '{sid}' (--yes never answers manual steps): "
-                f"when it is done, `{resume}`"
-            )
-        self.bus.emit(
-            "manual.confirmed" if answer else "manual.declined",
-            host=h.name,
-            step=sid,
-            by=self.bus_actor(),
-        )
-        return ("ok", "") if answer else ("failed", "the operator did not confirm the manual step")
+        return await manual_step(self, h, action, ctx, sid, forward=forward)
 
     def bus_actor(self) -> str:
         from runner.audit import current_actor
@@ -246,15 +236,11 @@ class Steps:
     async def _call(
         self, h: Host, step: Step, ctx: Context, sid: str
     ) -> tuple[str, str, list[Done], bool]:
-        sub = self.plan.catalog.load(step.action.text)
-        given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
-        values = params_mod.resolve(sub, given, environ={})
+        hvars = self.plan.inventory.host_vars(h)
+        sub, values, sub_ctx = expand_call(self.plan.catalog, step, ctx, hvars, h.name)
         for p in sub.params:
             if p.secret and values.get(p.name) is not None:
                 self.bus.redactor.add(str(values[p.name]))
-        sub_ctx = base_context(
-            sub, values, self.plan.inventory.host_vars(h), h.name, self.plan.run_id
-        )
         self.bus.emit(
             "step.started",
             host=h.name,
@@ -303,7 +289,9 @@ class Steps:
         forward: bool = True,
     ) -> Outcome:
         executor = self.executors.get(h)
-        command = render(action.text, ctx, shell=True) if action.kind == "run" else None
+        command = self.plan.command(h.name, sid) if what == "step" else None
+        if command is None and action.kind == "run":  # a check, an undo, or it waited for a capture
+            command = render(action.text, ctx, shell=True)
         if what in ("step", "rollback"):
             self.bus.emit(
                 f"{what}.started",

@@ -123,6 +123,7 @@ def verify(
                 "records": v.records,
                 "reason": v.reason,
                 "first_bad": v.first_bad,
+                "state": v.state or None,  # a run's lifecycle state
             }
             for v in report.verdicts
         ]

@@ -55,32 +55,33 @@ def resume(
     accept_changed: bool,
     rerun_unknown: bool,
 ) -> int:
+    """Go on where the run really is: its steps, or (phase "rollback") its rollback."""
     st = state_mod.load(state_dir, run_id)
-    if st.outcome in ("succeeded", "rolled-back") and not st.waiting:
+    if st.outcome in _CLOSED:
         raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
     plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
+    confirmed = _confirmed(st, plan, a, confirm, by)
+    if st.phase == "rollback":
+        todo = state_mod.started_steps(st)
+        options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
+        options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
+        undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
+        done = "; ".join(f"the undo of {c['step']} done by {c['by']}" for c in confirmed)
+        undo["reason"] = "resumed the rollback" + (f" ({done})" if done else "")
+        return execute(
+            plan,
+            state_dir,
+            "run.resumed",
+            undo,
+            options,
+            a,
+            rollback_only=todo,
+            current=st.lifecycle.state,
+            by_person=_resolved_in_rollback(st),
+        )
     resumed = {h: set(ids) for h, ids in st.completed.items()}
-    confirmed: list[dict[str, Any]] = []
-    if confirm:
-        hosts = [h for h, step in st.waiting.items() if step == confirm]
-        if not hosts:
-            waiting = ", ".join(f"{s} on {h}" for h, s in st.waiting.items()) or "none"
-            raise UsageError(
-                f"run {run_id} is not waiting at step '{confirm}' (waiting: {waiting})"
-            )
-        if not by and not identity.key_source(a.ssh_key):
-            raise UsageError("--confirm needs --by NAME (or --ssh-key): who did the manual step")
-        rules = policy.load()
-        for h in hosts:
-            resumed.setdefault(h, set()).add(confirm)
-            what = {"vouches": "manual.confirmed", "run": run_id, "host": h, "step": confirm}
-            signed = rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
-            if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
-                raise UsageError(
-                    "a secret param's value appears in the signed confirmation (a very short "
-                    "secret?): masking it would break the signature; nothing was recorded"
-                )
-            confirmed.append(signed)
+    for c in confirmed:
+        resumed.setdefault(c["host"], set()).add(c["step"])
     unknown = {h: steps for h, steps in st.unknown.items() if steps}
     if unknown and not rerun_unknown:
         listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
@@ -103,19 +104,75 @@ def resume(
     )
     if confirmed:
         fields["confirmed"] = confirmed
-    return execute(plan, state_dir, "run.resumed", fields, options, a)
+        done = "; ".join(f"{c['step']} done by {c['by']}" for c in confirmed)
+        fields["reason"] = f"resumed ({done})"
+    return execute(plan, state_dir, "run.resumed", fields, options, a, current=st.lifecycle.state)
 
 
-def rollback(run_id: str, state_dir: Path, a: RunArgs) -> int:
-    """Undo the steps of a finished or failed run that started and are not undone yet."""
+_CLOSED = ("succeeded", "rolled-back", "resolved")
+
+
+def _confirmed(
+    st: state_mod.RunState, plan: Plan, a: RunArgs, confirm: str | None, by: str | None
+) -> list[dict[str, Any]]:
+    """`--confirm STEP --by NAME` (or --ssh-key): the hosts waiting at that manual step (or
+    manual undo), each confirmation vouched for under the policy (signed with a person's key)."""
+    if not confirm:
+        return []
+    hosts = [h for h, step in st.waiting.items() if step == confirm]
+    if not hosts:
+        waiting = ", ".join(f"{s} on {h}" for h, s in st.waiting.items()) or "none"
+        raise UsageError(f"run {st.run_id} is not waiting at step '{confirm}' (waiting: {waiting})")
+    if not by and not identity.key_source(a.ssh_key):
+        raise UsageError("--confirm needs --by NAME (or --ssh-key): who did the manual step")
+    rules = policy.load()
+    confirmed = []
+    for h in hosts:
+        what = {"vouches": "manual.confirmed", "run": st.run_id, "host": h, "step": confirm}
+        signed = rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
+        if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
+            raise UsageError(
+                "a secret param's value appears in the signed confirmation (a very short "
+                "secret?): masking it would break the signature; nothing was recorded"
+            )
+        confirmed.append(signed)
+    return confirmed
+
+
+def _resolved_in_rollback(st: state_mod.RunState) -> bool:
+    return any(e["event"] == "step.resolved" and e.get("phase") == "rollback" for e in st.events)
+
+
+def rollback(run_id: str, state_dir: Path, a: RunArgs, *, reason: str | None = None) -> int:
+    """Undo the steps of a run that started and are not undone yet. A run that succeeded is
+    undone only when the operator confirms it (or --yes); the reason is recorded."""
     st = state_mod.load(state_dir, run_id)
     plan, _ = _rebuild(st, a.params, accept_changed=False)
     todo = state_mod.started_steps(st)
     if not any(todo.values()):
         raise UsageError(f"run {run_id} has no completed steps left to roll back")
+    if st.outcome == "succeeded" and not a.yes:
+        steps = "; ".join(f"{', '.join(reversed(s))} on {h}" for h, s in todo.items() if s)
+        question = f"run {run_id} succeeded. Undo it ({steps})?"
+        if not interactive() or not _ask(question):
+            raise UsageError(
+                f"run {run_id} succeeded: rolling it back undoes a finished change; "
+                "confirm at a terminal or with --yes (and say why with --reason)"
+            )
     options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
-    fields = {"rolls_back": run_id, "steps": todo}
-    return execute(plan, state_dir, "rollback.requested", fields, options, a, rollback_only=todo)
+    fields = {"rolls_back": run_id, "steps": todo, "reason": reason or "rollback requested"}
+    return execute(
+        plan,
+        state_dir,
+        "rollback.requested",
+        fields,
+        options,
+        a,
+        rollback_only=todo,
+        current=st.lifecycle.state,
+        requested=True,
+        by_person=_resolved_in_rollback(st),
+    )
 
 
 def _ask(question: str) -> bool:

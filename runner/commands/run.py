@@ -6,7 +6,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, planfile
 from runner.audit import current_actor, run_path
@@ -18,6 +18,7 @@ from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
 from runner.groupcommit import GroupCommitJournal, synced
 from runner.ledger import seal
+from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import Signer, load_signer
@@ -54,6 +55,11 @@ def run(a: RunArgs, state_dir: Path) -> int:
         plan, saved = _from_saved(a, state_dir)
     else:
         plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
+    return start(plan, a, state_dir, saved)
+
+
+def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None = None) -> int:
+    """Execute a built plan as a new run (`run`; a checklist's check items build their own)."""
     rb = plan.runbook
     started = {
         "runbook": rb.id,
@@ -91,8 +97,18 @@ def execute(
     a: RunArgs,
     *,
     rollback_only: dict[str, list[str]] | None = None,
+    current: State | None = None,
+    requested: bool = False,
+    by_person: bool = False,
+    also: Subscriber | None = None,
+    screen: TextIO | None = None,
 ) -> int:
-    """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback."""
+    """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback.
+
+    `current` is the run's state before this command (lifecycle.derive); the command opens
+    with a transition to running (or rolling-back, for `rollback_only`). `requested`: a person
+    asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
+    `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     shipper = _shipper(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
     lock = Lock(
@@ -100,18 +116,25 @@ def execute(
     ).acquire()
     try:
         journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id)
-        console = Console(show_output=not a.quiet)
-        sinks: list[Subscriber] = [JournalSink(journal), console]
+        console = Console(screen, show_output=not a.quiet)
+        sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
         bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
+        life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
+        life.requested, life.resolved_by_person = requested, by_person
+        undoing = rollback_only is not None
+        why = fields.get("reason") or _OPENING.get(event, event)
+        life.to("rolling-back" if undoing else "running", str(why))
         executors = Executors(
             plan.inventory,
             accept_new_host_keys=a.accept_new_host_keys,
             notify=lambda host, text: bus.emit("host.notice", host=host, message=text),
         )
-        engine = Engine(plan, bus, executors, synced(console.ask, journal.sync), options)
+        # what the operator is asked about is on disk while they think (groupcommit.py)
+        ask, choose = synced(console.ask, journal.sync), synced(console.choose, journal.sync)
+        engine = Engine(plan, bus, executors, ask, options, life, choose)
         try:
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -127,6 +150,9 @@ def execute(
             print(f"audit log: {journal.path}", file=sys.stderr)
     finally:
         lock.release()
+
+
+_OPENING = {"run.started": "started", "run.resumed": "resumed", "check.started": "plan --check"}
 
 
 def _shipper(state_dir: Path) -> LiveShipper | None:
