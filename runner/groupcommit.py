@@ -24,8 +24,8 @@ T = TypeVar("T")
 class GroupCommitJournal(Journal):
     """A Journal whose appends are made durable together, by `sync`."""
 
-    def __init__(self, path: Path, run_id: str) -> None:
-        super().__init__(path, run_id)
+    def __init__(self, path: Path, run_id: str, *, root: Path | None = None) -> None:
+        super().__init__(path, run_id, root=root)
         self._pending: list[bytes] = []
         self._durable = (self.seq, self.last_hash)
         self.deferring = True

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from runner import schema
 from runner.errors import InvalidInput, Location, Problem
+from runner.limits import regex_problem
 from runner.model import Action, Check, Runbook, runbook_from_document
 from runner.render import BUILTIN_NAMES, RenderError, names_used, quoted_expressions
 from runner.source import Document, KeyPath, load_file
@@ -192,11 +193,13 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
         out += _names(doc, (*where, "env", key), value, names)
     if a.cwd:
         out += _names(doc, (*where, "cwd"), a.cwd, names)
-    if a.expect.stdout_matches is not None and _bad_regex(a.expect.stdout_matches):
+    if a.sudo:
+        out += _names(doc, (*where, "sudo"), a.sudo, names)
+    if a.expect.stdout_matches is not None and regex_problem(a.expect.stdout_matches):
         out.append(
             doc.problem(
                 (*where, "expect", "stdout_matches"),
-                f"bad regular expression: {_bad_regex(a.expect.stdout_matches)}",
+                f"bad regular expression: {regex_problem(a.expect.stdout_matches)}",
             )
         )
     if a.expect.that:
@@ -256,6 +259,8 @@ def _names(
         used = names_used(source, expression=expression)
     except RenderError as exc:
         return [doc.problem(where, str(exc))]
+    if not used - known:
+        return []  # the common case; _captures walks every step: per template, it was O(n²)
     captures = _captures(doc)
     return [
         doc.problem(where, f"capture '{n}' is used before step '{captures[n]}' sets it")

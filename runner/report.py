@@ -9,6 +9,7 @@ import csv
 import html
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,10 +186,30 @@ def timeline(s: RunSummary) -> str:
             + (f": {r['note']}" if r.get("note") else "")
         )
     out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
-    return "\n".join(out)
+    return printable("\n".join(out))
+
+
+# C0 controls but newline and tab, DEL and C1 controls: what a terminal acts on
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text a terminal shows as it is: command output in the log may hold escape sequences
+    (ESC [ 2 J clears the auditor's screen, ESC ] 52 writes their clipboard, a CR overwrites a
+    line). Each control character becomes a visible `\\xHH`."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def export(summaries: list[RunSummary], fmt: str) -> str:
+    """Every format neutralises control characters (see printable): an export is read in a
+    terminal too (`cat`, `less -R`), and JSON leaves C1 controls as they are."""
+    text = _export(summaries, fmt)
+    if fmt == "json":  # JSON escapes C0 itself; C1 and DEL as \u escapes keep it valid JSON
+        return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return printable(text)
+
+
+def _export(summaries: list[RunSummary], fmt: str) -> str:
     if fmt == "json":
         return (
             json.dumps(
@@ -214,7 +235,7 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
             "by",
             "verified",
         ]
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for s in summaries:
             for e in s.events:

@@ -33,7 +33,11 @@ def plan(
         until = planuse.expiry(rules, expires)
         key = identity.key_source(ssh_key)
         digest = planfile.save(
-            p, Path(out), expires=until, author=lambda h: planuse.authored(rules, h, key)
+            p,
+            Path(out),
+            state_dir or Path(".runbook"),
+            expires=until,
+            author=lambda h: planuse.authored(rules, h, key),
         )
         print(f"plan saved to {out}; plan hash {digest}; expires {until}; used once")
         print(

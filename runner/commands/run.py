@@ -13,11 +13,11 @@ from runner.audit import current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
-from runner.errors import EXIT_INTERRUPTED, UsageError
+from runner.errors import EXIT_INTERRUPTED, StateError, StoppedMidRun, UsageError
 from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
 from runner.groupcommit import GroupCommitJournal, synced
-from runner.ledger import seal
+from runner.ledger import opened, seal
 from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
@@ -115,11 +115,14 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
-        journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id)
+        journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
+        first = journal.seq + 1
         console = Console(screen, show_output=not a.quiet)
         sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
         bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(event, run_id_=plan.run_id, **fields)
+        journal.sync()  # the ledger's opening entry names its last hash: on disk first
+        opened(journal, state_dir, signer, first)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
         life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
@@ -139,10 +142,14 @@ def execute(
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):
             return EXIT_INTERRUPTED
+        except StateError as exc:
+            raise StoppedMidRun(f"{exc} (commands before it ran: see the audit log)") from None
         finally:
             try:
                 journal.write_through()
                 seal(journal, state_dir, signer)
+            except StateError as exc:
+                raise StoppedMidRun(f"{exc} (the run was not sealed in the ledger)") from None
             finally:
                 journal.close()
                 if shipper is not None:
@@ -180,7 +187,7 @@ def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
     given += a.params
     inventory = saved["inventory"]["file"] if saved["inventory"]["file"] else None
     plan = prepare(saved["runbook_file"], given, None, inventory)
-    changed = planfile.differences(saved, plan)
+    changed = planfile.differences(saved, plan, state_dir)
     if changed:
         raise UsageError("refusing to run the saved plan: " + "; ".join(changed))
     if a.require_approval:
@@ -219,6 +226,21 @@ def _require_approval(
         )
 
 
+# SIGHUP (the terminal or the SSH session to it went away) is an interrupt like the others: the
+# default action killed the runner with nothing recorded while the step ran on
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _detach_terminal() -> None:
+    """The terminal hung up: nobody can answer a question (the failure policy applies, as without
+    a terminal), and writing to it would fail with EIO. What the console would print goes to
+    /dev/null from now on; the audit log has it all."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
 async def _main(
     engine: Engine, executors: Executors, rollback_only: dict[str, list[str]] | None
 ) -> int:
@@ -227,14 +249,16 @@ async def _main(
     assert task is not None
 
     def on_signal(sig: signal.Signals) -> None:
-        # The first SIGINT/SIGTERM stops the running steps and lets the failure policy apply;
-        # the next one cancels the run: commands still running are killed without grace, the
-        # engine records run.finished (interrupted), and we exit 130, resumable.
+        # The first SIGINT/SIGTERM/SIGHUP stops the running steps and lets the failure policy
+        # apply; the next one cancels the run: commands still running are killed without grace,
+        # the engine records run.finished (interrupted), and we exit 130, resumable.
+        if sig == signal.SIGHUP:
+            _detach_terminal()
         if not engine.interrupt(sig.name):
             executors.hurry()
             task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in INTERRUPTS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         if rollback_only is not None:
@@ -243,6 +267,6 @@ async def _main(
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in INTERRUPTS:
             loop.remove_signal_handler(sig)
         await executors.close()
