@@ -18,12 +18,14 @@ from runner.limits import regex_problem
 from runner.model import Action, Check, Runbook, runbook_from_document
 from runner.render import BUILTIN_NAMES, RenderError, names_used, quoted_expressions
 from runner.source import Document, KeyPath, load_file
+from runner.suggest import did_you_mean
 
 RESULT_NAME = "result"
 
 
 def search_path(kind: str) -> list[Path]:
-    """Where runbooks (or checklists) are found: $RUNBOOK_PATH entries, else ./runbooks."""
+    """Where runbooks (or checklists) are found: each $RUNBOOK_PATH entry's runbooks/ (or
+    checklists/) folder, or the entry itself when it has no such folder; else ./runbooks."""
     env = os.environ.get("RUNBOOK_PATH")
     folder = "runbooks" if kind == "runbook" else "checklists"
     if env:
@@ -32,13 +34,28 @@ def search_path(kind: str) -> list[Path]:
     return [Path(folder)]
 
 
+_TOP_KEY = re.compile(r"^(runbook|checklist):", re.M)
+
+
 def discover(kind: str) -> list[Path]:
+    """Files of this kind on the search path, first of each name. A file is of the kind its
+    top-level key names, so a RUNBOOK_PATH entry holding both kinds side by side
+    (`RUNBOOK_PATH=dir/runbooks`) lists each file once, as what it is."""
     found: dict[str, Path] = {}
     for root in search_path(kind):
         if root.is_dir():
             for p in sorted(root.glob("*.y*ml")):
-                found.setdefault(p.stem, p)
+                if _kind_of(p) in (kind, None):
+                    found.setdefault(p.stem, p)
     return sorted(found.values())
+
+
+def _kind_of(path: Path) -> str | None:
+    try:
+        m = _TOP_KEY.search(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return m.group(1) if m else None
 
 
 @dataclass
@@ -57,8 +74,9 @@ class Catalog:
                 if (root / f"{ref}{ext}").is_file():
                     return root / f"{ref}{ext}"
         places = ", ".join(str(r) for r in [*self.extra_dirs, *search_path("runbook")])
+        hint = did_you_mean(ref, [p.stem for p in discover("runbook")])
         raise InvalidInput(
-            [Problem(Location(ref), f"no runbook named '{ref}' (looked in {places})")]
+            [Problem(Location(ref), f"no runbook named '{ref}'{hint} (looked in {places})")]
         )
 
     def load(self, ref: str) -> Runbook:
@@ -255,6 +273,14 @@ def _find_cycle(rb: Runbook, catalog: Catalog, chain: list[str]) -> list[str] | 
 def _names(
     doc: Document, where: KeyPath, source: str, known: set[str], *, expression: bool = False
 ) -> list[Problem]:
+    if expression and "{{" in source:
+        bare = source.replace("{{", "").replace("}}", "").strip()
+        return [
+            doc.problem(
+                where,
+                f"'when:' is already an expression: write `{bare}` without {{{{ }}}} (as in Ansible)",
+            )
+        ]
     try:
         used = names_used(source, expression=expression)
     except RenderError as exc:
@@ -267,7 +293,7 @@ def _names(
         if n in captures
         else doc.problem(
             where,
-            f"undefined name '{n}' (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)",
+            f"undefined name '{n}'{did_you_mean(n, known)} (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)",
         )
         for n in sorted(used - known)
     ]

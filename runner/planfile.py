@@ -82,11 +82,23 @@ def body(plan: Plan, state_dir: Path) -> dict[str, Any]:
         "runbook": plan.runbook.id,
         "runbook_file": plan.runbook.file,
         "files": _files(plan),
-        "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
+        "inventory": inventory_record(plan),
         "params": _params(plan, _key(state_dir)),
         "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
         "plan": plan.view(),
     }
+
+
+def inventory_record(plan: Plan) -> dict[str, Any]:
+    """The inventory's file(s), digest and --limit: what `run --plan` and `resume` load again
+    (`sources` and `limit` only when there are several or one was given)."""
+    inv = plan.inventory
+    out: dict[str, Any] = {"file": inv.file, "sha256": inv.sha256}
+    if len(inv.sources) > 1:
+        out["sources"] = list(inv.sources)
+    if inv.limit is not None:
+        out["limit"] = inv.limit
+    return out
 
 
 def digest(data: dict[str, Any]) -> str:

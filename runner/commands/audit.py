@@ -188,6 +188,12 @@ def _matches(s: RunSummary, a: argparse.Namespace) -> bool:
 
 
 def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = False) -> int:
+    from runner import timespec
+
+    if a.since:
+        a.since = timespec.parse(a.since, flag="--since")
+    if a.until:
+        a.until = timespec.parse(a.until, flag="--until", end=True)
     rows = [s for s in all_summaries(state_dir) if _matches(s, a)]
     if as_json:
         print(json.dumps([s.row() for s in rows], indent=2))

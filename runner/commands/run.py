@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,7 +34,7 @@ class RunArgs:
     name: str
     params: list[str] = field(default_factory=list)
     params_file: str | None = None
-    inventory: str | None = None
+    inventory: str | Sequence[str] | None = None
     yes: bool = False
     no_rollback: bool = False
     ticket: str | None = None
@@ -47,6 +48,8 @@ class RunArgs:
     ssh_key: str | None = None  # the operator's SSH key (identity.py): signs a plan's use
     from_step: str | None = None
     from_reason: str | None = None
+    extra: Sequence[str] = ()  # -e
+    limit: str | None = None  # --limit: an Ansible host pattern
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
@@ -54,7 +57,8 @@ def run(a: RunArgs, state_dir: Path) -> int:
     if a.plan_file:
         plan, saved = _from_saved(a, state_dir)
     else:
-        plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
+        # exit 2 here: nothing ran
+        plan = prepare(a.name, a.params, a.params_file, a.inventory, extra=a.extra, limit=a.limit)
     return start(plan, a, state_dir, saved)
 
 
@@ -67,7 +71,7 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         "runbook_sha256": rb.sha256,
         "tool_version": __version__,
         "params": {k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
-        "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
+        "inventory": planfile.inventory_record(plan),
         "hosts": [h.name for h in plan.hosts],
         "batches": [[h.name for h in b] for b in plan.batches],
         "plan_hash": saved["plan_hash"] if saved else plan.digest(),
@@ -81,7 +85,10 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
     }
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
-        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+        from runner.suggest import did_you_mean
+
+        hint = did_you_mean(a.from_step, [s.id for s in rb.steps])
+        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     from runner import planuse  # here: a run without a policy or a plan pays ~1 ms, not 10
 
     planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
@@ -185,8 +192,14 @@ def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
             "with --plan, params come from the plan; only secret params may be given (-p)"
         )
     given += a.params
-    inventory = saved["inventory"]["file"] if saved["inventory"]["file"] else None
-    plan = prepare(saved["runbook_file"], given, None, inventory)
+    inv = saved["inventory"]
+    plan = prepare(
+        saved["runbook_file"],
+        given,
+        None,
+        inv.get("sources") or inv["file"],
+        limit=inv.get("limit"),
+    )
     changed = planfile.differences(saved, plan, state_dir)
     if changed:
         raise UsageError("refusing to run the saved plan: " + "; ".join(changed))
