@@ -36,6 +36,17 @@ def processes(marker: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
+def kill_sessions(server: SSHServer) -> None:
+    """The sessions die as with a lost network: the connections' sshd processes (the privileged
+    monitor and the user's process holding the socket and the session's pipes) are SIGKILLed;
+    the listener stays, so the runner can reconnect."""
+    monitors = server.connection_pids()
+    for pid in monitors + [c for m in monitors for c in _children(m)]:
+        with contextlib.suppress(OSError):  # gone with its monitor meanwhile
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                os.kill(pid, signal.SIGKILL)
+
+
 def gone(marker: str, within: float = 5.0) -> bool:
     deadline = time.monotonic() + within
     while processes(marker) and time.monotonic() < deadline:
@@ -130,13 +141,7 @@ def test_a_sudo_command_dies_with_its_ssh_session(
             while not processes(marker) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             assert processes(marker), "the command never started"
-            # the connection's sshd processes (the privileged monitor and the user's process
-            # that holds the socket and the session's pipes); the listener stays
-            monitors = server.connection_pids()
-            for pid in monitors + [c for m in monitors for c in _children(m)]:
-                with contextlib.suppress(OSError):  # gone with its monitor meanwhile
-                    if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
-                        os.kill(pid, signal.SIGKILL)
+            kill_sessions(server)
             return await asyncio.wait_for(task, 10)
         finally:
             await ex.close()
@@ -191,11 +196,7 @@ steps:
         while not processes(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert processes(marker), "the step never started"
-        monitors = server.connection_pids()
-        for pid in monitors + [c for m in monitors for c in _children(m)]:
-            with contextlib.suppress(OSError):  # gone with its monitor meanwhile
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
-                    os.kill(pid, signal.SIGKILL)
+        kill_sessions(server)
         assert proc.wait(timeout=60) == 1  # failed, rolled back cleanly
     finally:
         if proc.poll() is None:
