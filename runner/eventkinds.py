@@ -138,6 +138,15 @@ class Confirmed(Event):
 
 
 @dataclass(frozen=True)
+class HostNotice(Event):
+    """Something the executor noticed about a host (a remote helper that could not start...)."""
+
+    KIND = "host.notice"
+    host: str
+    message: str
+
+
+@dataclass(frozen=True)
 class HostExcluded(Event):
     KIND = "host.excluded"
     host: str

@@ -10,11 +10,16 @@ from runner.eventkinds import Event
 
 
 class JournalSink:
+    shows_output = False
+
     def __init__(self, journal: Any) -> None:
         self.journal = journal
 
     def event(self, e: Event) -> None:
         self.journal.append(e.kind, e.record())
+
+    def sync(self) -> None:
+        self.journal.sync()
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:
         return None
