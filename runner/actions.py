@@ -14,6 +14,7 @@ from runner.executors.base import (
     CommandRequest,
     CommandResult,
     Digests,
+    Executor,
     OutputCallback,
     StreamOutput,
 )
@@ -37,7 +38,7 @@ class Outcome:
 async def execute(
     action: Action,
     ctx: Context,
-    executor: Any,
+    executor: Executor,
     on_output: OutputCallback,
     *,
     command: str | None = None,  # the rendered run: command, when the caller already has it
@@ -61,7 +62,7 @@ async def execute(
 async def _execute(
     action: Action,
     ctx: Context,
-    executor: Any,
+    executor: Executor,
     on_output: OutputCallback,
     command: str | None,
     into: Digests | None,
@@ -96,7 +97,7 @@ async def _execute(
     return Outcome(result, command, None, judge(action, result, None, ctx))
 
 
-async def _http(action: Action, ctx: Context, executor: Any) -> Outcome:
+async def _http(action: Action, ctx: Context, executor: Executor) -> Outcome:
     assert action.http is not None
     h = action.http
     url = render(h.url, ctx)
@@ -104,7 +105,7 @@ async def _http(action: Action, ctx: Context, executor: Any) -> Outcome:
     body = render(h.body, ctx).encode() if h.body is not None else None
     start = time.monotonic()
     # a remote host's request goes through its SSH connection, unless `from: runner` says not
-    open_tcp = getattr(executor, "open_tcp", None) if h.origin == "host" else None
+    open_tcp = executor.tunnel if h.origin == "host" else None
     if open_tcp is not None:
         from runner.executors import tunnel
         from runner.executors.base import ConnectionFailed

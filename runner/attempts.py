@@ -27,6 +27,7 @@ from runner.executors.base import (
     OutputDigest,
     StreamOutput,
 )
+from runner.executors.pool import Executors
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.model import Action, Check, Runbook
@@ -58,7 +59,7 @@ def digest(s: StreamOutput) -> dict[str, Any]:
 
 
 class Attempts:
-    def __init__(self, plan: Plan, bus: Bus, executors: Any, interrupt: Interrupt) -> None:
+    def __init__(self, plan: Plan, bus: Bus, executors: Executors, interrupt: Interrupt) -> None:
         self.plan = plan
         self.bus = bus
         self.executors = executors
@@ -101,11 +102,8 @@ class Attempts:
 
     async def connect(self, h: Host) -> str:
         """'' when the host's executor is connected (or needs no connection), else why not."""
-        connect = getattr(self.executors.get(h), "connect", None)
-        if connect is None:
-            return ""
         try:  # a host that is slow to answer must not hold up an interrupt
-            _, stopped = await self.interrupt.unless_stopped(connect())
+            _, stopped = await self.interrupt.unless_stopped(self.executors.get(h).connect())
         except ConnectionFailed as exc:
             return f"unreachable: {exc}"
         return f"interrupted ({self.interrupt.signal}) while connecting" if stopped else ""

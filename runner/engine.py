@@ -37,6 +37,7 @@ from runner.eventkinds import (
     RunFinished,
 )
 from runner.events import Bus
+from runner.executors.pool import Executors
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.lifecycle import State, Tracker
@@ -62,7 +63,7 @@ class Engine:
         self,
         plan: Plan,
         bus: Bus,
-        executors: Any,
+        executors: Executors,
         ask: Ask,
         options: Options,
         lifecycle: Tracker | None = None,
@@ -222,15 +223,11 @@ class Engine:
     async def _bounded(self, h: Host, coro: Any) -> Any:
         """Work on one host while holding one of the --forks slots (and its connection)."""
         async with self._forks:
-            hold = getattr(self.executors, "hold", None)
-            if hold is not None:
-                await hold(h, max(1, self.options.forks))
+            await self.executors.hold(h, max(1, self.options.forks))
             try:
                 return await coro
             finally:
-                release = getattr(self.executors, "release", None)
-                if release is not None:
-                    release(h)
+                self.executors.release(h)
 
     async def _host_preconditions(self, h: Host) -> str:
         rb = self.plan.runbook

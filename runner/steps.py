@@ -9,13 +9,14 @@ attempts (and their events) in attempts.py, `call:` in calls.py, manual steps in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from runner.attempts import Attempts, Purpose
 from runner.calls import call
 from runner.checkmode import not_checked
 from runner.eventkinds import StepOutcome, StepSkipped
 from runner.events import Bus
+from runner.executors.pool import Executors
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.manual import manual_step
@@ -72,7 +73,7 @@ class Steps:
         self,
         plan: Plan,
         bus: Bus,
-        executors: Any,
+        executors: Executors,
         prompt: Ask,
         options: Options,
         interrupt: Interrupt,

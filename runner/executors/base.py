@@ -8,9 +8,9 @@ screen: they hand output chunks to the `on_output` callback the engine passes in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 HEAD_BYTES = 4096
 TAIL_BYTES = 4096
@@ -97,10 +97,10 @@ class CommandRequest:
     ready: Callable[[], None] | None = field(default=None, compare=False)
 
 
-class Executor(Protocol):
-    """One per host. Opened lazily, closed once at the end of the run."""
-
-    name: str
+class Runner(Protocol):
+    """Runs commands on one host, streams their output, gives their result. Timeouts, retries
+    and the loop are the engine's. (The SSH executor's per-host helper session, helper.py, is
+    its own business: the engine only ever sees the executor.)"""
 
     async def run(
         self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None
@@ -109,7 +109,32 @@ class Executor(Protocol):
         is known even if the run is cancelled before it returns a result."""
         ...
 
+    def hurry(self) -> None:
+        """A second interrupt: what still runs is killed without the SIGTERM grace."""
+        ...
+
     async def close(self) -> None: ...
+
+
+# open_tcp(host, port) -> (reader, writer) of a TCP connection made by the host itself
+OpenTCP = Callable[[str, int], Awaitable[tuple[Any, Any]]]
+
+
+class Executor(Runner, Protocol):
+    """One per host, from executors/pool.py: everything the engine calls on a host. Opened
+    lazily, closed once at the end of the run."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def connect(self) -> None:
+        """Open (or reuse) what reaches the host; raises ConnectionFailed with a reason."""
+        ...
+
+    @property
+    def tunnel(self) -> OpenTCP | None:
+        """How an `http:` request is made from the host (None: the host is this machine)."""
+        ...
 
 
 class ConnectionFailed(Exception):

@@ -23,6 +23,7 @@ from runner.executors.base import (
     CommandRequest,
     CommandResult,
     Digests,
+    OpenTCP,
     OutputCallback,
     OutputDigest,
     wrap_command,
@@ -44,6 +45,13 @@ class LocalExecutor:
     def hurry(self) -> None:
         """A second interrupt: kill what is still running without the SIGTERM grace."""
         self.kill_grace = 0.0
+
+    async def connect(self) -> None:
+        return None  # nothing to open: this machine
+
+    @property
+    def tunnel(self) -> OpenTCP | None:
+        return None  # an http: step's request from this host is the runner's own
 
     async def run(
         self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None

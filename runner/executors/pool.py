@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
+from runner.executors.base import Executor
 from runner.inventory import Host, Inventory
 
 
@@ -26,12 +26,12 @@ class Executors:
         self.inventory = inventory
         self.accept_new = accept_new_host_keys
         self.notify = notify
-        self._by_host: dict[str, Any] = {}
+        self._by_host: dict[str, Executor] = {}
         self._held: set[str] = set()
         self._idle: list[str] = []  # hosts with an executor and no slot, least recently used first
         self._lock = asyncio.Lock()
 
-    def get(self, host: Host) -> Any:
+    def get(self, host: Host) -> Executor:
         ex = self._by_host.get(host.name)
         if ex is None:
             ex = self._make(host)
@@ -57,7 +57,7 @@ class Executors:
         if host.name in self._by_host and host.name not in self._idle:
             self._idle.append(host.name)
 
-    def _make(self, host: Host) -> Any:
+    def _make(self, host: Host) -> Executor:
         if host.connection == "local":
             from runner.executors.local import LocalExecutor
 

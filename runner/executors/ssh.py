@@ -25,6 +25,7 @@ from runner.executors.base import (
     CommandResult,
     ConnectionFailed,
     Digests,
+    OpenTCP,
     OutputCallback,
     OutputDigest,
 )
@@ -315,6 +316,10 @@ class SSHExecutor:
     async def connect(self) -> None:
         """Open (or reuse) the connection; raises ConnectionFailed with a one-line reason."""
         await self._connection()
+
+    @property
+    def tunnel(self) -> OpenTCP:
+        return self.open_tcp
 
     async def close(self) -> None:
         if self._kills:

@@ -15,13 +15,11 @@ import http.client
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runner.executors._asyncssh_import import asyncssh
+from runner.executors.base import OpenTCP
 
-# (host, port) -> the (reader, writer) of a TCP connection made by the remote host
-OpenTCP = Callable[[str, int], Awaitable[tuple[Any, Any]]]
 LIMIT = 1 << 20  # what checks may see of a body, as for requests made by the runner
 
 
