@@ -174,50 +174,47 @@ class RolloutStopped(Event):
 
 
 @dataclass(frozen=True)
-class StepSkipped(Event):
-    KIND = "step.skipped"
+class StepEvent(Event):
+    """About one step on one host; `caller` names the calling step inside a called runbook."""
+
     host: str
     step: str
-    reason: str
-    caller: str | None = field(default=None, metadata=OPTIONAL)
+    caller: str | None = field(default=None, metadata=OPTIONAL, kw_only=True)
 
 
 @dataclass(frozen=True)
-class StepOutcome(Event):
+class StepSkipped(StepEvent):
+    KIND = "step.skipped"
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepOutcome(StepEvent):
     KIND = "step.outcome"
-    host: str
-    step: str
     status: str
     reason: str
     capture: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
-class CallStarted(Event):
+class CallStarted(StepEvent):
     """A `call:` step begins: the called runbook, as it was loaded."""
 
     KIND = "step.started"
-    host: str
-    step: str
     command: str
     runbook_sha256: str
     kind_: str = "call"
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
-class ActionStarted(Event):
+class ActionStarted(StepEvent):
     """An attempt of a step's action (step.started) or of an undo (rollback.started)."""
 
     KIND = "step.started"
-    host: str
-    step: str
     kind_: str
     attempt: int
     command: str
     name: str = field(default="", metadata=OPTIONAL)
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -226,13 +223,11 @@ class UndoStarted(ActionStarted):
 
 
 @dataclass(frozen=True)
-class ActionFinished(Event):
+class ActionFinished(StepEvent):
     """How an attempt ended: of a step's action (step.finished), an undo (rollback.finished) or
     a check (check)."""
 
     KIND = "step.finished"
-    host: str
-    step: str
     attempt: int
     command: str
     ok: bool
@@ -246,7 +241,6 @@ class ActionFinished(Event):
     interrupted: str = field(default="", metadata=OPTIONAL)
     name: str = field(default="", metadata=OPTIONAL)
     scope: str = field(default="", metadata=OPTIONAL)
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -263,35 +257,26 @@ class CheckFinished(ActionFinished):
 
 
 @dataclass(frozen=True)
-class ManualShown(Event):
+class ManualShown(StepEvent):
     KIND = "manual.shown"
-    host: str
-    step: str
     instructions: str
     phase: str
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
-class StepWaiting(Event):
+class StepWaiting(StepEvent):
     KIND = "step.waiting"
-    host: str
-    step: str
     phase: str
     reason: str
     instructions: str
     resume: str
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
-class ManualConfirmed(Event):
+class ManualConfirmed(StepEvent):
     KIND = "manual.confirmed"
-    host: str
-    step: str
     by: str
     phase: str
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -310,31 +295,22 @@ class RollbackBegin(Event):
 
 
 @dataclass(frozen=True)
-class RollbackNone(Event):
+class RollbackNone(StepEvent):
     KIND = "rollback.none"
-    host: str
-    step: str
     reason: str
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
-class RollbackFailed(Event):
+class RollbackFailed(StepEvent):
     KIND = "rollback.failed"
-    host: str
-    step: str
     name: str
     reason: str
     not_rolled_back: list[str]
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
-class RollbackDone(Event):
+class RollbackDone(StepEvent):
     KIND = "rollback.done"
-    host: str
-    step: str
-    caller: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ async def manual_step(
 
     text = render(action.text, ctx)
     phase = "forward" if forward else "rollback"
-    steps.bus.emit(ManualShown(h.name, sid, text, phase, caller))
+    steps.bus.emit(ManualShown(h.name, sid, text, phase, caller=caller))
     if forward and steps.interrupt.signal:
         answer, stopped = None, True
     elif forward:
@@ -55,12 +55,12 @@ async def manual_step(
     if answer in (None, "n"):
         resume = f"runbook resume {steps.plan.run_id} --confirm {sid} --by NAME"
         why = "not done yet" if answer else "no terminal (--yes never answers manual steps)"
-        steps.bus.emit(StepWaiting(h.name, sid, phase, why, text, resume, caller))
+        steps.bus.emit(StepWaiting(h.name, sid, phase, why, text, resume, caller=caller))
         what = "manual step" if forward else "manual undo of step"
         raise Waiting(f"waiting for a person at {what} '{sid}' ({why}): when done, `{resume}`")
     done = answer == "d"
     answered = ManualConfirmed if done else ManualDeclined
-    steps.bus.emit(answered(h.name, sid, steps.bus_actor(), phase, caller))
+    steps.bus.emit(answered(h.name, sid, steps.bus_actor(), phase, caller=caller))
     if done:
         return StepResult("ok", started=forward)
     return StepResult.failed("the operator said the manual step failed", started=forward)

@@ -99,19 +99,21 @@ class Steps:
                 return False, done, f"interrupted ({self.interrupt.signal}) before step '{sid}'"
             if step.id in before:
                 why = before[step.id]
-                self.bus.emit(StepSkipped(h.name, sid, why, caller))
+                self.bus.emit(StepSkipped(h.name, sid, why, caller=caller))
                 if why == _RESUMED:  # done in an earlier attempt: still undone on failure
                     done.append(Done(step, ctx, sid))
                 continue
             if step.on is not None and h.name not in step.on:
                 why = f"not targeted (on: {', '.join(step.on)})"
-                self.bus.emit(StepSkipped(h.name, sid, why, caller))
+                self.bus.emit(StepSkipped(h.name, sid, why, caller=caller))
                 continue
             result = await self._step(h, step, ctx, sid, caller)
             captured = (
                 {step.capture: ctx[step.capture]} if step.capture and step.capture in ctx else None
             )
-            self.bus.emit(StepOutcome(h.name, sid, result.status, result.reason, captured, caller))
+            self.bus.emit(
+                StepOutcome(h.name, sid, result.status, result.reason, captured, caller=caller)
+            )
             if result.status == "skipped":
                 continue
             if result.started:
@@ -136,7 +138,7 @@ class Steps:
         try:
             why = self._not_now(h, step, ctx)
             if why:
-                self.bus.emit(StepSkipped(h.name, sid, why, caller))
+                self.bus.emit(StepSkipped(h.name, sid, why, caller=caller))
                 return StepResult("skipped", why)
             for c in step.preconditions:
                 reason = await self.actions.check(h, c, ctx, "step-precondition", sid, caller)

@@ -35,7 +35,7 @@ async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
                 return False
             continue
         if not d.step.rollback:
-            steps.bus.emit(RollbackNone(h.name, d.sid, "no rollback defined", d.caller))
+            steps.bus.emit(RollbackNone(h.name, d.sid, "no rollback defined", caller=d.caller))
             continue
         undos = list(d.step.rollback)
         if d.sid in steps.options.confirmed_undo.get(h.name, ()):  # `resume --confirm`: done
@@ -60,9 +60,9 @@ async def _undo(steps: Steps, h: Host, done: list[Done]) -> bool:
             if not ok:
                 not_undone = [x.sid for x in order[n:]]  # this one and all before it
                 steps.bus.emit(
-                    RollbackFailed(h.name, d.sid, undo.name, reason, not_undone, d.caller)
+                    RollbackFailed(h.name, d.sid, undo.name, reason, not_undone, caller=d.caller)
                 )
                 return False
         # recorded, so that a resume does not undo it again
-        steps.bus.emit(RollbackDone(h.name, d.sid, d.caller))
+        steps.bus.emit(RollbackDone(h.name, d.sid, caller=d.caller))
     return True
