@@ -38,7 +38,9 @@ _TYPE_NAMES = {
 
 def schema_dir() -> Path:
     """The repository's schemas/ (editable installs) or the copy a wheel carries."""
-    here = Path(__file__).resolve().parent
+    import runner  # the package's own folder, wherever in it this module lives
+
+    here = Path(runner.__file__).resolve().parent
     for candidate in (here.parent / "schemas", here / "_schemas"):
         if (candidate / "runbook.schema.json").is_file():
             return candidate
