@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runner import checklist as cl
+from runner import checklist_state as cs
 from runner import identity, policy
 from runner.audit import Verdict, verify_run
 from runner.ledger import ledger_path
@@ -24,7 +24,7 @@ def signed_record(fields: dict[str, Any], *, key: str | None, by: str | None) ->
     return policy.load().vouch(fields, key=key, claimed=by)
 
 
-def policy_shortfalls(checklist: str, inst: cl.Instance) -> list[str]:
+def policy_shortfalls(checklist: str, inst: cs.Instance) -> list[str]:
     """Items whose policy rule lacks signed sign-offs over their current evidence."""
     rules = policy.load()
     out: list[str] = []

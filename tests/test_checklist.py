@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO, write_runbook
 
 from runner import checklist as cl
+from runner import checklist_state as cs
 from runner.audit import verify_run
 from runner.cli import main
 from runner.commands import checklist as cmd
@@ -27,7 +28,7 @@ def write_checklist(root: Path, name: str, text: str) -> Path:
 
 
 def records(state: Path, checklist: str, instance: str) -> list[dict]:
-    path = cl.journal_path(state, checklist, instance)
+    path = cs.journal_path(state, checklist, instance)
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -85,13 +86,13 @@ def test_start_run_sign_complete_and_state_rebuilt_from_the_log_alone(project: P
     assert cli("sign", "ops", "restore", "--period", DAY, "--by", "dave") == 0  # second person
     assert cli("complete", "ops", "--period", DAY, "--by", "erin") == 0
 
-    path = cl.journal_path(state, "ops", DAY)
+    path = cs.journal_path(state, "ops", DAY)
     assert path.name == f"ops-{DAY}.jsonl"
     verdict = verify_run(path)
     assert verdict.ok and verdict.run_id == f"ops-{DAY}"
 
     # the state is derived from the journal's records and nothing else
-    inst = cl.derive(records(state, "ops", DAY))
+    inst = cs.derive(records(state, "ops", DAY))
     assert inst.completed is not None and inst.completed["by"] == "erin"
     items = inst.items
     assert {k: v.state for k, v in items.items()} == {
@@ -109,7 +110,7 @@ def test_start_run_sign_complete_and_state_rebuilt_from_the_log_alone(project: P
     assert probe.evidence["stdout_tail"] == "probe-output\n"
     (sig,) = probe.signatures
     assert sig["by"] == "bob" and sig["meaning"] == "reviewed" and sig["note"] == "looks fine"
-    assert sig["evidence_sha256"] == probe.evidence_sha256 == cl.evidence_hash(probe.evidence)
+    assert sig["evidence_sha256"] == probe.evidence_sha256 == cs.evidence_hash(probe.evidence)
     assert {"user", "host", "at"} <= sig.keys() and sig["at"].endswith("Z")
     assert items["restore"].performer == "carol"
     assert [s["by"] for s in items["restore"].signatures] == ["carol", "dave"]
@@ -177,7 +178,7 @@ items:
     assert cli("run", "pair", "--period", DAY, "--by", "alice") == 0
     assert cli("sign", "pair", "probe", "--period", DAY, "--by", "alice") == 2
     assert cli("sign", "pair", "probe", "--period", DAY, "--by", "bob") == 0
-    inst = cl.derive(records(project / "state", "pair", DAY))
+    inst = cs.derive(records(project / "state", "pair", DAY))
     assert inst.items["probe"].state == "done"
     assert [s["by"] for s in inst.items["probe"].signatures] == ["bob"]
 
@@ -219,7 +220,7 @@ items:
     )
     assert cli("sign", "flaky", "never", "--period", DAY, "--by", "carol") == 0
     assert cli("complete", "flaky", "--period", DAY, "--by", "carol") == 0
-    inst = cl.derive(records(project / "state", "flaky", DAY))
+    inst = cs.derive(records(project / "state", "flaky", DAY))
     flag = inst.items["flag"]
     assert [h["event"] for h in flag.history] == ["item.ran", "item.ran", "item.signed"]
     assert [h["ok"] for h in flag.history[:2]] == [False, True]
@@ -315,13 +316,13 @@ def test_once_checklists_need_a_name(workdir: Path, capsys: pytest.CaptureFixtur
     write_checklist(workdir, "pir", "checklist: pir\nperiod: once\nitems: [{id: a, title: A}]\n")
     assert cli("start", "pir") == 2
     assert cli("start", "pir", "--period", "INC-20261124-1430") == 0
-    assert cl.journal_path(workdir / "state", "pir", "INC-20261124-1430").is_file()
+    assert cs.journal_path(workdir / "state", "pir", "INC-20261124-1430").is_file()
 
 
 def test_an_edited_journal_is_exit_4(project: Path) -> None:
     cli("start", "ops", "--period", DAY)
     cli("sign", "ops", "restore", "--period", DAY, "--by", "carol")
-    path = cl.journal_path(project / "state", "ops", DAY)
+    path = cs.journal_path(project / "state", "ops", DAY)
     path.write_text(path.read_text().replace('"carol"', '"mallory"'))
     assert cli("status", "ops", "--period", DAY) == 4
     assert cli("sign", "ops", "restore", "--period", DAY, "--by", "dave") == 4
@@ -394,6 +395,6 @@ items:
     )
     cli("start", "quick", "--period", DAY)
     assert cli("run", "quick", "--period", DAY, "--by", "alice") == 1
-    slow = cl.derive(records(project / "state", "quick", DAY)).items["slow"]
+    slow = cs.derive(records(project / "state", "quick", DAY)).items["slow"]
     assert slow.state == "failed"
     assert slow.evidence is not None and slow.evidence["error"] == "timed out after 0.25s"

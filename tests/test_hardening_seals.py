@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_ledger_journals import DAY, keys, ledger, lines, make_journal, rewrite, verify
 
-from runner import checklist as cl
+from runner import checklist_state as cs
 from runner.cli import main
 
 __all__ = ["keys"]  # the fixture, imported for its name
@@ -55,7 +55,7 @@ def test_an_unvouched_sign_off_is_neither_shown_done_nor_completes(
     )
     assert main(["checklist", "start", "ops", "--period", DAY]) == 0
     assert main(["checklist", "sign", "ops", "restore", "--period", DAY, "--by", "al"]) == 0
-    path = cl.journal_path(workdir / "state", "ops", DAY)
+    path = cs.journal_path(workdir / "state", "ops", DAY)
     records = [json.loads(x) for x in lines(path)]
     rewrite(path, records[:1])  # the real sign-off gone; the seal of `start` still holds
     forge_sign_off(path, records[1])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import write_runbook
 
-from runner import checklist as cl
+from runner import checklist_state as cs
 from runner import signing
 from runner.audit import canonical, record_hash
 from runner.cli import main
@@ -67,7 +67,7 @@ def make_journal(workdir: Path) -> Path:
     assert main(["checklist", "start", "ops", "--period", DAY]) == 0
     assert main(["checklist", "run", "ops", "--period", DAY, "--quiet"]) == 0
     assert main(["checklist", "sign", "ops", "restore", "--period", DAY, "--by", "alice"]) == 0
-    return cl.journal_path(workdir / "state", "ops", DAY)
+    return cs.journal_path(workdir / "state", "ops", DAY)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from runner import checklist as cl
+from runner import checklist_state as cs
 from runner.audit import current_actor
 from runner.commands.checklist_journal import (
     appending_to,
@@ -130,7 +131,7 @@ def start(
     now: dt.datetime,
     signing_key: str | None = None,
 ) -> int:
-    path = cl.journal_path(state_dir, c.id, instance)
+    path = cs.journal_path(state_dir, c.id, instance)
     with lock(path):
         if path.exists():
             inst = read(path)
@@ -206,7 +207,7 @@ def sign(
                 f"it as {wanted}"
             )
         journal.append("item.signed", record)
-    after = read(cl.journal_path(state_dir, c.id, instance)).items[item.id]
+    after = read(cs.journal_path(state_dir, c.id, instance)).items[item.id]
     print(
         f"{item.id}: signed by {label(record)} ({wanted}); now {after.state} {after.waiting}".rstrip()
     )
@@ -282,7 +283,7 @@ def complete(
 def status(
     c: cl.Checklist, instance: str, state_dir: Path, *, fmt: str, history: bool = False
 ) -> int:
-    path = cl.journal_path(state_dir, c.id, instance)
+    path = cs.journal_path(state_dir, c.id, instance)
     if not path.exists():
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}")
     sys.stdout.write(render_status(read(path), fmt, history=history))
@@ -298,7 +299,7 @@ def due(state_dir: Path, *, now: dt.datetime, as_json: bool = False) -> int:
         if c.period == "once":
             continue
         instance = cl.current_period(c.period, now)
-        jpath = cl.journal_path(state_dir, c.id, instance)
+        jpath = cs.journal_path(state_dir, c.id, instance)
         if not jpath.exists():
             rows.append(
                 {

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
+from runner import checklist_state as cs
 from runner import identity, signing
 from runner.audit import Journal, current_actor, verify_run
 from runner.errors import AuditError, UsageError
@@ -23,7 +24,7 @@ def who(by: str | None) -> str:
     return by or current_actor()["user"]
 
 
-def read(path: Path, signing_key: str | None = None) -> cl.Instance:
+def read(path: Path, signing_key: str | None = None) -> cs.Instance:
     """The instance as the records the ledger vouches for say it is.
 
     A record no seal vouches for (with a signing key configured: no seal signed by it) was
@@ -45,16 +46,16 @@ def read(path: Path, signing_key: str | None = None) -> cl.Instance:
             "the ledger (appended by hand, or by a command stopped before it sealed): ignored",
             file=sys.stderr,
         )
-    return cl.derive([e for e in verdict.events if e["seq"] in ok])
+    return cs.derive([e for e in verdict.events if e["seq"] in ok])
 
 
 @contextmanager
 def open_instance(
     c: cl.Checklist, instance: str, state_dir: Path, signing_key: str | None = None
-) -> Iterator[tuple[Journal, cl.Instance]]:
+) -> Iterator[tuple[Journal, cs.Instance]]:
     """The instance's journal and its current state, under an exclusive lock; sealed in the
     ledger when closed, still under the lock, if anything was appended."""
-    path = cl.journal_path(state_dir, c.id, instance)
+    path = cs.journal_path(state_dir, c.id, instance)
     if not path.exists():
         flag = f" --period {instance}"
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}{flag}")
@@ -82,7 +83,7 @@ def lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def ensure_open(inst: cl.Instance) -> None:
+def ensure_open(inst: cs.Instance) -> None:
     """A completed instance is closed: nothing is appended to it any more."""
     if inst.completed is not None:
         raise UsageError(
@@ -91,7 +92,7 @@ def ensure_open(inst: cl.Instance) -> None:
         )
 
 
-def render_status(inst: cl.Instance, fmt: str, *, history: bool = False) -> str:
+def render_status(inst: cs.Instance, fmt: str, *, history: bool = False) -> str:
     rows = [
         {
             "item": i.id,
@@ -164,7 +165,7 @@ def render_status(inst: cl.Instance, fmt: str, *, history: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _who_text(i: cl.ItemState) -> str:
+def _who_text(i: cs.ItemState) -> str:
     signers = [f"{identity.label(s)[:-1]}, {s['meaning']})" for s in i.signatures]
     parts = [i.performer] if i.performer and i.kind != "manual" else []
     return ", ".join([*(p for p in parts if p), *signers])

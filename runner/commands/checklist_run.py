@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
+from runner import checklist_state as cs
 from runner import inventory as inventory_mod
 from runner.audit import run_path, verify_run
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
@@ -61,7 +62,7 @@ def run_items(
                     "kind": item.kind,
                     "ok": ok,
                     "evidence": evidence,
-                    "evidence_sha256": cl.evidence_hash(evidence),
+                    "evidence_sha256": cs.evidence_hash(evidence),
                     "checklist_sha256": c.sha256,
                     "by": who(by),
                     "at": cl.utc_text(now),
