@@ -12,13 +12,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from runner.actions import Outcome, execute
-from runner.eventkinds import (
-    ActionFinished,
-    ActionStarted,
-    CheckFinished,
-    UndoFinished,
-    UndoStarted,
-)
 from runner.events import Bus
 from runner.executors.base import (
     CommandResult,
@@ -33,6 +26,13 @@ from runner.inventory import Host
 from runner.model import Action, Check, Runbook
 from runner.plan import Context, Plan
 from runner.render import RenderError, render
+from runner.stepevents import (
+    ActionFinished,
+    ActionStarted,
+    CheckFinished,
+    UndoFinished,
+    UndoStarted,
+)
 
 
 @dataclass(frozen=True)

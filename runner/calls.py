@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runner.eventkinds import CallStarted
 from runner.inventory import Host
 from runner.model import Step
 from runner.plan import Context, expand_call
+from runner.stepevents import CallStarted
 
 if TYPE_CHECKING:
     from runner.steps import StepResult, Steps

@@ -29,8 +29,6 @@ from runner.eventkinds import (
     Confirmed,
     HostExcluded,
     Interrupted,
-    RollbackBatch,
-    RollbackSkipped,
     RolloutStopped,
     RunAborted,
     RunError,
@@ -44,6 +42,7 @@ from runner.lifecycle import State, Tracker
 from runner.manual import Waiting
 from runner.plan import Plan
 from runner.prompts import Ask, Choose
+from runner.stepevents import RollbackBatch, RollbackSkipped
 from runner.steps import Done, Options, Steps
 from runner.undo import roll_back
 

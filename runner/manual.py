@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runner.eventkinds import ManualConfirmed, ManualDeclined, ManualShown, StepWaiting
 from runner.inventory import Host
 from runner.model import Action
 from runner.render import render
+from runner.stepevents import ManualConfirmed, ManualDeclined, ManualShown, StepWaiting
 
 if TYPE_CHECKING:
     from runner.plan import Context

@@ -14,7 +14,6 @@ from typing import Literal
 from runner.attempts import Attempts, Purpose
 from runner.calls import call
 from runner.checkmode import not_checked
-from runner.eventkinds import StepOutcome, StepSkipped
 from runner.events import Bus
 from runner.executors.pool import Executors
 from runner.interrupts import Interrupt
@@ -24,6 +23,7 @@ from runner.model import Action, Runbook, Step
 from runner.plan import Context, Plan
 from runner.prompts import Ask, Choose, Prompts, no_terminal
 from runner.render import RenderError, evaluate, why_false
+from runner.stepevents import StepOutcome, StepSkipped
 
 Status = Literal["ok", "failed", "skipped"]
 

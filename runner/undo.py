@@ -7,10 +7,10 @@ A manual undo with no terminal stops it too, waiting (exit 5): `resume --confirm
 from __future__ import annotations
 
 from runner.attempts import Purpose
-from runner.eventkinds import RollbackBegin, RollbackDone, RollbackFailed, RollbackNone
 from runner.inventory import Host
 from runner.manual import Waiting
 from runner.render import RenderError
+from runner.stepevents import RollbackBegin, RollbackDone, RollbackFailed, RollbackNone
 from runner.steps import Done, Steps
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from conftest import run_events, write_runbook
 from test_lifecycle import cli, run_id, trail
 
-from runner import eventkinds
-from runner.eventkinds import ActionFinished, Event, RunOpened
+from runner import eventkinds, stepevents
+from runner.eventkinds import Event, RunOpened
+from runner.stepevents import ActionFinished
 
 
 def test_a_called_runbooks_steps_name_their_caller_and_resume_redoes_only_them(
@@ -64,10 +65,7 @@ def test_optional_fields_are_recorded_only_when_set() -> None:
 
 
 def test_every_event_kind_is_named_once() -> None:
-    kinds = [
-        c.KIND
-        for c in vars(eventkinds).values()
-        if isinstance(c, type) and issubclass(c, Event) and c.KIND
-    ]
+    classes = {**vars(eventkinds), **vars(stepevents)}.values()
+    kinds = [c.KIND for c in classes if isinstance(c, type) and issubclass(c, Event) and c.KIND]
     # step.started is two shapes of one record: an action's attempt, or a call
     assert sorted(k for k in set(kinds) if kinds.count(k) > 1) == ["step.started"]
