@@ -29,7 +29,6 @@ from runner.eventkinds import (
     Confirmed,
     HostExcluded,
     Interrupted,
-    RolloutStopped,
     RunAborted,
     RunError,
     RunFinished,
@@ -42,7 +41,8 @@ from runner.lifecycle import State, Tracker
 from runner.manual import Waiting
 from runner.plan import Plan
 from runner.prompts import Ask, Choose
-from runner.stepevents import RollbackBatch, RollbackSkipped
+from runner.rollout import pause, stop_rollout
+from runner.stepevents import RollbackSkipped
 from runner.steps import Done, Options, Steps
 from runner.undo import roll_back
 
@@ -131,7 +131,7 @@ class Engine:
         try:
             max_failures = rb.rollout.max_failures if rb.rollout else 0
             pre = await asyncio.gather(
-                *(self._bounded(h, self._host_preconditions(h)) for h in hosts)
+                *(self.bounded(h, self._host_preconditions(h)) for h in hosts)
             )
             failed = [(h.name, r) for h, r in zip(hosts, pre, strict=True) if r]
             results = [HostResult(n, False, r) for n, r in failed]
@@ -150,20 +150,20 @@ class Engine:
             for i, batch in enumerate(batches):
                 if self.interrupted:
                     break
-                if i > 0 and not await self._pause(i, [h.name for h in batch]):
+                if i > 0 and not await pause(self, i, [h.name for h in batch]):
                     if self.interrupted:
                         break
                     why = f"halted: batch {i + 1} was not started"
                     return self._finish("failed", start, results, why)
                 self.bus.emit(BatchStarted(i + 1, [h.name for h in batch]))
                 batch_results = await asyncio.gather(
-                    *(self._bounded(h, self._host(h)) for h in batch)
+                    *(self.bounded(h, self._host(h)) for h in batch)
                 )
                 results += batch_results
                 failures = sum(1 for r in results if not r.ok)
                 last = i + 1 == len(batches)
                 if failures > max_failures and rb.rollout and not (last and not batch_undo):
-                    await self._stop_rollout(i + 1, batch, batch_results, failures, max_failures)
+                    await stop_rollout(self, i + 1, batch, batch_results, failures, max_failures)
                     break
             return self._conclude(results, start)
         except asyncio.CancelledError:
@@ -219,7 +219,7 @@ class Engine:
         )
         return code
 
-    async def _bounded(self, h: Host, coro: Any) -> Any:
+    async def bounded(self, h: Host, coro: Any) -> Any:
         """Work on one host while holding one of the --forks slots (and its connection)."""
         async with self._forks:
             await self.executors.hold(h, max(1, self.options.forks))
@@ -236,61 +236,6 @@ class Engine:
             h, rb, self.plan.contexts[h.name], "precondition"
         )
 
-    async def _stop_rollout(
-        self,
-        number: int,
-        batch: list[Host],
-        results: list[HostResult],
-        failures: int,
-        max_failures: int,
-    ) -> None:
-        """More than max_failures hosts failed: no new batch; maybe undo the whole batch."""
-        rollout = self.plan.runbook.rollout
-        remaining = sum(len(b) for b in self.plan.batches[number:])
-        why_stop = f"{failures} host(s) failed, more than max_failures={max_failures}"
-        self.bus.emit(RolloutStopped(number, failures, max_failures, remaining, why_stop))
-        if rollout is None or rollout.on_batch_failure != "rollback-batch":
-            return
-        succeeded = [(h, r) for h, r in zip(batch, results, strict=True) if r.ok]
-        if not succeeded:
-            return
-        why = await self._why_not_roll_back()
-        if why:
-            for h, _ in succeeded:
-                self.bus.emit(RollbackSkipped(h.name, why))
-            return
-        why_undo = f"batch {number} failed (on_batch_failure: rollback-batch)"
-        self.bus.emit(RollbackBatch(number, [h.name for h, _ in succeeded], why_undo))
-        oks = await asyncio.gather(
-            *(
-                self._bounded(h, self._roll_back(h, r.done, f"batch {number} failed"))
-                for h, r in succeeded
-            )
-        )
-        for (_, r), ok in zip(succeeded, oks, strict=True):
-            r.rollback_ok, r.waiting = ok, ok is None
-            r.reason = f"rolled back with batch {number}"
-
-    async def _pause(self, batch: int, hosts: list[str]) -> bool:
-        rollout = self.plan.runbook.rollout
-        if rollout is None or rollout.pause == "none":
-            return True
-        if rollout.pause == "confirm":
-            answer = (
-                True
-                if self.options.yes
-                else (await self.steps.prompts.ask(self._gate(batch, hosts), True))[0]
-            )
-            via = "--yes" if self.options.yes else "terminal"
-            self.bus.emit(Confirmed(f"start batch {batch + 1}", bool(answer), via, hosts=hosts))
-            return bool(answer)
-        await self._interrupt.unless_stopped(asyncio.sleep(float(rollout.pause)))
-        return not self.interrupted
-
-    def _gate(self, batch: int, hosts: list[str]) -> str:
-        names = ", ".join(hosts[:8]) + (f" and {len(hosts) - 8} more" if len(hosts) > 8 else "")
-        return f"Batch {batch} done. Start batch {batch + 1} ({names})?"
-
     async def _host(self, h: Host) -> HostResult:
         if self.interrupted:  # still waiting for a --forks slot when the interrupt came
             return HostResult(h.name, False, f"not started: interrupted ({self.interrupted})")
@@ -302,20 +247,20 @@ class Engine:
             return HostResult(h.name, False, str(exc), waiting=True)
         if ok:
             return HostResult(h.name, True, done=done)
-        why = await self._why_not_roll_back()
+        why = await self.why_not_roll_back()
         if why:
             self.bus.emit(RollbackSkipped(h.name, why))
             return HostResult(h.name, False, reason)
-        undone = await self._roll_back(h, done, reason)
+        undone = await self.roll_back_host(h, done, reason)
         return HostResult(h.name, False, reason, undone, waiting=undone is None)
 
-    async def _roll_back(self, h: Host, done: list[Done], why: str) -> bool | None:
+    async def roll_back_host(self, h: Host, done: list[Done], why: str) -> bool | None:
         """roll_back, the run entering the rolling-back state first (once, whichever host)."""
         if self.lifecycle.state != "rolling-back":
             self.lifecycle.to("rolling-back", why)
         return await roll_back(self.steps, h, done)
 
-    async def _why_not_roll_back(self) -> str:
+    async def why_not_roll_back(self) -> str:
         """ "" when the failure policy says roll back now, else why not (asks after an interrupt)."""
         if self.options.check_only:
             return "plan --check: only read-only steps ran"
