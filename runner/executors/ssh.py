@@ -31,53 +31,11 @@ from runner.executors.base import (
 )
 from runner.executors.channel import channel_text, helper_text, kill_line, sudo_user
 from runner.executors.helper import Helper
+from runner.executors.hostkeys import HostKeys, host_key_problem, known_hosts
+from runner.executors.session import Session, settled
 
 KILL_GRACE = 2.0  # seconds between TERM and KILL, and the wait after KILL
 KEEPALIVE_COUNT_MAX = 3  # unanswered keepalives before the host counts as hung
-_MARK = b"\x1erunner-pgid "  # \036 starts the line so no real output is mistaken for it
-_MAX_PREAMBLE = 1 << 16  # stderr held back while looking for the mark
-
-
-class _HostKeys(asyncssh.SSHClient):
-    """Consulted by asyncssh only for a server key known_hosts does not trust.
-
-    Records the key for the error message; accepts it only when asked to and known_hosts has no
-    key at all for this host (an unknown host, never a changed key).
-    """
-
-    def __init__(self, known: asyncssh.SSHKnownHosts, file: Path, accept_new: bool) -> None:
-        self.known, self.file, self.accept_new = known, file, accept_new
-        self.offered: asyncssh.SSHKey | None = None
-        self.changed = False
-        self.conn: asyncssh.SSHClientConnection | None = None
-
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        self.conn = conn
-
-    def host_keys_sent(self, *_: object) -> None:
-        """OpenSSH sends its host keys just after login, and holds its answer to our first
-        channel open (Nagle) until that message is acknowledged; our delayed ACK would make it
-        wait 40 ms, a sixth of a short run. Acknowledge at once instead."""
-        sock = self.conn.get_extra_info("socket") if self.conn is not None else None
-        quickack = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-        if sock is not None and quickack is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
-
-    def validate_host_public_key(
-        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
-    ) -> bool:
-        self.offered = key
-        trusted_keys, trusted_cas, *_ = self.known.match(host, addr, port if port != 22 else None)
-        self.changed = bool(trusted_keys or trusted_cas)
-        if self.changed or not self.accept_new:
-            return False
-        pattern = host if port == 22 else f"[{host}]:{port}"
-        public = " ".join(key.export_public_key().decode().split()[:2])
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        with self.file.open("a") as f:
-            f.write(f"{pattern} {public}\n")
-        return True
 
 
 async def _signal(
@@ -88,98 +46,6 @@ async def _signal(
     script = kill_line(sig, str(pgid), sudo)
     with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
         await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
-
-
-_KNOWN: dict[Path, tuple[tuple[int, int, int], asyncssh.SSHKnownHosts]] = {}
-
-
-def _known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
-    """known_hosts parsed once per version of the file, not once per host: with a line per host,
-    parsing it for each of 1,000 connections was a million key decodes (~30 s of CPU)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return asyncssh.SSHKnownHosts()
-    version = (st.st_ino, st.st_size, st.st_mtime_ns)  # accept-new appends: a new version
-    cached = _KNOWN.get(path)
-    if cached is None or cached[0] != version:
-        _KNOWN[path] = cached = (version, asyncssh.read_known_hosts(str(path)))
-    return cached[1]
-
-
-class _Abandoned(Exception):
-    """Raised into asyncssh's session set-up to stop it before it sends the command."""
-
-
-async def _settled(
-    opening: asyncio.Future[
-        tuple[asyncssh.SSHClientChannel[bytes], asyncssh.SSHClientSession[bytes]]
-    ],
-) -> asyncssh.SSHClientChannel[bytes] | None:
-    """The channel of a session set-up that was let finish, or None if nothing was started."""
-    try:
-        chan, _ = await opening
-    except (_Abandoned, asyncssh.Error, OSError):
-        return None
-    return chan
-
-
-class _Session(asyncssh.SSHClientSession[bytes]):
-    """Streams output to the callback and the digests; strips the process-group line."""
-
-    def __init__(self, on_output: OutputCallback, into: Digests | None) -> None:
-        self.on_output = on_output
-        self.stdout, self.stderr = into or (OutputDigest(), OutputDigest())
-        self.pgid: int | None = None
-        self.reported = asyncio.Event()  # set once the pgid is known, or never will be
-        self.abandoned = False  # stopped before the command was sent
-        self.lost: Exception | None = None
-        self._preamble: bytes | None = b""  # None once the mark was found (or given up on)
-
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
-        # asyncssh calls this once the channel is open, just before it sends the command
-        if self.abandoned:  # stopped meanwhile: send nothing, run nothing
-            chan.close()
-            raise _Abandoned
-
-    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        if datatype != asyncssh.EXTENDED_DATA_STDERR:
-            self._emit("stdout", self.stdout, data)
-        elif self._preamble is None:
-            self._emit("stderr", self.stderr, data)
-        else:
-            self._find_mark(self._preamble + data)
-
-    def _find_mark(self, buf: bytes) -> None:
-        # Usually the mark is the very first line; rc-file noise before it is passed through.
-        while (end := buf.find(b"\n")) >= 0:
-            line, buf = buf[: end + 1], buf[end + 1 :]
-            if line.startswith(_MARK):
-                with contextlib.suppress(ValueError):
-                    self.pgid = int(line[len(_MARK) :])
-                self._preamble = None
-                self.reported.set()
-                self._emit("stderr", self.stderr, buf)
-                return
-            self._emit("stderr", self.stderr, line)
-        self._preamble = buf
-        if len(buf) > _MAX_PREAMBLE:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._preamble:
-            self._emit("stderr", self.stderr, self._preamble)
-        self._preamble = None
-        self.reported.set()
-
-    def _emit(self, stream: str, digest: OutputDigest, data: bytes) -> None:
-        if data:
-            digest.feed(data)
-            self.on_output(stream, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._flush()
-        self.lost = exc
 
 
 class SSHExecutor:
@@ -253,7 +119,7 @@ class SSHExecutor:
         if request.ready is not None:
             request.ready()
         start = time.monotonic()
-        session = _Session(on_output, into)
+        session = Session(on_output, into)
         opening = asyncio.ensure_future(
             conn.create_session(lambda: session, self._shell_text(request, conn), encoding=None)
         )
@@ -266,10 +132,10 @@ class SSHExecutor:
             return self._lost(exc, start, what="cannot open a channel")
         except asyncio.CancelledError:
             # Stopped while the session was being set up. A channel still opening is closed as
-            # soon as it opens, before the command is sent (see _Session). A command already
+            # soon as it opens, before the command is sent (see Session). A command already
             # sent is starting: let the start finish, then kill it like any stopped command.
             session.abandoned = True
-            started = await _settled(opening)
+            started = await settled(opening)
             if started is not None:
                 await self._kill_owned(conn, started, session, request)
             raise
@@ -349,7 +215,7 @@ class SSHExecutor:
         self,
         conn: asyncssh.SSHClientConnection,
         chan: asyncssh.SSHClientChannel[bytes],
-        session: _Session,
+        session: Session,
         request: CommandRequest,
     ) -> None:
         """The kill of a stopped command, as a task of its own that close() awaits: cancelled
@@ -363,7 +229,7 @@ class SSHExecutor:
         self,
         conn: asyncssh.SSHClientConnection,
         chan: asyncssh.SSHClientChannel[bytes],
-        session: _Session,
+        session: Session,
         request: CommandRequest,
     ) -> None:
         """TERM the command's process group, then KILL what ignored it (e.g. `trap '' TERM`)."""
@@ -390,7 +256,7 @@ class SSHExecutor:
         self,
         exc: BaseException,
         start: float,
-        session: _Session | None = None,
+        session: Session | None = None,
         what: str = "connection lost",
     ) -> CommandResult:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -447,10 +313,10 @@ class SSHExecutor:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         try:
-            known = _known_hosts(self.known_hosts)
+            known = known_hosts(self.known_hosts)
         except (OSError, ValueError) as exc:
             raise ConnectionFailed(f"{self.name}: cannot read {self.known_hosts}: {exc}") from None
-        policy = _HostKeys(known, self.known_hosts, self.accept_new_host_keys)
+        policy = HostKeys(known, self.known_hosts, self.accept_new_host_keys)
         where = f"{self.address}:{self.port}" if self.port else self.address
         try:
             return await asyncssh.connect(
@@ -467,7 +333,9 @@ class SSHExecutor:
                 keepalive_count_max=self.keepalive_count_max,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise ConnectionFailed(self._host_key_problem(policy, where, exc)) from None
+            raise ConnectionFailed(
+                host_key_problem(self.name, self.known_hosts, policy, where, exc)
+            ) from None
         except asyncssh.PermissionDenied as exc:
             why = f"authentication failed ({exc.reason})"
         except (asyncio.TimeoutError, TimeoutError):
@@ -488,20 +356,3 @@ class SSHExecutor:
         except asyncssh.Error as exc:
             why = f"SSH error from {where}: {exc.reason}"
         raise ConnectionFailed(f"{self.name}: {why}")
-
-    def _host_key_problem(
-        self, policy: _HostKeys, where: str, exc: asyncssh.HostKeyNotVerifiable
-    ) -> str:
-        key = policy.offered
-        if key is None:  # revoked, or a certificate that did not validate
-            return f"{self.name}: host key of {where} refused: {exc.reason}"
-        offered = f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
-        if policy.changed:
-            return (
-                f"{self.name}: HOST KEY CHANGED for {where}: server offers {offered}, which does "
-                f"not match {self.known_hosts} (possible man-in-the-middle); refusing"
-            )
-        return (
-            f"{self.name}: unknown host key for {where}: {offered} is not in {self.known_hosts}; "
-            "verify it and add it (or use --accept-new-host-keys)"
-        )
