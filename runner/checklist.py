@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from runner import schema
+from runner.construct import check_from
 from runner.errors import InvalidInput, UsageError
 from runner.loader import discover, locate
-from runner.model import Check, check_from
+from runner.model import Check
 from runner.source import load_file
 from runner.suggest import did_you_mean
 

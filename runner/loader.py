@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import schema
+from runner.construct import runbook_from_document
 from runner.errors import InvalidInput, Location, Problem
 from runner.limits import regex_problem
-from runner.model import Action, Check, Runbook, runbook_from_document
+from runner.model import Action, Check, Runbook
 from runner.render import BUILTIN_NAMES, RenderError, names_used, quoted_expressions
 from runner.source import Document, KeyPath, load_file
 from runner.suggest import did_you_mean
