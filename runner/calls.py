@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from runner.inventory import Host
 from runner.model import Step
-from runner.plan import Context, expand_call
+from runner.plan import Context
+from runner.planner import expand_call
 from runner.stepevents import CallStarted
 
 if TYPE_CHECKING:

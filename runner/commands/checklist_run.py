@@ -146,7 +146,7 @@ def _run_check(
     from runner.commands.run import RunArgs, start
     from runner.lifecycle import derive
     from runner.loader import Catalog
-    from runner.plan import build
+    from runner.planner import build
     from runner.redact import Redactor
 
     assert item.check is not None

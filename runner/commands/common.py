@@ -16,7 +16,8 @@ from runner.errors import InvalidInput, Location, Problem, UsageError
 from runner.inventory import Host, Inventory
 from runner.loader import Catalog
 from runner.model import Param
-from runner.plan import Plan, build
+from runner.plan import Plan
+from runner.planner import build
 from runner.redact import Redactor
 
 
