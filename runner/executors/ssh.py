@@ -16,8 +16,9 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from runner.executors._asyncssh_import import asyncssh  # skips a slow liboqs probe: see there
 from runner.executors.base import (
@@ -137,7 +138,7 @@ class SSHExecutor:
             session.abandoned = True
             started = await settled(opening)
             if started is not None:
-                await self._kill_owned(conn, started, session, request)
+                await self._kill_owned(self._kill(conn, started, session, request))
             raise
         closed = asyncio.ensure_future(chan.wait_closed())
         timed_out = abandoned = False
@@ -151,7 +152,7 @@ class SSHExecutor:
             # say). The kill owns the channel now: it watches the channel close to know the
             # command died. Cancelled again, we stop waiting, and close() still awaits the kill.
             abandoned = True
-            await self._kill_owned(conn, chan, session, request)
+            await self._kill_owned(self._kill(conn, chan, session, request))
             raise
         finally:
             if not closed.done() and not abandoned:
@@ -211,16 +212,10 @@ class SSHExecutor:
     def _shell_text(self, request: CommandRequest, conn: asyncssh.SSHClientConnection) -> str:
         return channel_text(request, as_root=conn.get_extra_info("username") == "root")
 
-    async def _kill_owned(
-        self,
-        conn: asyncssh.SSHClientConnection,
-        chan: asyncssh.SSHClientChannel[bytes],
-        session: Session,
-        request: CommandRequest,
-    ) -> None:
-        """The kill of a stopped command, as a task of its own that close() awaits: cancelled
-        again (a second Ctrl-C), we stop waiting for it, but it still runs to its end."""
-        task = asyncio.ensure_future(self._kill(conn, chan, session, request))
+    async def _kill_owned(self, kill: Coroutine[Any, Any, None]) -> None:
+        """The kill of a stopped command (`_kill`), as a task of its own that close() awaits:
+        cancelled again (a second Ctrl-C), we stop waiting for it, but it still runs to its end."""
+        task = asyncio.ensure_future(kill)
         self._kills.add(task)
         task.add_done_callback(self._kills.discard)
         await asyncio.shield(task)
