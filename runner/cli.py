@@ -182,7 +182,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
         )
 
-    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
+    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, report, review; keygen")
     if "audit" in named:
         _add_audit(a)
     return p
@@ -216,6 +216,9 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
     ar.add_argument("--note")
     ak = asub.add_parser("keygen", help="write an Ed25519 key pair: PREFIX (0600) and PREFIX.pub")
     ak.add_argument("--out", default="runbook-signing-key", metavar="PREFIX")
+    from runner.commands.audit_report import add_parser as add_report
+
+    add_report(asub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

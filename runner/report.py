@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.audit import Verdict
+from runner.termsafe import json_text, neutralise, neutralise_all
 
 
 @dataclass
@@ -161,17 +162,12 @@ def timeline(s: RunSummary) -> str:
             f"reviewed: by {r['by']} at {r['ts']}" + (f": {r['note']}" if r.get("note") else "")
         )
     out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
-    return "\n".join(out)
+    return neutralise("\n".join(out))
 
 
 def export(summaries: list[RunSummary], fmt: str) -> str:
     if fmt == "json":
-        return (
-            json.dumps(
-                [{**s.row(), "events": s.events} for s in summaries], indent=2, ensure_ascii=False
-            )
-            + "\n"
-        )
+        return json_text([{**s.row(), "events": s.events} for s in summaries], indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         cols = [
@@ -192,7 +188,9 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
         w.writeheader()
         for s in summaries:
             for e in s.events:
-                w.writerow({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
+                w.writerow(
+                    neutralise_all({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
+                )
         return buf.getvalue()
     if fmt == "md":
         parts = []
@@ -201,7 +199,7 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
                 f"# Run {s.run_id}\n\n**Audit verification: {s.verified}**\n\n```\n{timeline(s)}\n```\n"
             )
         return "\n".join(parts)
-    return _html(summaries)
+    return neutralise(_html(summaries))
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}

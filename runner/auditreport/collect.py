@@ -1,0 +1,314 @@
+"""Everything an audit report shows, read from the state dir and verified, as plain values.
+
+Nothing here trusts a journal it has not verified: the verdicts come from integrity.verify (the
+same checks as `audit verify`), and each run, checklist, approval and review carries its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import __version__, checklist, integrity, signing
+from runner.audit import Verdict, now, verify_run
+from runner.auditreport.transitions import Transition, derive
+from runner.errors import UsageError
+from runner.ledger import ledger_path
+from runner.report import RunSummary
+
+
+@dataclass(frozen=True)
+class Period:
+    """`--since`/`--until`: a date (the whole day) or a UTC timestamp, each end included."""
+
+    since: str | None = None
+    until: str | None = None
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--since", self.since), ("--until", self.until)):
+            try:
+                if value:
+                    dt.datetime.fromisoformat(value.removesuffix("Z"))
+            except ValueError:
+                raise UsageError(
+                    f"audit report {flag} {value!r}: expected a date (2026-11-01) or a UTC time (2026-11-01T08:00:00Z)"
+                ) from None
+
+    def holds(self, ts: str) -> bool:
+        until = (self.until or "").removesuffix("Z")
+        return (not self.since or ts >= self.since.removesuffix("Z")) and (
+            not until or ts[: len(until)] <= until
+        )
+
+    @property
+    def text(self) -> str:
+        return f"{self.since or 'the first record'} to {self.until or 'the last record'} (UTC)"
+
+
+@dataclass
+class StepRow:
+    """One command (or skip, manual step, confirmation) of a run on one host."""
+
+    ts: str
+    kind: str  # step | rollback | precondition | verify | ... | skipped | manual | outcome
+    step: str
+    attempt: int | None = None
+    command: str = ""
+    exit: Any = None
+    duration: float | None = None
+    ok: bool | None = None
+    reason: str = ""
+    stdout: dict[str, Any] = field(default_factory=dict)
+    stderr: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def css(self) -> str:
+        return " ".join(
+            c for c, on in (("fail", self.ok is False), ("rollback", "rollback" in self.kind)) if on
+        )
+
+
+@dataclass
+class Approval:
+    ts: str
+    plan_hash: str
+    runbook: str
+    by: str
+    meaning: str
+    note: str
+    vouched: bool  # sealed in the ledger (and verified with the key, when one is given)
+
+
+@dataclass
+class RunView:
+    summary: RunSummary
+    state: str
+    transitions: list[Transition]
+    hosts: dict[str, list[StepRow]]
+    approvals: list[Approval]
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    @property
+    def started(self) -> dict[str, Any]:
+        return self.summary.started_rec
+
+    @property
+    def failed_rollback(self) -> bool:
+        """A rollback that failed, or began and never finished."""
+        if self.state in ("rollback-failed", "rolling back"):
+            return True
+        return any(
+            r.kind == "rollback" and r.ok is False for rows in self.hosts.values() for r in rows
+        )
+
+
+@dataclass
+class ChecklistView:
+    instance: checklist.Instance
+    verdict: Verdict
+    overdue: bool
+
+
+@dataclass
+class Report:
+    generated: str
+    version: str
+    period: Period
+    filters: dict[str, str]
+    key: str  # which public key the signatures were checked with, for people
+    journals: list[Verdict]  # every journal in scope, with its verdict
+    ledger: Verdict | None
+    ledger_problems: list[str]
+    runs: list[RunView]
+    checklists: list[ChecklistView]
+
+    @property
+    def ok(self) -> bool:
+        ledger_ok = self.ledger is None or self.ledger.ok
+        return ledger_ok and not self.ledger_problems and all(v.ok for v in self.journals)
+
+
+def collect(
+    state_dir: Path,
+    period: Period,
+    *,
+    runbook: str | None = None,
+    ticket: str | None = None,
+    public_key: str | None = None,
+) -> Report:
+    report = integrity.verify(state_dir, public_key=public_key)
+    by_kind: dict[str, list[Verdict]] = {}
+    for v in report.verdicts:
+        by_kind.setdefault(v.kind, []).append(v)
+    reviews = _reviews(by_kind.get("review", []))
+    approvals = _approvals(state_dir, by_kind.get("approval", []), public_key)
+    runs: list[RunView] = []
+    for v in by_kind.get("run", []):
+        s = RunSummary(v.run_id, v, v.events, reviews.get(v.run_id, []))
+        if not (s.started and period.holds(s.started)):
+            continue
+        if (runbook and s.runbook != runbook) or (ticket and s.ticket != ticket):
+            continue
+        state, moves = derive(v.events)
+        plan = s.started_rec.get("plan_hash") if s.started_rec.get("plan_file") else None
+        runs.append(
+            RunView(
+                s,
+                "check" if s.outcome == "check" else state,
+                moves,
+                _hosts(v.events),
+                approvals.get(plan or "", []),
+            )
+        )
+    lists = [] if runbook or ticket else _checklists(by_kind.get("checklist", []), period)
+    used_plans = {r.started.get("plan_hash") for r in runs}
+    run_ids = {r.run_id for r in runs}
+    in_scope = [  # a journal that does not hold is shown whatever the filters
+        v
+        for v in report.verdicts
+        if not v.ok
+        or (v.kind == "run" and v.run_id in run_ids)
+        or (v.kind == "checklist" and any(c.verdict is v for c in lists))
+        or (v.kind == "approval" and any(e.get("plan_hash") in used_plans for e in v.events))
+        or (v.kind == "review" and any(e.get("reviewed_run") in run_ids for e in v.events))
+    ]
+    lp = ledger_path(state_dir)
+    return Report(
+        generated=now(),
+        version=__version__,
+        period=period,
+        filters={k: v for k, v in (("runbook", runbook), ("ticket", ticket)) if v},
+        key=_key_text(public_key, report.verdicts, state_dir),
+        journals=in_scope,
+        ledger=verify_run(lp) if lp.exists() else None,
+        ledger_problems=report.ledger,
+        runs=runs,
+        checklists=lists,
+    )
+
+
+def _reviews(verdicts: list[Verdict]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for v in verdicts:
+        for e in v.events if v.ok else []:
+            out.setdefault(str(e.get("reviewed_run")), []).append(e)
+    return out
+
+
+def _approvals(
+    state_dir: Path, verdicts: list[Verdict], public_key: str | None
+) -> dict[str, list[Approval]]:
+    import base64
+
+    key = base64.b64encode(signing.load_public(public_key)).decode() if public_key else None
+    out: dict[str, list[Approval]] = {}
+    for v in verdicts:
+        vouched = integrity.vouched(state_dir, state_dir / v.journal, v, key)
+        for e in v.events if v.ok else []:
+            if e["event"] != "plan.approved":
+                continue
+            a = Approval(
+                e["ts"],
+                str(e.get("plan_hash")),
+                str(e.get("runbook")),
+                str(e.get("by")),
+                str(e.get("meaning", "")),
+                str(e.get("note") or ""),
+                e["seq"] in vouched,
+            )
+            out.setdefault(a.plan_hash, []).append(a)
+    return out
+
+
+def _hosts(events: list[dict[str, Any]]) -> dict[str, list[StepRow]]:
+    """Per host, in order: each attempt of a step or rollback, each check, skip and manual step."""
+    hosts: dict[str, list[StepRow]] = {}
+    for e in events:
+        row = _row(e)
+        if row is not None and e.get("host"):
+            hosts.setdefault(str(e["host"]), []).append(row)
+    return hosts
+
+
+def _row(e: dict[str, Any]) -> StepRow | None:
+    ev, step, ts = e["event"], str(e.get("step", "")), e["ts"]
+    if ev in ("step.finished", "rollback.finished", "check"):
+        kind = {"step.finished": "step", "rollback.finished": "rollback"}.get(ev)
+        return StepRow(
+            ts,
+            kind or str(e.get("scope", "check")),
+            step or str(e.get("name", "")),
+            e.get("attempt"),
+            str(e.get("command", "")),
+            e.get("exit"),
+            e.get("duration"),
+            bool(e.get("ok")),
+            str(e.get("reason") or ""),
+            e.get("stdout") or {},
+            e.get("stderr") or {},
+        )
+    if ev == "step.skipped":
+        return StepRow(ts, "skipped", step, reason=str(e.get("reason", "")))
+    if ev in ("rollback.none", "rollback.skipped", "rollback.failed"):
+        return StepRow(
+            ts,
+            ev.replace(".", " "),
+            step,
+            ok=False if ev == "rollback.failed" else None,
+            reason=str(e.get("reason", "")),
+        )
+    if ev == "step.outcome" and e.get("status") not in ("ok", None):
+        return StepRow(
+            ts, "outcome", step, ok=False, reason=f"{e['status']}: {e.get('reason', '')}"
+        )
+    if ev == "step.waiting":
+        return StepRow(
+            ts, "manual", step, reason=f"waiting for a person: {e.get('instructions', '')}"
+        )
+    if ev in ("manual.confirmed", "manual.declined"):
+        return StepRow(
+            ts,
+            "manual",
+            step,
+            ok=ev == "manual.confirmed",
+            reason=f"{ev.split('.')[1]} by {e.get('by')}",
+        )
+    if ev == "confirm":
+        answer = "yes" if e.get("answer") else "no"
+        return StepRow(
+            ts, "confirm", step, reason=f"{e.get('question')}: {answer} ({e.get('via')})"
+        )
+    return None
+
+
+def _checklists(verdicts: list[Verdict], period: Period) -> list[ChecklistView]:
+    out = []
+    for v in verdicts:
+        if not v.ok or not any(period.holds(e["ts"]) for e in v.events):
+            continue
+        inst = checklist.derive(v.events)
+        current = (
+            checklist.current_period(inst.period, checklist.now_local())
+            if inst.period != "once"
+            else ""
+        )
+        overdue = inst.completed is None and inst.period != "once" and inst.instance < current
+        out.append(ChecklistView(inst, v, overdue))
+    return out
+
+
+def _key_text(public_key: str | None, verdicts: list[Verdict], state_dir: Path) -> str:
+    if public_key:
+        return f"{signing.key_id(signing.load_public(public_key))} (required of every journal: {public_key})"
+    seen = {e["key_id"] for v in verdicts for e in v.events if e["event"] == "run.signature"}
+    lp = ledger_path(state_dir)
+    if lp.exists():
+        seen |= {e["key_id"] for e in verify_run(lp, keep=True).events if e.get("key_id")}
+    if not seen:
+        return "none: nothing is signed (a hash chain alone does not prove who wrote a journal)"
+    return f"{', '.join(sorted(seen))} (the keys the signatures carry; no key was required)"

@@ -1,0 +1,620 @@
+"""`runbook audit report`: the auditor's document, built from a state dir the real CLI filled
+against the demo target, then read in a real browser (Debian's headless Chromium)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from demo_target import REPO, Demo
+
+from runner import __version__, signing
+from runner.cli import main
+
+# Output an operator cannot see on a terminal but that would repaint an auditor's: colours, a
+# window title, clear-screen, a carriage return that hides what precedes it, a bidi override.
+NOISY = r"""runbook: noisy
+title: A step whose output carries terminal escapes
+change: normal
+params: {token: {type: string, secret: true}}
+targets: local
+steps:
+  - id: paint
+    run: |
+      echo token={{ token }}
+      printf 'red:\033[31mRED\033[0m title:\033]0;owned\007 clear:\033[2J cr:hidden\rshown rlo:\342\200\256cod.exe\n'
+"""
+SECRET = "hunter2-s3cr3t"
+
+
+@dataclass
+class Scenario:
+    """The run ids (and checklist instances) an auditor should find in the report."""
+
+    succeeded: str
+    rolled_back: str
+    resumed: str
+    emergency_reviewed: str
+    emergency_unreviewed: str
+    planned: str
+    noisy: str
+    plan_hash: str
+
+
+def _new_run(state: Path, before: set[str]) -> str:
+    (new,) = {p.stem for p in (state / "runs").glob("*.jsonl")} - before
+    return new
+
+
+def _runs(state: Path) -> set[str]:
+    return (
+        {p.stem for p in (state / "runs").glob("*.jsonl")} if (state / "runs").is_dir() else set()
+    )
+
+
+def _run(state: Path, args: list[str], expect: int) -> str:
+    before = _runs(state)
+    assert main(args) == expect, args
+    return _new_run(state, before)
+
+
+def build_scenario(demo: Demo, workdir: Path) -> Scenario:
+    """Every kind of evidence the issue names, made with the real CLI against the demo target."""
+    state = workdir / "state"
+    inv = ["-i", str(demo.inv)]
+    rb = REPO / "runbooks"
+
+    def run(name: str, *args: str, expect: int = 0) -> str:
+        return _run(state, ["run", str(rb / f"{name}.yaml"), *inv, "--yes", *args], expect)
+
+    succeeded = run("backup", "-p", "kind=all", "--operator", "olga", "--ticket", "CHG-1001")
+    rolled_back = run(
+        "config-change", "-p", "key=COPY_RATIO", "-p", "value=7", "--operator", "olga", expect=1
+    )
+    # waits at the manual step (no terminal), then a person confirms it. Made without a key: a
+    # resumed signed run has records after its signature until issue 12 signs each segment.
+    key = os.environ.pop("RUNBOOK_SIGNING_KEY", None)
+    resumed = run(
+        "recovery", "-p", "action=restore", "-p", "kind=all", "--ticket", "CHG-1002", expect=5
+    )
+    assert main(["resume", resumed, "--confirm", "reconfigure", "--by", "rita", "--yes"]) == 0
+    if key:
+        os.environ["RUNBOOK_SIGNING_KEY"] = key
+    (demo.app / ".circuit_breaker_active").write_text("tripped\n")
+    emergency_reviewed = run(
+        "incident-response", "-p", "severity=high", "-p", "reset_circuit_breaker=true"
+    )
+    assert main(["audit", "review", emergency_reviewed, "--by", "victor", "--note", "CAB ok"]) == 0
+    emergency_unreviewed = run("database-corruption", "--operator", "eve")
+
+    plan_file = workdir / "plan.json"
+    assert (
+        main(
+            [
+                "plan",
+                str(rb / "config-change.yaml"),
+                *inv,
+                "-p",
+                "key=LOG_LEVEL",
+                "-p",
+                "value=DEBUG",
+                "-o",
+                str(plan_file),
+            ]
+        )
+        == 0
+    )
+    plan_hash = json.loads(plan_file.read_text())["plan_hash"]
+    assert main(["plan", "approve", str(plan_file), "--by", "carol", "--note", "CAB-7"]) == 0
+    planned = _run(
+        state,
+        [
+            "run",
+            "--plan",
+            str(plan_file),
+            "--require-approval",
+            "--yes",
+            "--operator",
+            "dave",
+            "--ticket",
+            "CHG-1003",
+        ],
+        0,
+    )
+    noisy_rb = workdir / "runbooks" / "noisy.yaml"
+    noisy_rb.write_text(NOISY)
+    noisy = _run(state, ["run", str(noisy_rb), *inv, "--yes", "-p", f"token={SECRET}"], 0)
+
+    daily = str(REPO / "checklists" / "daily.yaml")
+    period = ["--period", "2026-11-02"]  # a past day: left incomplete, it is overdue
+    assert main(["checklist", "start", daily, *period]) == 0
+    assert main(["checklist", "run", daily, "log-review", *period, *inv, "--by", "olga"]) == 0
+    assert main(["checklist", "sign", daily, "log-review", *period, "--by", "alice"]) == 0
+    assert (
+        main(
+            [
+                "checklist",
+                "skip",
+                daily,
+                "security-scan",
+                *period,
+                "--by",
+                "alice",
+                "--reason",
+                "scanner down, INC-123",
+            ]
+        )
+        == 0
+    )
+    pir = str(REPO / "checklists" / "post-incident-review.yaml")
+    inc = ["--period", "INC-20261102-0900"]
+    assert main(["checklist", "start", pir, *inc]) == 0
+    for item in (
+        "incident-summary",
+        "timeline",
+        "root-cause-analysis",
+        "response-analysis",
+        "action-items",
+        "prevention-measures",
+        "lessons-learned",
+        "attendees",
+    ):
+        assert main(["checklist", "sign", pir, item, *inc, "--by", "alice"]) == 0
+    for item, meaning in (("root-cause-analysis", "reviewed"), ("action-items", "approved")):
+        assert (
+            main(["checklist", "sign", pir, item, *inc, "--by", "bob", "--meaning", meaning]) == 0
+        )
+    assert (
+        main(
+            [
+                "checklist",
+                "skip",
+                pir,
+                "next-review-date",
+                *inc,
+                "--by",
+                "bob",
+                "--reason",
+                "no follow-up needed",
+            ]
+        )
+        == 0
+    )
+    assert main(["checklist", "complete", pir, *inc, "--by", "bob"]) == 0
+    return Scenario(
+        succeeded,
+        rolled_back,
+        resumed,
+        emergency_reviewed,
+        emergency_unreviewed,
+        planned,
+        noisy,
+        plan_hash,
+    )
+
+
+# --- reading the document as a browser does ------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class Node:
+    def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
+        self.tag, self.attrs, self.parent = tag, attrs, parent
+        self.children: list[Node | str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text for c in self.children)
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
+        out: list[Node] = []
+        for c in self.children:
+            if isinstance(c, Node):
+                if (
+                    (tag is None or c.tag == tag)
+                    and (cls is None or cls in c.classes())
+                    and all(c.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())
+                ):
+                    out.append(c)
+                out += c.all(tag, cls, **attrs)
+        return out
+
+    def one(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        found = self.all(tag, cls, **attrs)
+        assert len(found) == 1, (tag, cls, attrs, len(found))
+        return found[0]
+
+
+class _Tree(HTMLParser):
+    VOID = frozenset({"meta", "br", "col", "img", "hr", "input", "link"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = self.cur = Node("#document", {}, None)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs}, self.cur)
+        self.cur.children.append(node)
+        if tag not in self.VOID:
+            self.cur = node
+
+    def handle_endtag(self, tag: str) -> None:
+        n: Node | None = self.cur
+        while n is not None and n.tag != tag:
+            n = n.parent
+        if n is not None and n.parent is not None:
+            self.cur = n.parent
+
+    def handle_data(self, data: str) -> None:
+        self.cur.children.append(data)
+
+
+def chromium(page: Path, tmp_path: Path, *args: str) -> str:
+    """Debian's chromium, headless, with a fresh profile and nothing fetched from the network."""
+    assert CHROMIUM is not None
+    profile = tempfile.mkdtemp(dir=tmp_path, prefix="profile-")
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            *args,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    return done.stdout
+
+
+def dom(page: Path, tmp_path: Path) -> Node:
+    tree = _Tree()
+    tree.feed(chromium(page, tmp_path, "--dump-dom"))
+    return tree.root
+
+
+def _rows(table: Node) -> list[Node]:
+    return table.one("tbody").all("tr")
+
+
+@needs_chromium
+def test_report_in_chromium(
+    demo: Demo,
+    workdir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["audit", "keygen", "--out", str(workdir / "key")]) == 0
+    monkeypatch.setenv("RUNBOOK_SIGNING_KEY", str(workdir / "key"))
+    sc = build_scenario(demo, workdir)
+    monkeypatch.delenv("RUNBOOK_SIGNING_KEY")
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    page = tmp_path / "report.html"
+    common = ["audit", "report", "--since", today, "--until", today]
+    # with the key required, the one run made without it fails, and the report says so (exit 4)
+    pub = ["--public-key", str(workdir / "key.pub")]
+    assert main([*common, *pub, "-o", str(page)]) == 4
+    strict = dom(page, tmp_path)
+    assert strict.one(id="verdict").text == "SOME JOURNALS DO NOT HOLD"
+    failing = [r for r in _rows(strict.one(id="journals")) if r.attrs["data-status"] != "ok"]
+    assert [r.all("td")[1].text for r in failing] == [f"runs/{sc.resumed}.jsonl"]
+    assert "fail" in failing[0].classes() and "unsigned" in failing[0].text
+    assert main([*common, "-o", str(page)]) == 0
+    doc = dom(page, tmp_path)
+    text = doc.text
+    runs = [
+        sc.succeeded,
+        sc.rolled_back,
+        sc.resumed,
+        sc.emergency_reviewed,
+        sc.emergency_unreviewed,
+        sc.planned,
+        sc.noisy,
+    ]
+
+    # the cover: period, generation time, tool version, every journal's verdict, the key used
+    assert doc.one(id="period").text == f"{today} to {today} (UTC)"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", doc.one(id="generated").text)
+    assert doc.one(id="tool-version").text == f"runbook {__version__}"
+    key_id = signing.key_id(signing.load_public(str(workdir / "key.pub")))
+    assert doc.one(id="public-key").text.startswith(f"{key_id} (the keys the signatures carry")
+    assert doc.one(id="verdict").text == "every journal in scope holds"
+    journals = {r.all("td")[1].text: r.attrs for r in _rows(doc.one(id="journals"))}
+    for run_id in runs:
+        assert journals[f"runs/{run_id}.jsonl"]["data-status"] == "ok"
+    kinds = sorted(a["data-kind"] for a in journals.values())
+    assert kinds.count("checklist") == 2 and kinds.count("approval") == 1
+    assert kinds.count("review") == 1 and kinds.count("ledger") == 1
+    assert all(a["data-status"] == "ok" for a in journals.values())
+
+    # the summary
+    def summary(topic: str, item: str) -> Node:
+        return doc.one("tr", data_topic=topic, data_item=item)
+
+    def ids(row: Node) -> set[str]:
+        return {a.text for a in row.all("a")}
+
+    assert ids(summary("runs by final state", "rolled-back")) == {sc.rolled_back}
+    assert ids(summary("runs by final state", "succeeded")) == set(runs) - {sc.rolled_back}
+    assert (
+        summary("emergency changes", "incident-response").one(cls="detail").text
+        == "reviewed by victor"
+    )
+    unreviewed = summary("emergency changes", "database-corruption")
+    assert (
+        unreviewed.one(cls="detail").text == "NOT REVIEWED" and "attention" in unreviewed.classes()
+    )
+    no_ticket = {sc.rolled_back, sc.emergency_reviewed, sc.emergency_unreviewed, sc.noisy}
+    assert (
+        ids(summary("changes without a ticket", "normal, emergency or unclassified")) == no_ticket
+    )
+    assert (
+        summary("failed or incomplete rollbacks", "rollback failed or never finished")
+        .one(cls="count")
+        .text
+        == "0"
+    )
+    assert ids(summary("checklist periods", "completed")) == {
+        "post-incident-review-INC-20261102-0900"
+    }
+    assert ids(summary("checklist periods", "overdue")) == {"daily-2026-11-02"}
+    plans = summary("plans executed", "config-change")
+    assert ids(plans) == {sc.planned}
+    assert plans.one(cls="detail").text == f"plan {sc.plan_hash}; approved by carol"
+
+    # the index links to every run, and every link lands on its run
+    index = {r.attrs["data-run"]: r for r in _rows(doc.one(id="run-index"))}
+    assert sorted(index) == sorted(runs)
+    for run_id, row in index.items():
+        assert row.one("a").attrs["href"] == f"#run-{run_id}"
+        assert (
+            doc.one("section", id=f"run-{run_id}").attrs["data-state"]
+            == index[run_id].one(cls="state").text
+        )
+
+    def section(run_id: str) -> Node:
+        return doc.one("section", id=f"run-{run_id}")
+
+    def moves(run_id: str) -> list[tuple[str, str, str]]:
+        table = section(run_id).one("table", cls="transitions")
+        return [
+            (r.attrs["data-state"], r.one(cls="who").text, r.one(cls="why").text)
+            for r in _rows(table)
+        ]
+
+    # final state and every transition, with who and why
+    assert section(sc.succeeded).one(cls="final-state").text == "succeeded"
+    assert moves(sc.succeeded) == [
+        ("running", "olga", "ticket CHG-1001"),
+        ("succeeded", "olga", "exit 0"),
+    ]
+    assert [m[0] for m in moves(sc.rolled_back)] == ["running", "rolling back", "rolled-back"]
+    assert moves(sc.rolled_back)[-1][2] == "local: step 'validate': exit 1, expected 0"
+    resumed = moves(sc.resumed)
+    assert [m[0] for m in resumed] == ["running", "waiting", "running", "succeeded"]
+    assert resumed[1][2] == "manual step reconfigure on local"
+    assert resumed[2][2] == "reconfigure on local confirmed by rita"
+    assert section(sc.resumed).one(cls="final-state").text == "succeeded"
+
+    # steps per host: command, exit code, output digest and head; failures and rollbacks marked
+    events = {e["seq"]: e for e in _records(workdir / "state" / "runs" / f"{sc.rolled_back}.jsonl")}
+    steps = section(sc.rolled_back).one("table", cls="steps", data_host="local")
+    failed = steps.one("tr", data_step="validate", data_kind="step")
+    assert "fail" in failed.classes() and "FAILED" in failed.text
+    assert failed.one(cls="exit").text == "1"
+    applied = steps.one("tr", data_step="apply", data_kind="step")
+    rec = next(e for e in events.values() if e["event"] == "step.finished" and e["step"] == "apply")
+    assert applied.one("pre", cls="cmd").text == rec["command"]
+    assert rec["stdout"]["sha256"][:16] in applied.text and "was: COPY_RATIO=" in applied.text
+    undo = steps.one("tr", data_step="apply", data_kind="rollback")
+    assert "rollback" in undo.classes() and "fail" not in undo.classes()
+    assert undo.one(cls="exit").text == "0"
+
+    # the plan and its approval; the reviews
+    planned = section(sc.planned)
+    assert planned.one(cls="plan-hash").text == sc.plan_hash
+    (approval,) = _rows(planned.one("table", cls="approvals"))
+    assert [td.text for td in approval.all("td")][1:] == ["carol", "approved", "CAB-7", "yes"]
+    (review,) = _rows(section(sc.emergency_reviewed).one("table", cls="reviews"))
+    assert [td.text for td in review.all("td")][1:] == ["victor", "reviewed", "CAB ok"]
+    (missing,) = _rows(section(sc.emergency_unreviewed).one("table", cls="reviews"))
+    assert "NOT REVIEWED" in missing.text and "fail" in missing.classes()
+
+    # checklists: items, evidence, sign-offs (name, time, meaning), skips with reasons
+    daily = doc.one("section", id="checklist-daily-2026-11-02")
+    assert daily.one(cls="instance-state").text == "overdue"
+    log_review = daily.one("tr", data_item="log-review")
+    assert (
+        log_review.attrs["data-state"] == "done"
+        and "exit_code: 0" in log_review.one(cls="evidence").text
+    )
+    (sig,) = log_review.all(cls="signoff")
+    assert sig.one(cls="by").text == "alice" and sig.one(cls="meaning").text == "reviewed"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", sig.one("time").text)
+    scan = daily.one("tr", data_item="security-scan")
+    assert scan.attrs["data-state"] == "skipped"
+    assert scan.one(cls="skip-reason").text == "skipped: scanner down, INC-123"
+    pir = doc.one("section", id="checklist-post-incident-review-INC-20261102-0900")
+    assert pir.one(cls="completed-by").text == "bob"
+    rca = pir.one("tr", data_item="root-cause-analysis")
+    assert [(s.one(cls="by").text, s.one(cls="meaning").text) for s in rca.all(cls="signoff")] == [
+        ("alice", "reviewed"),
+        ("bob", "reviewed"),
+    ]  # the first performs it, a second person reviews
+
+    # secrets masked, escape sequences neutralised, timestamps never wrapped
+    noisy = section(sc.noisy)
+    assert "token=***" in noisy.one("tr", data_step="paint").one("pre", cls="cmd").text
+    assert SECRET not in page.read_text() and SECRET not in text
+    assert not UNSAFE.search(text)
+    assert r"red:\x1b[31mRED\x1b[0m title:\x1b]0;owned\x07" in noisy.text
+    assert r"rlo:\u202ecod.exe" in noisy.text
+    css = doc.one("style").text
+    assert re.search(r"\.ts\b[^{]*\{[^}]*white-space: nowrap", css)
+    assert re.search(r"section\.run[^{]*\{[^}]*break-before: page", css)
+    assert all("ts" in t.classes() for t in doc.all("time"))
+
+    shot = tmp_path / "report.png"
+    chromium(page, tmp_path, "--window-size=1280,2200", f"--screenshot={shot}")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # PDF: Chromium paginates it with the print styles, a page (at least) per run
+    pdf = tmp_path / "report.pdf"
+    assert main([*common, "--format", "pdf", "-o", str(pdf)]) == 0
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) >= len(runs) + 2 + 2
+
+    # CSV and JSON: the same rows as the summary and the index
+    capsys.readouterr()
+    assert main([*common, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in report["index"]] == [
+        r.attrs["data-run"] for r in _rows(doc.one(id="run-index"))
+    ]
+    html_summary = [
+        (r.attrs["data-topic"], r.attrs["data-item"], r.one(cls="count").text)
+        for r in _rows(doc.one("section", id="summary").one("table"))
+    ]
+    assert [(s["topic"], s["item"], str(s["count"])) for s in report["summary"]] == html_summary
+    assert main([*common, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [
+        (r["topic"], r["item"], r["count"]) for r in rows if r["section"] == "summary"
+    ] == html_summary
+    assert [r["run_id"] for r in rows if r["section"] == "run"] == [
+        r["run_id"] for r in report["index"]
+    ]
+    assert [r["final_state"] for r in rows if r["section"] == "run"] == [
+        r["final_state"] for r in report["index"]
+    ]
+
+
+def _records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# --- without the demo: escapes in every view, the period and filters, a journal that does not hold --
+
+
+@pytest.fixture
+def noisy_runs(workdir: Path) -> dict[str, str]:
+    """Three small local runs: one printing escapes (ticket T-1), two plain ones."""
+    state = workdir / "state"
+    (workdir / "runbooks" / "noisy.yaml").write_text(NOISY.replace("targets: local\n", ""))
+    (workdir / "runbooks" / "plain.yaml").write_text(
+        "runbook: plain\nsteps: [{id: a, run: echo a}]\n"
+    )
+    return {
+        "noisy": _run(state, ["run", "noisy", "-p", f"token={SECRET}", "--ticket", "T-1"], 0),
+        "plain": _run(state, ["run", "plain", "--ticket", "T-2"], 0),
+        "plain2": _run(state, ["run", "plain"], 0),
+    }
+
+
+def _out(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    assert main(list(args)) == 0, args
+    return capsys.readouterr().out
+
+
+def test_escape_sequences_are_neutralised_in_show_exports_and_report(
+    noisy_runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = noisy_runs["noisy"]
+    views = {
+        "show": _out(capsys, "audit", "show", run_id),
+        **{
+            f"export {f}": _out(capsys, "audit", "export", run_id, "--format", f)
+            for f in ("md", "html")
+        },
+        **{f"report {f}": _out(capsys, "audit", "report", "--format", f) for f in ("md", "html")},
+    }
+    for name, text in views.items():
+        assert not UNSAFE.search(text), name
+        assert SECRET not in text, name
+        assert r"\x1b[31mRED" in text, name  # the auditor still sees what was there
+        assert r"\u202ecod.exe" in text, name
+    for args in (["export", run_id], ["report"]):  # no output columns; the rows end in CRLF
+        text = _out(capsys, "audit", *args, "--format", "csv").replace("\r\n", "\n")
+        assert not UNSAFE.search(text) and SECRET not in text
+    report = _out(capsys, "audit", "report", "--format", "json")
+    assert not UNSAFE.search(report) and SECRET not in report
+    text = _out(capsys, "audit", "export", run_id, "--format", "json")
+    assert not UNSAFE.search(text) and SECRET not in text
+    assert "\\u001b[31mRED" in text and "\\u202ecod.exe" in text
+    exported = json.loads(_out(capsys, "audit", "export", run_id, "--format", "json"))
+    recorded = _records(next((Path("state") / "runs").glob(f"{run_id}.jsonl")))
+    assert exported[0]["events"] == recorded
+
+
+def test_report_period_and_filters(
+    noisy_runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def index(*args: str) -> list[str]:
+        doc = json.loads(_out(capsys, "audit", "report", "--format", "json", *args))
+        return [r["run_id"] for r in doc["index"]]
+
+    everything = sorted(noisy_runs.values())
+    assert index() == everything
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    assert index("--since", today, "--until", today) == everything
+    assert index("--until", "2000-01-01") == []
+    assert index("--since", "2999-01-01T00:00:00Z") == []
+    assert index("--ticket", "T-1") == [noisy_runs["noisy"]]
+    assert index("--runbook", "plain") == sorted([noisy_runs["plain"], noisy_runs["plain2"]])
+    capsys.readouterr()
+    assert main(["audit", "report", "--since", "last tuesday"]) == 2
+    assert "expected a date" in capsys.readouterr().err
+    assert main(["audit", "report", "--format", "pdf"]) == 2  # a PDF is a file: -o needed
+
+
+def test_report_says_when_a_journal_does_not_hold(
+    noisy_runs: dict[str, str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workdir / "state" / "runs" / f"{noisy_runs['plain']}.jsonl"
+    path.write_text(path.read_text().replace('"echo a', '"echo b'))
+    out = workdir / "report.html"
+    assert main(["audit", "report", "--runbook", "noisy", "-o", str(out)]) == 4
+    assert "SOME JOURNALS DO NOT HOLD" in capsys.readouterr().out
+    page = out.read_text()
+    assert "SOME JOURNALS DO NOT HOLD" in page
+    # the edited run is named on the cover although --runbook leaves it out of the index
+    assert f"{noisy_runs['plain']}: FAILED at record" in page
+    doc = json.loads(_out_code(capsys, 4, "audit", "report", "--format", "json"))
+    assert doc["report"]["verified"] is False
+    (bad,) = [j for j in doc["report"]["journals"] if j["status"] != "ok"]
+    assert bad["journal"] == f"runs/{noisy_runs['plain']}.jsonl"
+
+
+def _out_code(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:
+    capsys.readouterr()
+    assert main(list(args)) == code, args
+    return capsys.readouterr().out
