@@ -182,7 +182,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
         )
 
-    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, report, review; keygen")
+    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
     if "audit" in named:
         _add_audit(a)
     return p

@@ -7,303 +7,27 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from demo_target import REPO, Demo
+from audit_scenario import NOISY, SECRET, build_scenario, run_of
+from browser import CHROMIUM, Node, chromium, dom
+from demo_target import Demo
 
 from runner import __version__, signing
 from runner.cli import main
 
-# Output an operator cannot see on a terminal but that would repaint an auditor's: colours, a
-# window title, clear-screen, a carriage return that hides what precedes it, a bidi override.
-NOISY = r"""runbook: noisy
-title: A step whose output carries terminal escapes
-change: normal
-params: {token: {type: string, secret: true}}
-targets: local
-steps:
-  - id: paint
-    run: |
-      echo token={{ token }}
-      printf 'red:\033[31mRED\033[0m title:\033]0;owned\007 clear:\033[2J cr:hidden\rshown rlo:\342\200\256cod.exe\n'
-"""
-SECRET = "hunter2-s3cr3t"
-
-
-@dataclass
-class Scenario:
-    """The run ids (and checklist instances) an auditor should find in the report."""
-
-    succeeded: str
-    rolled_back: str
-    resumed: str
-    emergency_reviewed: str
-    emergency_unreviewed: str
-    planned: str
-    noisy: str
-    plan_hash: str
-
-
-def _new_run(state: Path, before: set[str]) -> str:
-    (new,) = {p.stem for p in (state / "runs").glob("*.jsonl")} - before
-    return new
-
-
-def _runs(state: Path) -> set[str]:
-    return (
-        {p.stem for p in (state / "runs").glob("*.jsonl")} if (state / "runs").is_dir() else set()
-    )
-
-
-def _run(state: Path, args: list[str], expect: int) -> str:
-    before = _runs(state)
-    assert main(args) == expect, args
-    return _new_run(state, before)
-
-
-def build_scenario(demo: Demo, workdir: Path) -> Scenario:
-    """Every kind of evidence the issue names, made with the real CLI against the demo target."""
-    state = workdir / "state"
-    inv = ["-i", str(demo.inv)]
-    rb = REPO / "runbooks"
-
-    def run(name: str, *args: str, expect: int = 0) -> str:
-        return _run(state, ["run", str(rb / f"{name}.yaml"), *inv, "--yes", *args], expect)
-
-    succeeded = run("backup", "-p", "kind=all", "--operator", "olga", "--ticket", "CHG-1001")
-    rolled_back = run(
-        "config-change", "-p", "key=COPY_RATIO", "-p", "value=7", "--operator", "olga", expect=1
-    )
-    # waits at the manual step (no terminal), then a person confirms it. Made without a key: a
-    # resumed signed run has records after its signature until issue 12 signs each segment.
-    key = os.environ.pop("RUNBOOK_SIGNING_KEY", None)
-    resumed = run(
-        "recovery", "-p", "action=restore", "-p", "kind=all", "--ticket", "CHG-1002", expect=5
-    )
-    assert main(["resume", resumed, "--confirm", "reconfigure", "--by", "rita", "--yes"]) == 0
-    if key:
-        os.environ["RUNBOOK_SIGNING_KEY"] = key
-    (demo.app / ".circuit_breaker_active").write_text("tripped\n")
-    emergency_reviewed = run(
-        "incident-response", "-p", "severity=high", "-p", "reset_circuit_breaker=true"
-    )
-    assert main(["audit", "review", emergency_reviewed, "--by", "victor", "--note", "CAB ok"]) == 0
-    emergency_unreviewed = run("database-corruption", "--operator", "eve")
-
-    plan_file = workdir / "plan.json"
-    assert (
-        main(
-            [
-                "plan",
-                str(rb / "config-change.yaml"),
-                *inv,
-                "-p",
-                "key=LOG_LEVEL",
-                "-p",
-                "value=DEBUG",
-                "-o",
-                str(plan_file),
-            ]
-        )
-        == 0
-    )
-    plan_hash = json.loads(plan_file.read_text())["plan_hash"]
-    assert main(["plan", "approve", str(plan_file), "--by", "carol", "--note", "CAB-7"]) == 0
-    planned = _run(
-        state,
-        [
-            "run",
-            "--plan",
-            str(plan_file),
-            "--require-approval",
-            "--yes",
-            "--operator",
-            "dave",
-            "--ticket",
-            "CHG-1003",
-        ],
-        0,
-    )
-    noisy_rb = workdir / "runbooks" / "noisy.yaml"
-    noisy_rb.write_text(NOISY)
-    noisy = _run(state, ["run", str(noisy_rb), *inv, "--yes", "-p", f"token={SECRET}"], 0)
-
-    daily = str(REPO / "checklists" / "daily.yaml")
-    period = ["--period", "2026-11-02"]  # a past day: left incomplete, it is overdue
-    assert main(["checklist", "start", daily, *period]) == 0
-    assert main(["checklist", "run", daily, "log-review", *period, *inv, "--by", "olga"]) == 0
-    assert main(["checklist", "sign", daily, "log-review", *period, "--by", "alice"]) == 0
-    assert (
-        main(
-            [
-                "checklist",
-                "skip",
-                daily,
-                "security-scan",
-                *period,
-                "--by",
-                "alice",
-                "--reason",
-                "scanner down, INC-123",
-            ]
-        )
-        == 0
-    )
-    pir = str(REPO / "checklists" / "post-incident-review.yaml")
-    inc = ["--period", "INC-20261102-0900"]
-    assert main(["checklist", "start", pir, *inc]) == 0
-    for item in (
-        "incident-summary",
-        "timeline",
-        "root-cause-analysis",
-        "response-analysis",
-        "action-items",
-        "prevention-measures",
-        "lessons-learned",
-        "attendees",
-    ):
-        assert main(["checklist", "sign", pir, item, *inc, "--by", "alice"]) == 0
-    for item, meaning in (("root-cause-analysis", "reviewed"), ("action-items", "approved")):
-        assert (
-            main(["checklist", "sign", pir, item, *inc, "--by", "bob", "--meaning", meaning]) == 0
-        )
-    assert (
-        main(
-            [
-                "checklist",
-                "skip",
-                pir,
-                "next-review-date",
-                *inc,
-                "--by",
-                "bob",
-                "--reason",
-                "no follow-up needed",
-            ]
-        )
-        == 0
-    )
-    assert main(["checklist", "complete", pir, *inc, "--by", "bob"]) == 0
-    return Scenario(
-        succeeded,
-        rolled_back,
-        resumed,
-        emergency_reviewed,
-        emergency_unreviewed,
-        planned,
-        noisy,
-        plan_hash,
-    )
-
-
 # --- reading the document as a browser does ------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-class Node:
-    def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
-        self.tag, self.attrs, self.parent = tag, attrs, parent
-        self.children: list[Node | str] = []
-
-    @property
-    def text(self) -> str:
-        return "".join(c if isinstance(c, str) else c.text for c in self.children)
-
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-    def all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
-        out: list[Node] = []
-        for c in self.children:
-            if isinstance(c, Node):
-                if (
-                    (tag is None or c.tag == tag)
-                    and (cls is None or cls in c.classes())
-                    and all(c.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())
-                ):
-                    out.append(c)
-                out += c.all(tag, cls, **attrs)
-        return out
-
-    def one(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
-        found = self.all(tag, cls, **attrs)
-        assert len(found) == 1, (tag, cls, attrs, len(found))
-        return found[0]
-
-
-class _Tree(HTMLParser):
-    VOID = frozenset({"meta", "br", "col", "img", "hr", "input", "link"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = self.cur = Node("#document", {}, None)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, {k: v or "" for k, v in attrs}, self.cur)
-        self.cur.children.append(node)
-        if tag not in self.VOID:
-            self.cur = node
-
-    def handle_endtag(self, tag: str) -> None:
-        n: Node | None = self.cur
-        while n is not None and n.tag != tag:
-            n = n.parent
-        if n is not None and n.parent is not None:
-            self.cur = n.parent
-
-    def handle_data(self, data: str) -> None:
-        self.cur.children.append(data)
-
-
-def chromium(page: Path, tmp_path: Path, *args: str) -> str:
-    """Debian's chromium, headless, with a fresh profile and nothing fetched from the network."""
-    assert CHROMIUM is not None
-    profile = tempfile.mkdtemp(dir=tmp_path, prefix="profile-")
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            *args,
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
-    return done.stdout
-
-
-def dom(page: Path, tmp_path: Path) -> Node:
-    tree = _Tree()
-    tree.feed(chromium(page, tmp_path, "--dump-dom"))
-    return tree.root
 
 
 def _rows(table: Node) -> list[Node]:
     return table.one("tbody").all("tr")
 
 
-@needs_chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_report_in_chromium(
     demo: Demo,
     workdir: Path,
@@ -533,9 +257,9 @@ def noisy_runs(workdir: Path) -> dict[str, str]:
         "runbook: plain\nsteps: [{id: a, run: echo a}]\n"
     )
     return {
-        "noisy": _run(state, ["run", "noisy", "-p", f"token={SECRET}", "--ticket", "T-1"], 0),
-        "plain": _run(state, ["run", "plain", "--ticket", "T-2"], 0),
-        "plain2": _run(state, ["run", "plain"], 0),
+        "noisy": run_of(state, ["run", "noisy", "-p", f"token={SECRET}", "--ticket", "T-1"], 0),
+        "plain": run_of(state, ["run", "plain", "--ticket", "T-2"], 0),
+        "plain2": run_of(state, ["run", "plain"], 0),
     }
 
 
