@@ -183,7 +183,8 @@ class Verdict:
                 note = f" ({self.reason})" if self.reason else ""
                 return f"{self.run_id}: ok, {self.records} records{note}"
             state = "closed" if self.closed else "open (no run.finished record)"
-            return f"{self.run_id}: ok, {self.records} records, {state}"
+            note = f"; {self.reason}" if self.reason else ""
+            return f"{self.run_id}: ok, {self.records} records, {state}{note}"
         if self.status == "incomplete":
             return f"{self.run_id}: incomplete, intact up to record {self.records} ({self.reason})"
         return f"{self.run_id}: FAILED at record {self.first_bad}: {self.reason}"
@@ -206,7 +207,10 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
         assert rec is not None
         prev = rec["hash"]
         verdict.records += 1
-        verdict.closed = rec["event"] == "run.finished"
+        # a command closes its segment with run.finished, then maybe its signature
+        verdict.closed = rec["event"] == "run.finished" or (
+            verdict.closed and rec["event"] == "run.signature"
+        )
         if keep:
             verdict.events.append(rec)
     verdict.last_hash = prev

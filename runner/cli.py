@@ -138,6 +138,14 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     else:  # the same line of help as commands/checklist.py gives it
         sub.add_parser("checklist", help="checklist instances and sign-off")
 
+    rs = sub.add_parser("resolve", help="record that a person finished or undid a step by hand")
+    if "resolve" in named:
+        rs.add_argument("run_id")
+        rs.add_argument("--step", required=True, help="the step a person finished or undid")
+        rs.add_argument("--by", required=True, help="who did it")
+        rs.add_argument("--reason", required=True, help="what was done, recorded")
+        rs.add_argument("--host", help="only on this host (default: every host it applies to)")
+
     for cmd in ("resume", "rollback"):
         r = sub.add_parser(
             cmd,
@@ -175,6 +183,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                 help="run again steps whose outcome was never recorded",
             )
             r.add_argument("--no-rollback", action="store_true")
+        else:
+            r.add_argument("--reason", help="why it is undone, recorded in the audit log")
 
     sc = sub.add_parser("schema", help="print a JSON Schema")
     if "schema" in named:
@@ -324,7 +334,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             signing_key=args.signing_key,
         )
         if cmd == "rollback":
-            return resume_cmd.rollback(args.run_id, state, ra)
+            return resume_cmd.rollback(args.run_id, state, ra, reason=args.reason)
         return resume_cmd.resume(
             args.run_id,
             state,
@@ -333,6 +343,18 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             by=args.by,
             accept_changed=args.accept_changed_runbook,
             rerun_unknown=args.rerun_unknown,
+        )
+    if cmd == "resolve":
+        from runner.commands.resolve import resolve
+
+        return resolve(
+            args.run_id,
+            state,
+            step=args.step,
+            by=args.by,
+            reason=args.reason,
+            host=args.host,
+            signing_key=args.signing_key,
         )
     if cmd == "audit":
         from runner.commands import audit

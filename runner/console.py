@@ -146,6 +146,26 @@ class Console:
         answer = line.strip().lower()
         return default if not answer else answer in ("y", "yes")
 
+    async def choose(self, question: str, keys: str) -> str | None:
+        """One of `keys` (letters) typed at the terminal; None without one or at end of input.
+        There is no default: Enter alone asks again, so no keystroke decides by accident."""
+        if not interactive():
+            return None
+        async with self._asking:
+            self._spin()
+            while True:
+                self.stream.write(f"{question} ")
+                self.stream.flush()
+                line = await _read_line(sys.stdin.fileno())
+                if line is None:
+                    break
+                answer = line.strip().lower()[:1]
+                if answer and answer in keys:
+                    break
+                self.stream.write(f"  (answer one of: {', '.join(keys)})\n")
+        self._spin()
+        return None if line is None else answer
+
 
 async def _read_line(fd: int) -> str | None:
     """One line from a terminal, read when the loop says it is ready; None at end of input."""

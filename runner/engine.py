@@ -23,19 +23,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_ROLLBACK_FAILED,
-    EXIT_WAITING,
-    StateError,
-)
+from runner.errors import StateError
 from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
+from runner.lifecycle import State, Tracker
 from runner.plan import Plan
-from runner.steps import Ask, Done, Options, Steps, Waiting
+from runner.steps import Ask, Choose, Done, Options, Steps, Waiting
 from runner.undo import roll_back
 
 
@@ -44,8 +38,8 @@ class HostResult:
     host: str
     ok: bool
     reason: str = ""
-    rollback_ok: bool | None = None  # None: no rollback attempted
-    waiting: bool = False
+    rollback_ok: bool | None = None  # None: no rollback attempted (or it waits for a person)
+    waiting: bool = False  # at a manual step (of its steps, or of its rollback) with no terminal
     done: list[Done] = field(default_factory=list, repr=False)  # to roll back a whole batch
 
 
@@ -57,8 +51,11 @@ class Engine:
         executors: Any,
         ask: Ask,
         options: Options,
+        lifecycle: Tracker | None = None,
+        choose: Choose | None = None,
     ) -> None:
         self.plan = plan
+        self.lifecycle = lifecycle or Tracker(bus.emit, "running")
         self.bus = bus
         self.executors = executors
         self.ask = ask
@@ -66,6 +63,8 @@ class Engine:
         self._forks = asyncio.Semaphore(max(1, options.forks))
         self._interrupt = Interrupt()
         self.steps = Steps(plan, bus, executors, ask, options, self._interrupt)
+        if choose is not None:
+            self.steps.choose = choose
         self._decision: asyncio.Future[bool] | None = None  # roll back after the interrupt?
 
     @property
@@ -123,11 +122,11 @@ class Engine:
             failed = [(h.name, r) for h, r in zip(hosts, pre, strict=True) if r]
             results = [HostResult(n, False, r) for n, r in failed]
             if self.interrupted:  # during the preconditions: nothing changed yet
-                return self._finish("interrupted", EXIT_INTERRUPTED, start, results)
+                return self._finish("interrupted", start, results)
             if len(failed) > max_failures:
                 for name, reason in failed:
                     self.bus.emit("run.aborted", host=name, reason=reason)
-                return self._finish("aborted", EXIT_FAILED, start, results)
+                return self._finish("aborted", start, results, "preconditions failed")
             for name, reason in failed:  # tolerated: the other hosts go on without these
                 self.bus.emit("host.excluded", host=name, reason=reason)
             excluded = {name for name, _ in failed}
@@ -140,7 +139,8 @@ class Engine:
                 if i > 0 and not await self._pause(i):
                     if self.interrupted:
                         break
-                    return self._finish("halted", EXIT_FAILED, start, results)
+                    why = f"halted: batch {i + 1} was not started"
+                    return self._finish("failed", start, results, why)
                 self.bus.emit("batch.started", batch=i + 1, hosts=[h.name for h in batch])
                 batch_results = await asyncio.gather(
                     *(self._bounded(h, self._host(h)) for h in batch)
@@ -153,34 +153,40 @@ class Engine:
                     break
             return self._conclude(results, start)
         except asyncio.CancelledError:
-            self._finish("interrupted", EXIT_INTERRUPTED, start, [])
+            self._finish("interrupted", start, [], "interrupted again: exited at once")
             raise
         except StateError:
             raise  # the journal itself failed: nothing more can be recorded
         except Exception as exc:
             self.bus.emit("run.error", reason=f"{type(exc).__name__}: {exc}")
-            self._finish("error", EXIT_ROLLBACK_FAILED, start, [])
+            self._finish("failed", start, [], f"internal error: {type(exc).__name__}")
             raise
 
     def _conclude(self, results: list[HostResult], start: float) -> int:
+        """The run's state when this command ends, from its hosts' results (lifecycle.py)."""
+        if any(r.rollback_ok is False for r in results):  # a person must act: that wins
+            return self._finish("rollback-failed", start, results)
         if self.interrupted:
-            if any(r.rollback_ok is False for r in results):  # a person must act: that wins
-                return self._finish("interrupted", EXIT_ROLLBACK_FAILED, start, results)
-            return self._finish("interrupted", EXIT_INTERRUPTED, start, results)
-        failed = [r for r in results if not r.ok and not r.waiting]
-        if not failed and any(r.waiting for r in results):
-            return self._finish("waiting", EXIT_WAITING, start, results)
+            # its rollback, if any, ran to the end: a resume starts the steps again
+            self.lifecycle.phase = "forward"
+            return self._finish("interrupted", start, results, f"{self.interrupted}")
+        if any(r.waiting for r in results):
+            return self._finish("waiting", start, results, "a manual step needs a person")
         if all(r.ok for r in results):
-            return self._finish("succeeded", EXIT_OK, start, results)
-        if any(r.rollback_ok is False for r in results):
-            return self._finish("rollback-failed", EXIT_ROLLBACK_FAILED, start, results)
+            return self._finish("succeeded", start, results)
         rolled = any(r.rollback_ok for r in results)
-        return self._finish("rolled-back" if rolled else "failed", EXIT_FAILED, start, results)
+        return self._finish("rolled-back" if rolled else "failed", start, results)
 
-    def _finish(self, outcome: str, code: int, start: float, results: list[HostResult]) -> int:
+    def _finish(
+        self, state: State, start: float, results: list[HostResult], reason: str = ""
+    ) -> int:
+        """Record the run's new state, then this command's closing record; its exit code."""
+        if not reason:
+            reason = next((r.reason for r in results if r.reason), "")
+        code = self.lifecycle.to(state, reason)
         self.bus.emit(
             "run.finished",
-            outcome=outcome,
+            outcome=self.lifecycle.state,
             exit_code=code,
             duration=round(time.monotonic() - start, 6),
             hosts={
@@ -245,10 +251,13 @@ class Engine:
             reason=f"batch {number} failed (on_batch_failure: rollback-batch)",
         )
         oks = await asyncio.gather(
-            *(self._bounded(h, roll_back(self.steps, h, r.done)) for h, r in succeeded)
+            *(
+                self._bounded(h, self._roll_back(h, r.done, f"batch {number} failed"))
+                for h, r in succeeded
+            )
         )
         for (_, r), ok in zip(succeeded, oks, strict=True):
-            r.rollback_ok = ok
+            r.rollback_ok, r.waiting = ok, ok is None
             r.reason = f"rolled back with batch {number}"
 
     async def _pause(self, batch: int) -> bool:
@@ -288,7 +297,14 @@ class Engine:
         if why:
             self.bus.emit("rollback.skipped", host=h.name, reason=why)
             return HostResult(h.name, False, reason)
-        return HostResult(h.name, False, reason, await roll_back(self.steps, h, done))
+        undone = await self._roll_back(h, done, reason)
+        return HostResult(h.name, False, reason, undone, waiting=undone is None)
+
+    async def _roll_back(self, h: Host, done: list[Done], why: str) -> bool | None:
+        """roll_back, the run entering the rolling-back state first (once, whichever host)."""
+        if self.lifecycle.state != "rolling-back":
+            self.lifecycle.to("rolling-back", why)
+        return await roll_back(self.steps, h, done)
 
     async def _why_not_roll_back(self) -> str:
         """ "" when the failure policy says roll back now, else why not (asks after an interrupt)."""
@@ -315,9 +331,13 @@ class Engine:
                 try:
                     ok = await roll_back(self.steps, h, done)
                 except asyncio.CancelledError:  # a second interrupt: stop here, recorded
-                    self._finish("interrupted", EXIT_INTERRUPTED, start, results)
+                    self._finish("interrupted", start, results, "interrupted again: exited at once")
                     raise
-                results.append(HostResult(h.name, ok, "" if ok else "rollback failed", ok))
-        if all(r.ok for r in results):
-            return self._finish("rolled-back", 0, start, results)
-        return self._finish("rollback-failed", EXIT_ROLLBACK_FAILED, start, results)
+                results.append(
+                    HostResult(h.name, bool(ok), "" if ok else "rollback failed", ok, ok is None)
+                )
+        if any(r.rollback_ok is False for r in results):
+            return self._finish("rollback-failed", start, results)
+        if any(r.waiting for r in results):
+            return self._finish("waiting", start, results, "an undo needs a person")
+        return self._finish("rolled-back", start, results)

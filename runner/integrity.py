@@ -68,30 +68,41 @@ def verify(
 
 
 def _check_signatures(v: Verdict, expected_key: bytes | None) -> None:
-    """Applied to a run whose chain holds; marks it failed on any signature problem."""
+    """Applied to a run whose chain holds; marks it failed on any signature problem.
+
+    Each command that appends to a run (run, resume, rollback, resolve) closes its own segment
+    with a `run.signature` of the record before it, so a run is a chain of signed segments: a
+    signature covers every record since the one before it. Only records no signature covers are
+    flagged: a closed segment left unsigned after a signed one (appended by someone without
+    the key). An open tail (a command running now, or one that crashed) is not closed yet.
+    """
     sigs = [e for e in v.events if e["event"] == "run.signature"]
     if not sigs:
         if expected_key is not None and v.closed:
             _fail(v, v.records, "unsigned, but a signing key was expected")
         return
-    last = v.events[-1]
+    first_key = sigs[0]["public_key"]
     for s in sigs:
         line = s["seq"]
-        if s is not last:
-            _fail(v, line + 1, "records were appended after the run's signature")
-            return
-        prev = v.events[-2] if len(v.events) > 1 else {}
+        prev = v.events[line - 2] if line > 1 else {}
         if s["signs"] != prev.get("hash"):
-            _fail(v, line, "the signature does not sign the closing record")
+            _fail(v, line, "the signature does not sign the record before it")
             return
         if not signing.valid(s["public_key"], s["signs"], s["signature"]):
             _fail(
                 v, line, "invalid signature (records changed after signing, or a forged signature)"
             )
             return
-        if expected_key is not None and base64.b64decode(s["public_key"]) != expected_key:
+        key = base64.b64decode(s["public_key"])
+        if (expected_key is not None and key != expected_key) or s["public_key"] != first_key:
             _fail(v, line, f"signed by another key ({s['key_id']})")
             return
+    tail = v.events[sigs[-1]["seq"] :]  # after the last signed segment
+    if any(e["event"] == "run.finished" for e in tail):
+        n = sigs[-1]["seq"] + 1
+        _fail(v, n, f"records {n}-{v.records} are not covered by a signature (unsigned segment)")
+    elif tail:
+        v.reason = f"records {sigs[-1]['seq'] + 1}-{v.records} not signed yet (open)"
 
 
 def _fail(v: Verdict, line: int, reason: str) -> None:

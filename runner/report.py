@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.audit import Verdict
+from runner.lifecycle import Lifecycle, derive
 from runner.termsafe import json_text, neutralise, neutralise_all
 
 
@@ -56,10 +57,15 @@ class RunSummary:
         return self.started_rec.get("ticket")
 
     @property
+    def lifecycle(self) -> Lifecycle:
+        return derive(self.events)
+
+    @property
     def outcome(self) -> str:
+        """The run's last transition (lifecycle.py), not its first command's outcome."""
         if self._first("check.started"):
             return "check"
-        return str(self.finished.get("outcome", "open"))
+        return self.lifecycle.state or "open"
 
     @property
     def verified(self) -> str:
@@ -84,7 +90,11 @@ class RunSummary:
             "started": self.started,
             "duration": self.finished.get("duration", ""),
             "outcome": self.outcome,
-            "exit_code": self.finished.get("exit_code"),
+            "exit_code": self.lifecycle.exit_code if self.lifecycle.history else None,
+            "transitions": [
+                {"state": t.state, "from": t.previous, "ts": t.ts, "by": t.by, "reason": t.reason}
+                for t in self.lifecycle.history
+            ],
             "ticket": self.ticket,
             "change": self.started_rec.get("change"),
             "verified": self.verified,
@@ -127,6 +137,11 @@ def _line(e: dict[str, Any]) -> str | None:
     if ev.startswith("rollback.") and ev != "rollback.started":
         detail = e.get("reason") or ", ".join(e.get("steps", []))
         return f"{host}{ev} {e.get('step', '')} {detail}".rstrip()
+    if ev == "run.state":
+        why = f": {e['reason']}" if e.get("reason") else ""
+        return f"state {e.get('from') or '-'} -> {e['state']} (by {e.get('by')}){why}"
+    if ev == "step.resolved":
+        return f"{host}step {e['step']} {'undone' if e.get('phase') == 'rollback' else 'done'} by hand by {e.get('by')}: {e.get('reason')}"
     if ev == "run.signature":
         return f"closing record signed by key {e['key_id']}"
     if ev in ("run.aborted", "run.error", "rollout.stopped", "batch.started"):
@@ -152,10 +167,12 @@ def timeline(s: RunSummary) -> str:
         line = _line(e)
         if line:
             out.append(f"{e['ts']}  {line}")
-    fin = s.finished
+    life = s.lifecycle
+    code = life.exit_code if life.history else "-"
+    out += ["", f"outcome:  {s.outcome} (exit {code})", "history:"]
     out += [
-        "",
-        f"outcome:  {s.outcome} (exit {fin.get('exit_code', '-')}, {fin.get('duration', '-')}s)",
+        f"  {t.ts}  {t.state:<15} by {t.by}" + (f": {t.reason}" if t.reason else "")
+        for t in life.history
     ]
     for r in s.reviews:
         out.append(
@@ -219,10 +236,19 @@ def _html(summaries: list[RunSummary]) -> str:
             ("ticket", s.ticket or "-"),
             ("change", st.get("change") or "-"),
             ("outcome", s.outcome),
+            (
+                "history",
+                "\n".join(
+                    f"{t.ts} {t.state} by {t.by}" + (f": {t.reason}" if t.reason else "")
+                    for t in s.lifecycle.history
+                ),
+            ),
             ("params", json.dumps(st.get("params", {}), sort_keys=True)),
             ("plan hash", st.get("plan_hash") or "-"),
         ]
-        rows = "".join(f"<tr><th>{e_(k)}</th><td>{e_(str(v))}</td></tr>" for k, v in head)
+        rows = "".join(
+            f"<tr><th>{e_(k)}</th><td><pre>{e_(str(v))}</pre></td></tr>" for k, v in head
+        )
         events = "".join(
             f"<tr><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
             f"<td>{e_(str(ev.get('step', '')))}</td><td><pre>{e_(_line(ev) or '')}</pre></td></tr>"

@@ -1,4 +1,6 @@
-"""What a run's audit log says about where it stopped: the basis of `resume` and `rollback`."""
+"""What a run's audit log says about where it stopped: the basis of `resume`, `rollback` and
+`resolve`. The run's state and phase come from lifecycle.derive; this adds, per host, which
+steps are done, undone, unknown or waiting for a person."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from runner.audit import run_path, verify_run
 from runner.errors import UsageError
+from runner.lifecycle import Lifecycle, Phase, State, derive
 
 
 @dataclass
@@ -15,16 +18,25 @@ class RunState:
     run_id: str
     path: Path
     started: dict[str, Any]
-    outcome: str | None  # the last run.finished outcome, None if the run never finished
+    lifecycle: Lifecycle
     completed: dict[str, list[str]] = field(
         default_factory=dict
     )  # host -> top-level step ids, in order
     unknown: dict[str, list[str]] = field(default_factory=dict)  # started, no outcome recorded
     waiting: dict[str, str] = field(
         default_factory=dict
-    )  # host -> manual step waiting for a person
+    )  # host -> manual step waiting for a person (of the steps, or of the rollback: see phase)
+    resolved: dict[str, list[str]] = field(default_factory=dict)  # host -> closed by a person
     captures: dict[str, dict[str, str]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # verified records
+
+    @property
+    def outcome(self) -> State | None:
+        return self.lifecycle.state
+
+    @property
+    def phase(self) -> Phase:
+        return self.lifecycle.phase
 
 
 def _top_level(e: dict[str, Any]) -> tuple[str, str] | None:
@@ -48,14 +60,15 @@ def load(state_dir: Path, run_id: str) -> RunState:
     started = next((e for e in events if e["event"] == "run.started"), None)
     if started is None:
         raise UsageError(f"run {run_id} has no run.started record")
-    state = RunState(run_id, path, started, None, events=events)
+    state = RunState(run_id, path, started, derive(events), events=events)
     # started and not finished: "step" (its action), or "rollback" (its undoing)
     open_steps: dict[tuple[str, str], str] = {}
     for e in events:
         ev = e["event"]
-        if ev == "run.finished":
-            state.outcome = e["outcome"]
         if ev == "run.resumed":  # what an earlier resume counted as done (a confirmed manual step)
+            for c in e.get("confirmed") or []:
+                if state.waiting.get(c["host"]) == c["step"]:
+                    state.waiting.pop(c["host"])
             for h, ids in (e.get("completed_before") or {}).items():
                 done = state.completed.setdefault(h, [])
                 done += [i for i in ids if i not in done]
@@ -65,7 +78,14 @@ def load(state_dir: Path, run_id: str) -> RunState:
         if where is None:
             continue
         host, step = where
-        if ev == "step.started":
+        undoing = e.get("phase") == "rollback"  # a manual undo: not the step's own action
+        if ev == "step.resolved":
+            state.resolved.setdefault(host, []).append(step)
+            if state.waiting.get(host) == step:
+                state.waiting.pop(host)
+            if not undoing and step not in state.completed.setdefault(host, []):
+                state.completed[host].append(step)
+        elif ev == "step.started":
             open_steps[(host, step)] = "step"
         elif ev == "rollback.started":
             open_steps[(host, step)] = "rollback"
@@ -84,6 +104,8 @@ def load(state_dir: Path, run_id: str) -> RunState:
                 state.completed[host].remove(step)  # undone: a resume must do it again
         elif ev == "step.waiting":
             state.waiting[host] = step
+        elif ev == "manual.confirmed" and undoing:
+            state.waiting.pop(host, None)
         elif ev == "manual.confirmed":
             state.waiting.pop(host, None)
             if step not in state.completed.setdefault(host, []):
@@ -97,7 +119,8 @@ def load(state_dir: Path, run_id: str) -> RunState:
 
 
 def started_steps(st: RunState) -> dict[str, list[str]]:
-    """Per host, the top-level steps whose action started (what `rollback RUN_ID` undoes)."""
+    """Per host, the top-level steps whose action started and that are not undone yet (by the
+    tool, or by a person: `resolve` in a rollback): what `rollback RUN_ID` undoes."""
     out: dict[str, list[str]] = {}
     undone: set[tuple[str, str]] = set()
     for e in st.events:
@@ -105,10 +128,15 @@ def started_steps(st: RunState) -> dict[str, list[str]]:
         if where is None:
             continue
         host, step = where
-        if e["event"] in ("step.started", "manual.confirmed") and step not in out.setdefault(
-            host, []
-        ):
-            out[host].append(step)
-        if e["event"] == "rollback.finished" and e.get("ok"):
+        ev, undoing = e["event"], e.get("phase") == "rollback"
+        if ev in ("step.started", "manual.confirmed") and not undoing:
+            if step not in out.setdefault(host, []):
+                out[host].append(step)
+            undone.discard(where)  # done again (a resume) after it was undone
+        if ev in ("rollback.done", "rollback.none") or (ev == "rollback.finished" and e.get("ok")):
             undone.add(where)
+        if ev == "step.resolved" and undoing:
+            undone.add(where)
+        if ev == "rollback.failed":  # one undo of several held, then one failed: not undone
+            undone.discard(where)
     return {h: [s for s in steps if (h, s) not in undone] for h, steps in out.items()}

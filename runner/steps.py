@@ -29,6 +29,13 @@ from runner.render import RenderError, evaluate, render, why_false
 
 # ask(question, default) -> True/False, or None when there is no terminal to ask at
 Ask = Callable[[str, bool], Awaitable[bool | None]]
+# choose(question, keys) -> one of the letters in keys, or None when there is no terminal
+Choose = Callable[[str, str], Awaitable[str | None]]
+MANUAL_QUESTION = "Done? [d]one / [n]ot yet / [f]ailed"
+
+
+async def _no_terminal(question: str, keys: str) -> str | None:
+    return None
 
 
 class Waiting(Exception):
@@ -44,6 +51,8 @@ class Options:
     # resume: per host, the top-level steps completed before (skipped now, still rolled back)
     resumed: dict[str, set[str]] = field(default_factory=dict)
     captures: dict[str, dict[str, str]] = field(default_factory=dict)  # restored on resume
+    # resume of a rollback: per host, the steps whose manual undo a person confirmed
+    confirmed_undo: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,7 +82,9 @@ class Steps:
         prompt: Ask,
         options: Options,
         interrupt: Interrupt,
+        choose: Choose = _no_terminal,
     ) -> None:
+        self.choose = choose
         self.plan = plan
         self.bus = bus
         self.executors = executors
@@ -218,25 +229,43 @@ class Steps:
     async def manual(
         self, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
     ) -> tuple[str, str]:
+        """A person does it: [d]one, [n]ot yet (the run waits, resumable: exit 5), [f]ailed."""
         text = render(action.text, ctx)
-        self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text)
-        answer, stopped = await self.ask(f"{text}\nDone?", forward)
+        phase = "forward" if forward else "rollback"
+        self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text, phase=phase)
+        if forward and self.interrupt.signal:
+            answer, stopped = None, True
+        elif forward:
+            answer, stopped = await self.interrupt.unless_stopped(
+                self.choose(MANUAL_QUESTION, "dnf")
+            )
+        else:
+            answer, stopped = await self.choose(MANUAL_QUESTION, "dnf"), False
         if stopped:
             return "failed", f"interrupted ({self.interrupt.signal}) before it was confirmed"
-        if answer is None:
+        if answer in (None, "n"):
             resume = f"runbook resume {self.plan.run_id} --confirm {sid} --by NAME"
-            self.bus.emit("step.waiting", host=h.name, step=sid, instructions=text, resume=resume)
-            raise Waiting(
-                f"waiting for a person at manual step '{sid}' (--yes never answers manual steps): "
-                f"when it is done, `{resume}`"
+            why = "not done yet" if answer else "no terminal (--yes never answers manual steps)"
+            self.bus.emit(
+                "step.waiting",
+                host=h.name,
+                step=sid,
+                phase=phase,
+                reason=why,
+                instructions=text,
+                resume=resume,
             )
+            what = "manual step" if forward else "manual undo of step"
+            raise Waiting(f"waiting for a person at {what} '{sid}' ({why}): when done, `{resume}`")
+        done = answer == "d"
         self.bus.emit(
-            "manual.confirmed" if answer else "manual.declined",
+            "manual.confirmed" if done else "manual.declined",
             host=h.name,
             step=sid,
             by=self.bus_actor(),
+            phase=phase,
         )
-        return ("ok", "") if answer else ("failed", "the operator did not confirm the manual step")
+        return ("ok", "") if done else ("failed", "the operator said the manual step failed")
 
     def bus_actor(self) -> str:
         from runner.audit import current_actor

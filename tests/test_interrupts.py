@@ -209,7 +209,7 @@ def test_without_a_terminal_the_failure_policy_applies(workdir: Path, sig: signa
     assert main(["audit", "verify"]) == 0
 
 
-def test_second_ctrl_c_exits_at_once_and_resume_asks_about_the_half_undone_step(
+def test_second_ctrl_c_in_the_rollback_exits_at_once_and_resume_continues_the_rollback(
     workdir: Path, no_tty: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_runbook(
@@ -222,7 +222,8 @@ steps:
     run: echo prep >> trail
     rollback:
       # ignores SIGTERM: only the second Ctrl-C's immediate SIGKILL ends it quickly
-      - run: "trap '' TERM; echo $$ > rbpid; sleep 60"
+      - run: |
+          if [ -e go ]; then echo undo-prep >> trail; else trap '' TERM; echo $$ > rbpid; sleep 60; fi
   - id: wait
     run: |
       if [ -e go ]; then echo wait >> trail; else echo $$ > pid; sleep 60; fi
@@ -243,12 +244,12 @@ steps:
     assert main(["audit", "verify"]) == 0
     run_id = recs[0]["run_id"]
     capsys.readouterr()
-    # prep's rollback was cut short: prep is neither done nor undone, so resume asks
-    assert main(["resume", run_id]) == 2
-    assert "outcome unknown for prep" in capsys.readouterr().err
+    # the run stopped inside its rollback: resume goes on with the rollback, never the steps
     (workdir / "go").touch()
-    assert main(["resume", run_id, "--rerun-unknown"]) == 0
-    assert (workdir / "trail").read_text().split() == ["prep", "prep", "wait"]
+    assert main(["resume", run_id]) == 1  # the run failed (interrupted) and is rolled back
+    assert (workdir / "trail").read_text().split() == ["prep", "undo-prep"]
+    assert "■ rolled-back (exit 1)" in capsys.readouterr().out
+    assert main(["resume", run_id]) == 2  # nothing left to resume
 
 
 @pytest.mark.ssh

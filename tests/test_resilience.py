@@ -45,7 +45,9 @@ steps:
     assert main(["resume", rid, "--confirm", "approve-dns", "--by", "dana"]) == 0
     assert (workdir / "trail").read_text().split() == ["prep", "after"]  # prep ran exactly once
     resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
-    assert resumed["confirmed"] == [{"host": "local", "step": "approve-dns", "by": "dana"}]
+    assert resumed["confirmed"] == [
+        {"host": "local", "step": "approve-dns", "by": "dana", "phase": "forward"}
+    ]
     assert main(["audit", "verify"]) == 0
 
 
@@ -87,7 +89,7 @@ def test_resume_refuses_an_edited_runbook_unless_accepted(
 def test_rollback_of_a_finished_run_in_reverse_order(workdir: Path) -> None:
     write_runbook(workdir, "ten", TEN)
     assert main(["run", "ten"]) == 0
-    assert main(["rollback", run_id(workdir)]) == 0
+    assert main(["rollback", run_id(workdir), "--yes"]) == 0
     lines = (workdir / "trail").read_text().split()
     assert lines[10:] == [f"undo-s{i}" for i in range(10, 0, -1)]
     assert main(["rollback", run_id(workdir)]) == 2  # nothing left to undo

@@ -54,24 +54,31 @@ def resume(
     accept_changed: bool,
     rerun_unknown: bool,
 ) -> int:
+    """Go on where the run really is: its steps, or (phase "rollback") its rollback."""
     st = state_mod.load(state_dir, run_id)
-    if st.outcome in ("succeeded", "rolled-back") and not st.waiting:
+    if st.outcome in _CLOSED:
         raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
     plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
+    confirmed = _confirmed(st, confirm, by)
+    if st.phase == "rollback":
+        todo = state_mod.started_steps(st)
+        options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
+        options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
+        undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
+        return execute(
+            plan,
+            state_dir,
+            "run.resumed",
+            undo,
+            options,
+            a,
+            rollback_only=todo,
+            current=st.lifecycle.state,
+            by_person=_resolved_in_rollback(st),
+        )
     resumed = {h: set(ids) for h, ids in st.completed.items()}
-    confirmed: list[dict[str, Any]] = []
-    if confirm:
-        hosts = [h for h, step in st.waiting.items() if step == confirm]
-        if not hosts:
-            waiting = ", ".join(f"{s} on {h}" for h, s in st.waiting.items()) or "none"
-            raise UsageError(
-                f"run {run_id} is not waiting at step '{confirm}' (waiting: {waiting})"
-            )
-        if not by:
-            raise UsageError("--confirm needs --by NAME: who did the manual step")
-        for h in hosts:
-            resumed.setdefault(h, set()).add(confirm)
-            confirmed.append({"host": h, "step": confirm, "by": by})
+    for c in confirmed:
+        resumed.setdefault(c["host"], set()).add(c["step"])
     unknown = {h: steps for h, steps in st.unknown.items() if steps}
     if unknown and not rerun_unknown:
         listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
@@ -94,19 +101,59 @@ def resume(
     )
     if confirmed:
         fields["confirmed"] = confirmed
-    return execute(plan, state_dir, "run.resumed", fields, options, a)
+    return execute(plan, state_dir, "run.resumed", fields, options, a, current=st.lifecycle.state)
 
 
-def rollback(run_id: str, state_dir: Path, a: RunArgs) -> int:
-    """Undo the steps of a finished or failed run that started and are not undone yet."""
+_CLOSED = ("succeeded", "rolled-back", "resolved")
+
+
+def _confirmed(st: state_mod.RunState, confirm: str | None, by: str | None) -> list[dict[str, Any]]:
+    """`--confirm STEP --by NAME`: the hosts waiting at that manual step (or manual undo)."""
+    if not confirm:
+        return []
+    hosts = [h for h, step in st.waiting.items() if step == confirm]
+    if not hosts:
+        waiting = ", ".join(f"{s} on {h}" for h, s in st.waiting.items()) or "none"
+        raise UsageError(f"run {st.run_id} is not waiting at step '{confirm}' (waiting: {waiting})")
+    if not by:
+        raise UsageError("--confirm needs --by NAME: who did the manual step")
+    return [{"host": h, "step": confirm, "by": by, "phase": st.phase} for h in hosts]
+
+
+def _resolved_in_rollback(st: state_mod.RunState) -> bool:
+    return any(e["event"] == "step.resolved" and e.get("phase") == "rollback" for e in st.events)
+
+
+def rollback(run_id: str, state_dir: Path, a: RunArgs, *, reason: str | None = None) -> int:
+    """Undo the steps of a run that started and are not undone yet. A run that succeeded is
+    undone only when the operator confirms it (or --yes); the reason is recorded."""
     st = state_mod.load(state_dir, run_id)
     plan, _ = _rebuild(st, a.params, accept_changed=False)
     todo = state_mod.started_steps(st)
     if not any(todo.values()):
         raise UsageError(f"run {run_id} has no completed steps left to roll back")
+    if st.outcome == "succeeded" and not a.yes:
+        steps = "; ".join(f"{', '.join(reversed(s))} on {h}" for h, s in todo.items() if s)
+        question = f"run {run_id} succeeded. Undo it ({steps})?"
+        if not interactive() or not _ask(question):
+            raise UsageError(
+                f"run {run_id} succeeded: rolling it back undoes a finished change; "
+                "confirm at a terminal or with --yes (and say why with --reason)"
+            )
     options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
-    fields = {"rolls_back": run_id, "steps": todo}
-    return execute(plan, state_dir, "rollback.requested", fields, options, a, rollback_only=todo)
+    fields = {"rolls_back": run_id, "steps": todo, "reason": reason or "rollback requested"}
+    return execute(
+        plan,
+        state_dir,
+        "rollback.requested",
+        fields,
+        options,
+        a,
+        rollback_only=todo,
+        current=st.lifecycle.state,
+        requested=True,
+        by_person=_resolved_in_rollback(st),
+    )
 
 
 def _ask(question: str) -> bool:

@@ -16,6 +16,7 @@ from runner.errors import EXIT_INTERRUPTED, UsageError
 from runner.events import Bus
 from runner.executors.pool import Executors
 from runner.ledger import seal
+from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import Signer, load_signer
@@ -82,8 +83,15 @@ def execute(
     a: RunArgs,
     *,
     rollback_only: dict[str, list[str]] | None = None,
+    current: State | None = None,
+    requested: bool = False,
+    by_person: bool = False,
 ) -> int:
-    """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback."""
+    """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback.
+
+    `current` is the run's state before this command (lifecycle.derive); the command opens
+    with a transition to running (or rolling-back, for `rollback_only`). `requested`: a person
+    asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker)."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
@@ -95,8 +103,12 @@ def execute(
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
+        life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
+        life.requested, life.resolved_by_person = requested, by_person
+        undoing = rollback_only is not None
+        life.to("rolling-back" if undoing else "running", str(fields.get("reason") or event))
         executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
-        engine = Engine(plan, bus, executors, console.ask, options)
+        engine = Engine(plan, bus, executors, console.ask, options, life, console.choose)
         try:
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):

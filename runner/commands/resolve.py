@@ -1,0 +1,89 @@
+"""`runbook resolve RUN_ID --step STEP --by NAME --reason TEXT`: a person closes what the tool
+cannot. In a run's rollback (it failed, or waits at a manual undo), the step counts as undone by
+hand: `runbook rollback RUN_ID` goes on past it, and when nothing is left to undo the run closes
+as "resolved". Among the run's steps (a failed, waiting or interrupted run), the step counts as
+done by hand: `runbook resume RUN_ID` goes on after it. Recorded as `step.resolved`, signed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from runner import resume as state_mod
+from runner.audit import Journal
+from runner.errors import UsageError
+from runner.ledger import seal
+from runner.lifecycle import Tracker
+from runner.locks import Lock, lock_path
+from runner.signing import load_signer
+
+_OPEN = ("waiting", "failed", "rollback-failed", "interrupted", "running", "rolling-back")
+
+
+def resolve(
+    run_id: str,
+    state_dir: Path,
+    *,
+    step: str,
+    by: str,
+    reason: str,
+    host: str | None = None,
+    signing_key: str | None = None,
+) -> int:
+    signer = load_signer(signing_key)  # a bad key stops here, before anything is recorded
+    st = state_mod.load(state_dir, run_id)
+    if st.outcome not in _OPEN:
+        raise UsageError(f"run {run_id} {st.outcome}: there is nothing for a person to resolve")
+    if not by.strip() or not reason.strip():
+        raise UsageError("resolve needs --by NAME and --reason TEXT: who did what by hand")
+    undoing = st.phase == "rollback"
+    if undoing:
+        left = state_mod.started_steps(st)
+        hosts = [h for h, steps in left.items() if step in steps]
+    else:
+        hosts = [h for h in st.started["hosts"] if step not in st.completed.get(h, [])]
+        if not any(e.get("step") == step for e in st.events):
+            hosts = []  # never reached: nothing a person could have finished for it
+    hosts = [h for h in hosts if host in (None, h)]
+    if not hosts:
+        what = "left to undo" if undoing else "that it started and did not complete"
+        raise UsageError(
+            f"run {run_id} has no step '{step}' {what}" + (f" on {host}" if host else "")
+        )
+    lock = Lock(lock_path(state_dir, st.started["runbook"], st.started["hosts"]), run_id).acquire()
+    try:
+        journal = Journal(st.path, run_id)
+        try:
+            phase = "rollback" if undoing else "forward"
+            for h in hosts:
+                journal.append(
+                    "step.resolved",
+                    {"host": h, "step": step, "by": by, "reason": reason, "phase": phase},
+                )
+
+            def record(event: str, **f: Any) -> None:
+                journal.append(event, f)
+
+            life = Tracker(record, st.outcome, by=by)
+            life.phase = st.phase
+            state, code = st.outcome or "running", 0
+            remaining = {(h, s) for h, steps in left.items() for s in steps} if undoing else set()
+            if undoing and not remaining - {(h, step) for h in hosts}:
+                code = life.to("resolved", reason, by=by)
+                state = "resolved"
+            journal.append("run.finished", {"outcome": state, "exit_code": code, "resolved": step})
+            seal(journal, state_dir, signer)
+        finally:
+            journal.close()
+    finally:
+        lock.release()
+    if state == "resolved":
+        print(f"run {run_id}: resolved by {by} (nothing left to undo)")
+    elif undoing:
+        print(f"step {step} recorded as undone by {by}; `runbook rollback {run_id}` goes on")
+    else:
+        print(f"step {step} recorded as done by {by}; `runbook resume {run_id}` goes on")
+    print(f"audit log: {st.path}", file=sys.stderr)
+    return code

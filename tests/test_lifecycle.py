@@ -1,0 +1,339 @@
+"""One run lifecycle (issue 12): what the record says is what happened.
+
+Each test is a case a user met, run through the real CLI in a subprocess (`python -m runner`),
+with no terminal unless it says so; the journal is read back with the product's own commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_events, write_runbook
+from test_interrupts import Terminal
+
+from runner.lifecycle import allowed, derive
+
+
+def cli(
+    workdir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`runbook ARGS` with no terminal, as a CI job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        check=False,
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+def run_id(workdir: Path) -> str:
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    return log.stem
+
+
+def trail(workdir: Path) -> list[str]:
+    path = workdir / "trail"
+    return path.read_text().split() if path.exists() else []
+
+
+def listed(workdir: Path, *flags: str, env: dict[str, str] | None = None) -> list[dict]:
+    out = cli(workdir, "--json", "audit", "list", *flags, env=env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def assert_lawful(workdir: Path) -> None:
+    """Every transition the run recorded is one lifecycle.py allows."""
+    life = derive(run_events(workdir / "state"))
+    for t in life.history:
+        assert allowed(t.previous, t.state), f"{t.previous} -> {t.state}"
+
+
+MANUAL_UNDO = """
+runbook: svc
+steps:
+  - id: stop-service
+    run: echo stop >> trail
+    rollback:
+      - manual: Start the service again by hand.
+  - id: migrate
+    run: echo migrate >> trail; exit 1
+"""
+
+
+def test_a_manual_undo_without_a_terminal_waits_and_resume_continues_the_rollback(
+    workdir: Path,
+) -> None:
+    """Was: a traceback (runner.steps.Waiting), `■ error (exit 3)` while the exit code was 1;
+    then `resume --confirm` skipped the failed step as completed and ended `succeeded`."""
+    write_runbook(workdir, "svc", MANUAL_UNDO)
+    first = cli(workdir, "run", "svc")
+    assert first.returncode == 5, first.stdout + first.stderr
+    assert "Traceback" not in first.stderr and "Waiting" not in first.stderr
+    assert "■ waiting (exit 5)" in first.stdout
+    assert first.stdout.count("Start the service again by hand.") == 1
+    rid = run_id(workdir)
+    resumed = cli(workdir, "resume", rid, "--confirm", "stop-service", "--by", "dana")
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert "■ rolled-back (exit 1)" in resumed.stdout
+    assert "completed before the run was resumed" not in resumed.stdout
+    assert trail(workdir) == ["stop", "migrate"]  # nothing of the steps ran again
+    [row] = listed(workdir)
+    assert row["outcome"] == "rolled-back" and row["exit_code"] == 1
+    assert [t["state"] for t in row["transitions"]] == [
+        "running",
+        "rolling-back",
+        "waiting",
+        "rolling-back",
+        "rolled-back",
+    ]
+    assert cli(workdir, "resume", rid).returncode == 2  # closed: nothing to resume
+    assert_lawful(workdir)
+
+
+def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> None:
+    """Was: after `rollback`, list/show/export said `succeeded`; --status rolled-back found none."""
+    write_runbook(
+        workdir,
+        "deploy",
+        """
+runbook: deploy
+steps:
+  - id: ship
+    run: echo ship >> trail
+    rollback: [{run: echo unship >> trail}]
+""",
+    )
+    assert cli(workdir, "run", "deploy").returncode == 0
+    rid = run_id(workdir)
+    back = cli(workdir, "rollback", rid, "--yes", "--reason", "error rate doubled")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert trail(workdir) == ["ship", "unship"]
+    [row] = listed(workdir, "--status", "rolled-back")
+    assert row["run_id"] == rid and row["outcome"] == "rolled-back"
+    assert listed(workdir, "--status", "succeeded") == []
+    show = cli(workdir, "audit", "show", rid).stdout
+    assert "outcome:  rolled-back" in show
+    assert "rolling-back" in show and "error rate doubled" in show  # who, when, why
+    html = cli(workdir, "audit", "export", rid, "--format", "html").stdout
+    assert "<th>outcome</th><td><pre>rolled-back</pre>" in html
+    assert "error rate doubled" in html
+    assert_lawful(workdir)
+
+
+def test_a_resumed_and_completed_run_reads_succeeded(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "ticket",
+        """
+runbook: ticket
+steps:
+  - {id: approve, manual: Approve the change in the ticket.}
+  - {id: after, run: echo after >> trail}
+""",
+    )
+    assert cli(workdir, "run", "ticket").returncode == 5
+    [row] = listed(workdir)
+    assert row["outcome"] == "waiting"
+    rid = run_id(workdir)
+    assert cli(workdir, "resume", rid, "--confirm", "approve", "--by", "dana").returncode == 0
+    [row] = listed(workdir, "--status", "succeeded")
+    assert row["run_id"] == rid and trail(workdir) == ["after"]
+
+
+def test_rolling_back_a_succeeded_run_asks_and_records_the_reason(workdir: Path) -> None:
+    """Was: `rollback` of a finished run asked nothing and recorded no reason."""
+    write_runbook(
+        workdir,
+        "deploy",
+        """
+runbook: deploy
+steps:
+  - id: ship
+    run: echo ship >> trail
+    rollback: [{run: echo unship >> trail}]
+""",
+    )
+    assert cli(workdir, "run", "deploy").returncode == 0
+    rid = run_id(workdir)
+    refused = cli(workdir, "rollback", rid)  # no terminal, no --yes: nothing is undone
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert trail(workdir) == ["ship"]
+    term = Terminal(workdir, "rollback", rid, "--reason", "customer asked")
+    term.expect("succeeded. Undo it (ship on local)? [y/N]")
+    term.send("y\n")
+    assert term.wait() == 0
+    assert trail(workdir) == ["ship", "unship"]
+    recs = run_events(workdir / "state")
+    [req] = [r for r in recs if r["event"] == "rollback.requested"]
+    assert req["reason"] == "customer asked"
+    [state] = [r for r in recs if r["event"] == "run.state" and r["state"] == "rolling-back"]
+    assert state["reason"] == "customer asked" and state["from"] == "succeeded"
+
+
+FAILING_UNDO = """
+runbook: stuck
+steps:
+  - id: one
+    run: echo one >> trail
+    rollback: [{run: echo undo-one >> trail}]
+  - id: two
+    run: echo two >> trail
+    rollback: [{run: "test -e fixed && echo undo-two >> trail"}]
+  - id: three
+    run: exit 1
+"""
+
+
+def test_a_person_resolves_an_undo_the_tool_cannot_do_and_the_run_closes(workdir: Path) -> None:
+    """Was: `rollback RUN_ID` repeated the failing undo forever; the run could never close."""
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert cli(workdir, "run", "stuck").returncode == 3
+    rid = run_id(workdir)
+    again = cli(workdir, "rollback", rid)
+    assert again.returncode == 3 and "■ rollback-failed (exit 3)" in again.stdout
+    done = cli(workdir, "resolve", rid, "--step", "two", "--by", "dana", "--reason", "restored")
+    assert done.returncode == 0, done.stderr
+    assert f"runbook rollback {rid}" in done.stdout  # step one is still to undo
+    assert listed(workdir)[0]["outcome"] == "rollback-failed"
+    last = cli(workdir, "rollback", rid)
+    assert last.returncode == 0 and "■ resolved (exit 0)" in last.stdout, last.stdout
+    assert trail(workdir) == ["one", "two", "undo-one"]  # two's undo never ran: done by hand
+    [row] = listed(workdir, "--status", "resolved")
+    assert row["run_id"] == rid
+    show = cli(workdir, "audit", "show", rid).stdout
+    assert "step two undone by hand by dana: restored" in show
+    assert cli(workdir, "audit", "verify").returncode == 0
+    assert_lawful(workdir)
+
+
+def test_resolving_the_last_undo_closes_the_run_at_once(workdir: Path) -> None:
+    write_runbook(workdir, "stuck", FAILING_UNDO.replace("echo undo-one", "exit 1; echo"))
+    assert cli(workdir, "run", "stuck").returncode == 3
+    rid = run_id(workdir)
+    for step in ("two", "one"):
+        out = cli(workdir, "resolve", rid, "--step", step, "--by", "dana", "--reason", "by hand")
+        assert out.returncode == 0, out.stderr
+    assert "resolved by dana" in out.stdout
+    [row] = listed(workdir)
+    assert row["outcome"] == "resolved" and row["exit_code"] == 0
+    assert row["transitions"][-1]["by"] == "dana"
+    nothing = cli(workdir, "resolve", rid, "--step", "one", "--by", "x", "--reason", "y")
+    assert nothing.returncode == 2
+
+
+def test_manual_step_enter_does_not_fail_it_and_not_yet_leaves_the_run_waiting(
+    workdir: Path,
+) -> None:
+    """Was: `Done? [y/N]`, Enter failed the step and rolled back completed work; no "not yet";
+    the manual text printed twice."""
+    write_runbook(
+        workdir,
+        "watch",
+        """
+runbook: watch
+steps:
+  - id: prep
+    run: echo prep >> trail
+    rollback: [{run: echo undo-prep >> trail}]
+  - {id: look, manual: Watch the dashboard for 15 minutes.}
+  - {id: after, run: echo after >> trail}
+""",
+    )
+    term = Terminal(workdir, "run", "watch")
+    term.expect("[d]one / [n]ot yet / [f]ailed")
+    term.send("\n")  # Enter alone decides nothing: asked again
+    term.expect("answer one of")
+    term.send("n\n")
+    assert term.wait() == 5
+    assert term.seen.count("Watch the dashboard for 15 minutes.") == 1
+    assert trail(workdir) == ["prep"]  # nothing rolled back
+    rid = run_id(workdir)
+    assert listed(workdir)[0]["outcome"] == "waiting"
+    term = Terminal(workdir, "resume", rid)
+    term.expect("[d]one / [n]ot yet / [f]ailed")
+    term.send("d\n")
+    assert term.wait() == 0
+    assert trail(workdir) == ["prep", "after"]
+
+
+def test_manual_step_answered_failed_rolls_back(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "watch",
+        """
+runbook: watch
+steps:
+  - id: prep
+    run: echo prep >> trail
+    rollback: [{run: echo undo-prep >> trail}]
+  - {id: look, manual: Check the graphs.}
+""",
+    )
+    term = Terminal(workdir, "run", "watch")
+    term.expect("[d]one / [n]ot yet / [f]ailed")
+    term.send("f\n")
+    assert term.wait() == 1
+    assert trail(workdir) == ["prep", "undo-prep"]
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_exit_code_and_last_line_agree(workdir: Path, failing: bool) -> None:
+    write_runbook(
+        workdir,
+        "x",
+        f"""
+runbook: x
+steps:
+  - {{id: a, run: "{"exit 1" if failing else "true"}"}}
+""",
+    )
+    out = cli(workdir, "run", "x")
+    assert f"(exit {out.returncode})" in out.stdout.splitlines()[-1]
+
+
+def test_signed_runs_read_closed_and_every_command_signs_its_own_segment(workdir: Path) -> None:
+    """Was: every signed run `open (no run.finished record)`; after a legitimate `rollback`,
+    `FAILED at record 11: records were appended after the run's signature`."""
+    assert cli(workdir, "audit", "keygen", "--out", str(workdir / "k")).returncode == 0
+    key = {"RUNBOOK_SIGNING_KEY": str(workdir / "k")}
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert cli(workdir, "run", "stuck", env=key).returncode == 3
+    rid = run_id(workdir)
+    out = cli(workdir, "audit", "verify", "--public-key", str(workdir / "k.pub"))
+    assert out.returncode == 0 and f"{rid}: ok" in out.stdout and "closed" in out.stdout
+    assert "open" not in out.stdout
+    assert cli(workdir, "rollback", rid, env=key).returncode == 3
+    resolved = cli(workdir, "resolve", rid, "--step", "two", "--by", "d", "--reason", "r", env=key)
+    assert resolved.returncode == 0
+    assert cli(workdir, "rollback", rid, env=key).returncode == 0
+    recs = run_events(workdir / "state")
+    assert sum(r["event"] == "run.signature" for r in recs) == 4  # run, rollback, resolve, rollback
+    out = cli(workdir, "audit", "verify", "--public-key", str(workdir / "k.pub"))
+    assert out.returncode == 0 and "closed" in out.stdout, out.stdout
+    [row] = listed(workdir)
+    assert row["verified"] == "verified" and row["outcome"] == "resolved"
+
+
+def test_a_segment_appended_without_the_key_is_flagged(workdir: Path) -> None:
+    assert cli(workdir, "audit", "keygen", "--out", str(workdir / "k")).returncode == 0
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert (
+        cli(workdir, "run", "stuck", env={"RUNBOOK_SIGNING_KEY": str(workdir / "k")}).returncode
+        == 3
+    )
+    signed = len(run_events(workdir / "state"))
+    assert cli(workdir, "rollback", run_id(workdir)).returncode == 3  # no key: unsigned segment
+    out = cli(workdir, "audit", "verify")
+    assert out.returncode == 4
+    assert f"FAILED at record {signed + 1}: records {signed + 1}-" in out.stdout
+    assert "not covered by a signature" in out.stdout
