@@ -4,7 +4,6 @@ the demo target (tests/demo_target.py): tests/test_audit_report.py reads the rep
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,15 +71,11 @@ def build_scenario(demo: Demo, workdir: Path) -> Scenario:
     rolled_back = run(
         "config-change", "-p", "key=COPY_RATIO", "-p", "value=7", "--operator", "olga", expect=1
     )
-    # waits at the manual step (no terminal), then a person confirms it. Made without a key: a
-    # resumed signed run has records after its signature until issue 12 signs each segment.
-    key = os.environ.pop("RUNBOOK_SIGNING_KEY", None)
+    # waits at the manual step (no terminal), then a person confirms it
     resumed = run(
         "recovery", "-p", "action=restore", "-p", "kind=all", "--ticket", "CHG-1002", expect=5
     )
     assert main(["resume", resumed, "--confirm", "reconfigure", "--by", "rita", "--yes"]) == 0
-    if key:
-        os.environ["RUNBOOK_SIGNING_KEY"] = key
     (demo.app / ".circuit_breaker_active").write_text("tripped\n")
     emergency_reviewed = run(
         "incident-response", "-p", "severity=high", "-p", "reset_circuit_breaker=true"

@@ -14,9 +14,10 @@ from typing import Any
 from runner import __version__, checklist, integrity, signing
 from runner.audit import Verdict, now, verify_run
 from runner.auditreport.hostrows import StepRow, per_host
-from runner.auditreport.transitions import Transition, derive
+from runner.auditreport.why import explained
 from runner.errors import UsageError
 from runner.ledger import ledger_path
+from runner.lifecycle import Transition, derive
 from runner.report import RunSummary
 
 
@@ -63,7 +64,7 @@ class Approval:
 class RunView:
     summary: RunSummary
     state: str
-    transitions: list[Transition]
+    transitions: list[tuple[Transition, str]]  # each with why it happened (why.py)
     hosts: dict[str, list[StepRow]]
     approvals: list[Approval]
 
@@ -78,7 +79,7 @@ class RunView:
     @property
     def failed_rollback(self) -> bool:
         """A rollback that failed, or began and never finished."""
-        if self.state in ("rollback-failed", "rolling back"):
+        if self.state in ("rollback-failed", "rolling-back"):
             return True
         return any(
             r.kind == "rollback" and r.ok is False for rows in self.hosts.values() for r in rows
@@ -132,13 +133,12 @@ def collect(
             continue
         if (runbook and s.runbook != runbook) or (ticket and s.ticket != ticket):
             continue
-        state, moves = derive(v.events)
         plan = s.started_rec.get("plan_hash") if s.started_rec.get("plan_file") else None
         runs.append(
             RunView(
                 s,
-                "check" if s.outcome == "check" else state,
-                moves,
+                s.outcome,  # the last transition (runner/lifecycle.py), or "check"
+                explained(v.events, derive(v.events).history),
                 per_host(v.events),
                 approvals.get(plan or "", []),
             )

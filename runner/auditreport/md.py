@@ -134,7 +134,7 @@ def _run(r: RunView) -> list[str]:
     out += ["### Lifecycle", ""]
     out += _table(
         ["time (UTC)", "state", "who", "why"],
-        [[t.ts, t.state, t.who, t.why] for t in r.transitions],
+        [[t.ts, t.state, t.by, why] for t, why in r.transitions],
     )
     if st.get("plan_file"):
         out += [f"### Plan {_c(st.get('plan_hash'))}", ""]

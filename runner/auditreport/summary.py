@@ -33,7 +33,7 @@ def index_rows(rep: Report) -> list[dict[str, Any]]:
     rows = []
     for r in rep.runs:
         st = r.started
-        fin = r.transitions[-1].ts if r.transitions else ""
+        fin = r.transitions[-1][0].ts if r.transitions else ""
         rows.append(
             {
                 "run_id": r.run_id,
@@ -88,7 +88,7 @@ def summary_rows(rep: Report) -> list[dict[str, Any]]:
     states: dict[str, list[str]] = {}
     for r in rep.runs:
         states.setdefault(r.state, []).append(r.run_id)
-    bad_states = ("failed", "rollback-failed", "error", "interrupted", "aborted", "halted")
+    bad_states = ("failed", "rollback-failed", "rolling-back", "interrupted", "aborted", "running")
     for state, ids in sorted(states.items()):
         rows.append(_row("runs by final state", state, ids, flag=state in bad_states))
     for r in rep.runs:
