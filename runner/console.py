@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from runner.recap import Recap
+
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}
 
 
@@ -27,6 +29,7 @@ class Console:
         self._status: Any = None  # rich spinner naming the steps running now (terminal only)
         self._running: dict[tuple[str, str], float] = {}
         self._asking = asyncio.Lock()  # one question at a time, whichever host asks
+        self.recap = Recap()
         if self.tty:
             from rich.console import Console as RichConsole
 
@@ -58,6 +61,7 @@ class Console:
         key = (f.get("host", ""), f.get("step", ""))
         if name == "step.started" and f.get("attempt", 1) == 1:
             self._running[key] = time.monotonic()
+        self.recap.event(name, f)
         elapsed = ""
         if name == "step.outcome" and key in self._running:
             elapsed = f" in {time.monotonic() - self._running.pop(key):.2f}s"
@@ -112,6 +116,8 @@ class Console:
         elif name == "interrupt":
             self.line(f"⚠ {f['signal']}: {f['then']}", "bold yellow")
         elif name == "run.finished":
+            for ln in self.recap.lines(f.get("planned", [])):
+                self.line(ln, "bold" if ln == "RECAP" else "")
             style = "bold green" if f["exit_code"] == 0 else "bold red"
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)
 

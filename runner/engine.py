@@ -136,7 +136,7 @@ class Engine:
             for i, batch in enumerate(batches):
                 if self.interrupted:
                     break
-                if i > 0 and not await self._pause(i):
+                if i > 0 and not await self._pause(i, [h.name for h in batch]):
                     if self.interrupted:
                         break
                     why = f"halted: batch {i + 1} was not started"
@@ -189,6 +189,7 @@ class Engine:
             outcome=self.lifecycle.state,
             exit_code=code,
             duration=round(time.monotonic() - start, 6),
+            planned=[h.name for h in self.plan.hosts],  # the recap names hosts never started
             hosts={
                 r.host: {"ok": r.ok, "reason": r.reason, "rollback_ok": r.rollback_ok}
                 for r in results
@@ -260,7 +261,7 @@ class Engine:
             r.rollback_ok, r.waiting = ok, ok is None
             r.reason = f"rolled back with batch {number}"
 
-    async def _pause(self, batch: int) -> bool:
+    async def _pause(self, batch: int, hosts: list[str]) -> bool:
         rollout = self.plan.runbook.rollout
         if rollout is None or rollout.pause == "none":
             return True
@@ -268,19 +269,22 @@ class Engine:
             answer = (
                 True
                 if self.options.yes
-                else (await self.steps.ask(f"Batch {batch} done. Start batch {batch + 1}?", True))[
-                    0
-                ]
+                else (await self.steps.ask(self._gate(batch, hosts), True))[0]
             )
             self.bus.emit(
                 "confirm",
                 question=f"start batch {batch + 1}",
+                hosts=hosts,
                 answer=bool(answer),
                 via="--yes" if self.options.yes else "terminal",
             )
             return bool(answer)
         await self._interrupt.unless_stopped(asyncio.sleep(float(rollout.pause)))
         return not self.interrupted
+
+    def _gate(self, batch: int, hosts: list[str]) -> str:
+        names = ", ".join(hosts[:8]) + (f" and {len(hosts) - 8} more" if len(hosts) > 8 else "")
+        return f"Batch {batch} done. Start batch {batch + 1} ({names})?"
 
     async def _host(self, h: Host) -> HostResult:
         if self.interrupted:  # still waiting for a --forks slot when the interrupt came

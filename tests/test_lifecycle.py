@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import run_events, write_runbook
+from sshd_fixture import SSHServer
 from test_interrupts import Terminal
+from test_rollout_ssh import ROLLOUT, rollout_run
 
 from runner.lifecycle import allowed, derive
 
@@ -337,3 +340,39 @@ def test_a_segment_appended_without_the_key_is_flagged(workdir: Path) -> None:
     assert out.returncode == 4
     assert f"FAILED at record {signed + 1}: records {signed + 1}-" in out.stdout
     assert "not covered by a signature" in out.stdout
+
+
+@pytest.mark.ssh
+def test_a_multi_host_run_ends_with_a_recap(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = rollout_run(workdir, sshd, '{batch: [1, 3, "100%"], max_failures: 0}', "h3", 6)
+    assert code == 1
+    out = capsys.readouterr().out
+    recap = out[out.index("RECAP") :].splitlines()
+    assert recap[1:7] == [
+        "h1  ok=2  failed=0  skipped=0  rolled back=0",
+        "h2  ok=2  failed=0  skipped=0  rolled back=0",
+        "h3  ok=1  failed=1  skipped=0  rolled back=1",
+        "h4  ok=2  failed=0  skipped=0  rolled back=0",
+        "h5  never started",
+        "h6  never started",
+    ]
+    assert recap[7].startswith("■ rolled-back (exit 1)")
+
+
+@pytest.mark.ssh
+def test_the_batch_gate_names_the_hosts_of_the_next_batch(workdir: Path, sshd: SSHServer) -> None:
+    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=4)
+    data = yaml.safe_load(inv.read_text())
+    data["groups"] = {"all": list(data["hosts"])}
+    inv.write_text(yaml.safe_dump(data))
+    (workdir / "out").mkdir()
+    write_runbook(workdir, "roll", ROLLOUT.format(rollout="{batch: [1, 2, 1], pause: confirm}"))
+    term = Terminal(workdir, "run", "roll", "-i", str(inv), "-p", f"out={workdir / 'out'}")
+    term.expect("Batch 1 done. Start batch 2 (h2, h3)? [y/N]")
+    term.send("n\n")
+    assert term.wait() == 1
+    [gate] = [r for r in run_events(workdir / "state") if r["event"] == "confirm"]
+    assert gate["hosts"] == ["h2", "h3"] and gate["answer"] is False
+    assert "h4  never started" in term.seen
