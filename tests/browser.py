@@ -9,6 +9,8 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+from runner.auditreport.pdf import FLAGS
+
 CHROMIUM = shutil.which("chromium")
 
 
@@ -74,14 +76,7 @@ def chromium(page: Path, tmp_path: Path, *args: str) -> str:
     done = subprocess.run(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *FLAGS,  # the same as the report's PDF printing
             f"--user-data-dir={profile}",
             *args,
             page.as_uri(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from typing import Any
 
 from runner.audit import Verdict
@@ -83,6 +84,24 @@ def _row(
     }
 
 
+def _per_run(
+    topic: str, runs: list[RunView], detail: Callable[[RunView], tuple[str, bool]]
+) -> list[dict[str, Any]]:
+    """A row per run: its runbook, its id, and (detail, needs attention)."""
+    return [_row(topic, str(r.summary.runbook), [r.run_id], *detail(r)) for r in runs]
+
+
+def _review_detail(r: RunView) -> tuple[str, bool]:
+    who = reviewed_by(r)
+    return (f"reviewed by {who}", False) if who else ("NOT REVIEWED", True)
+
+
+def _approval_detail(r: RunView) -> tuple[str, bool]:
+    who = approved_by(r)
+    plan = f"plan {r.started.get('plan_hash')}"
+    return (f"{plan}; approved by {who}", False) if who else (f"{plan}; NO APPROVAL", True)
+
+
 def summary_rows(rep: Report) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     states: dict[str, list[str]] = {}
@@ -91,18 +110,8 @@ def summary_rows(rep: Report) -> list[dict[str, Any]]:
     bad_states = ("failed", "rollback-failed", "rolling-back", "interrupted", "aborted", "running")
     for state, ids in sorted(states.items()):
         rows.append(_row("runs by final state", state, ids, flag=state in bad_states))
-    for r in rep.runs:
-        if r.started.get("change") == "emergency":
-            who = reviewed_by(r)
-            rows.append(
-                _row(
-                    "emergency changes",
-                    str(r.summary.runbook),
-                    [r.run_id],
-                    f"reviewed by {who}" if who else "NOT REVIEWED",
-                    flag=not who,
-                )
-            )
+    emergency = [r for r in rep.runs if r.started.get("change") == "emergency"]
+    rows += _per_run("emergency changes", emergency, _review_detail)
     no_ticket = [
         r.run_id
         for r in rep.runs
@@ -132,20 +141,8 @@ def summary_rows(rep: Report) -> list[dict[str, Any]]:
     ):
         ids = [c.verdict.run_id for c in rep.checklists if pick(c)]
         rows.append(_row("checklist periods", label, ids, flag=label == "overdue" and bool(ids)))
-    for r in rep.runs:
-        if r.started.get("plan_file"):
-            who = approved_by(r)
-            rows.append(
-                _row(
-                    "plans executed",
-                    str(r.summary.runbook),
-                    [r.run_id],
-                    f"plan {r.started.get('plan_hash')}; approved by {who}"
-                    if who
-                    else f"plan {r.started.get('plan_hash')}; NO APPROVAL",
-                    flag=not who,
-                )
-            )
+    planned = [r for r in rep.runs if r.started.get("plan_file")]
+    rows += _per_run("plans executed", planned, _approval_detail)
     return rows
 
 
