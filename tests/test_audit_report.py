@@ -58,7 +58,7 @@ def test_report_in_chromium(
     ]
 
     # the cover: period, generation time, tool version, every journal's verdict, the key used
-    assert doc.one(id="period").text == f"{today} to {today} (UTC)"
+    assert doc.one(id="period").text == f"{today} to {today}, UTC"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", doc.one(id="generated").text)
     assert doc.one(id="tool-version").text == f"runbook {__version__}"
     key_id = signing.key_id(signing.load_public(str(workdir / "key.pub")))
@@ -305,6 +305,9 @@ def test_report_period_and_filters(
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     assert index("--since", today, "--until", today) == everything
     assert index("--until", "2000-01-01") == []
+    empty = json.loads(_out(capsys, "audit", "report", "--format", "json", "--until", "2000-01-01"))
+    assert empty["report"]["verdict"] == "no journal in scope"  # not "every journal holds"
+    assert empty["report"]["period"] == "the first record (-) to 2000-01-01, UTC"
     assert index("--since", "2999-01-01T00:00:00Z") == []
     assert index("--ticket", "T-1") == [noisy_runs["noisy"]]
     assert index("--runbook", "plain") == sorted([noisy_runs["plain"], noisy_runs["plain2"]])

@@ -44,10 +44,6 @@ class Period:
             not until or ts[: len(until)] <= until
         )
 
-    @property
-    def text(self) -> str:
-        return f"{self.since or 'the first record'} to {self.until or 'the last record'} (UTC)"
-
 
 @dataclass
 class Approval:
@@ -110,6 +106,23 @@ class Report:
     def ok(self) -> bool:
         ledger_ok = self.ledger is None or self.ledger.ok
         return ledger_ok and not self.ledger_problems and all(v.ok for v in self.journals)
+
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "SOME JOURNALS DO NOT HOLD"
+        return "every journal in scope holds" if self.journals else "no journal in scope"
+
+    @property
+    def period_text(self) -> str:
+        """The period asked for; an open end says which record it reached."""
+        stamps = [r.summary.started or "" for r in self.runs] + [
+            e["ts"] for c in self.checklists for e in c.verdict.events
+        ]
+        first, last = (min(stamps), max(stamps)) if stamps else ("-", "-")
+        since = self.period.since or f"the first record ({first})"
+        until = self.period.until or f"the last record ({last})"
+        return f"{since} to {until}, UTC"
 
 
 def collect(

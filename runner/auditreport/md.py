@@ -41,7 +41,7 @@ def render(rep: Report) -> str:
             ["Public key", cov["public_key"]],
             [
                 "Verification",
-                "every journal in scope holds" if rep.ok else "SOME JOURNALS DO NOT HOLD",
+                rep.verdict,
             ],
         ],
     )

@@ -148,12 +148,13 @@ def summary_rows(rep: Report) -> list[dict[str, Any]]:
 
 def cover(rep: Report) -> dict[str, Any]:
     return {
-        "period": rep.period.text,
+        "period": rep.period_text,
         "filters": rep.filters,
         "generated": rep.generated,
         "tool_version": rep.version,
         "public_key": rep.key,
         "verified": rep.ok,
+        "verdict": rep.verdict,
         "journals": [
             {"kind": v.kind, "journal": v.journal, "status": v.status, "verdict": _verdict_line(v)}
             for v in rep.journals

@@ -58,8 +58,7 @@ def report(state_dir: Path, a: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     if a.out:
-        verdict = "every journal in scope holds" if rep.ok else "SOME JOURNALS DO NOT HOLD"
         print(
-            f"wrote {a.out}: {len(rep.runs)} runs, {len(rep.checklists)} checklist instances; {verdict}"
+            f"wrote {a.out}: {len(rep.runs)} runs, {len(rep.checklists)} checklist instances; {rep.verdict}"
         )
     return EXIT_OK if rep.ok else EXIT_AUDIT
