@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from audit_scenario import NOISY, SECRET, build_scenario, run_of
 from browser import CHROMIUM, Node, chromium, dom
-from demo_target import Demo
+from demo_target import REPO, Demo
 
 from runner import __version__, signing
 from runner.cli import main
@@ -288,6 +288,30 @@ def test_escape_sequences_are_neutralised_in_show_exports_and_report(
     text = _out(capsys, "audit", "export", run_id, "--format", "json")
     assert not UNSAFE.search(text) and SECRET not in text
     assert "\\u001b[31mRED" in text and "\\u202ecod.exe" in text
+    # what people typed is recorded as typed, and shown as text too
+    daily = ["checklists/daily.yaml", "--period", "2026-11-02"]
+    (Path("checklists")).mkdir()
+    Path(daily[0]).write_text((REPO / daily[0]).read_text())
+    assert main(["checklist", "start", *daily]) == 0
+    assert (
+        main(
+            [
+                "checklist",
+                "skip",
+                *daily[:1],
+                "security-scan",
+                *daily[1:],
+                "--by",
+                "mallory",
+                "--reason",
+                "down\x1b[2J\x1b]0;owned\x07",
+            ]
+        )
+        == 0
+    )
+    for fmt in ("text", "md"):
+        text = _out(capsys, "checklist", "status", *daily, "--format", fmt)
+        assert not UNSAFE.search(text) and r"down\x1b[2J\x1b]0;owned\x07" in text, fmt
     exported = json.loads(_out(capsys, "audit", "export", run_id, "--format", "json"))
     recorded = _records(next((Path("state") / "runs").glob(f"{run_id}.jsonl")))
     assert exported[0]["events"] == recorded

@@ -29,6 +29,7 @@ from runner.commands.checklist_journal import (
 )
 from runner.commands.checklist_run import run_items
 from runner.errors import EXIT_OK, UsageError
+from runner.termsafe import neutralise
 
 
 def add_parser(sub: Any) -> None:
@@ -269,7 +270,7 @@ def status(
     path = cl.journal_path(state_dir, c.id, instance)
     if not path.exists():
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}")
-    sys.stdout.write(render_status(read(path), fmt, history=history))
+    sys.stdout.write(neutralise(render_status(read(path), fmt, history=history)))
     return EXIT_OK
 
 
