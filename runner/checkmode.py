@@ -1,22 +1,39 @@
-"""`plan --check`: run the preconditions and the `safe` (read-only) steps on the real targets.
+"""`plan --check`: the preconditions and the `safe` (read-only) steps, run on the real targets by
+the same engine and executors as `run` (remote hosts, retries, `when:`, `call:`, redaction,
+process-group kill, audit records), with `Options.check_only` set.
 
-Unsafe steps never run; a safe step that needs a capture of an unsafe one is reported as
-"cannot check". Every command that runs is recorded in the audit log like any run's.
+Unsafe steps never run (`not_checked` says why, and the engine skips them); a safe step that needs
+a capture of a step that did not run is "cannot check". Nothing is rolled back: only read-only
+steps ran. The report is read from the same events the journal records (`Report` subscribes).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.actions import execute
-from runner.events import Bus
-from runner.executors.pool import Executors
-from runner.model import Action
-from runner.plan import Plan
-from runner.render import RenderError, names_used
-from runner.steps import digest
+from runner.model import Step
+from runner.render import names_used
+
+NOT_SAFE = "not run (not marked safe)"
+
+
+def not_checked(step: Step, unknown: set[str]) -> str:
+    """Why check mode does not run this step ("" when it does); `unknown` gathers the captures
+    of the steps that did not run. A `call:` runs: its own steps are checked one by one."""
+    action = step.action
+    if action.kind == "call":
+        return ""
+    source = action.http.url if action.http else action.text
+    waits = names_used(source) | (names_used(step.when, expression=True) if step.when else set())
+    why = ""
+    if waits & unknown:
+        why = f"cannot check (needs {', '.join(sorted(waits & unknown))} from a step that did not run)"
+    elif not step.safe or action.kind not in ("run", "http"):
+        why = NOT_SAFE
+    if why and step.capture:
+        unknown.add(step.capture)
+    return why
 
 
 @dataclass
@@ -26,86 +43,50 @@ class HostCheck:
     would_abort: list[str] = field(default_factory=list)
 
 
-async def check(plan: Plan, bus: Bus, executors: Executors) -> list[HostCheck]:
-    try:
-        return list(
-            await asyncio.gather(*(_host(plan, bus, executors, h.name) for h in plan.hosts))
-        )
-    finally:
-        await executors.close()
+class Report:
+    """Subscribes to the engine's events; one HostCheck per host, in the plan's order."""
 
+    def __init__(self, hosts: list[str]) -> None:
+        self.hosts = {h: HostCheck(h) for h in hosts}
+        self._pre: dict[tuple[str, str], tuple[bool, str]] = {}  # the last attempt counts
 
-async def _host(plan: Plan, bus: Bus, executors: Executors, name: str) -> HostCheck:
-    host = next(h for h in plan.hosts if h.name == name)
-    ex = executors.get(host)
-    ctx = dict(plan.contexts[name])
-    out = HostCheck(name)
+    def event(self, name: str, f: dict[str, Any]) -> None:
+        host = self.hosts.get(str(f.get("host", "")))
+        if host is None:
+            return
+        step = str(f.get("step", ""))
+        if name == "check" and f.get("scope") == "precondition":
+            self._pre[(host.host, str(f.get("name", "")))] = (bool(f["ok"]), f.get("reason", ""))
+        elif name == "step.outcome" and "/" not in step and f["status"] != "skipped":
+            ok = f["status"] == "ok"
+            host.lines.append(f"{step}: {'ok' if ok else 'FAILS: ' + f.get('reason', '')}")
+        elif name == "step.skipped" and "/" not in step:
+            why = str(f.get("reason", ""))
+            plain = why == NOT_SAFE or why.startswith("cannot check")
+            host.lines.append(f"{step}: {why if plain else f'skipped ({why})'}")
 
-    async def run(action: Action, step: str, what: str) -> tuple[str, str]:
-        """(reason it failed or "", stdout)."""
-        try:
-            o = await execute(action, ctx, ex, lambda _s, _c: None)
-        except RenderError as exc:
-            return str(exc), ""
-        bus.emit(
-            "check",
-            host=name,
-            step=step,
-            scope=what,
-            command=o.command,
-            ok=o.ok,
-            exit=o.result.exit,
-            reason=o.reason,
-            stdout=digest(o.result.stdout),
-        )
-        return o.reason, o.result.stdout.text
+    def output(self, host: str, step: str, stream: str, text: str) -> None:
+        return None
 
-    for c in plan.runbook.preconditions:
-        reason, _ = await run(c.action, "preconditions", "precondition")
-        out.lines.append(f"precondition '{c.name}': {'ok' if not reason else 'FAILS: ' + reason}")
-        if reason:
-            out.would_abort.append(
-                f"would abort: precondition '{c.name}' fails on {name}: {reason}"
+    def results(self) -> list[HostCheck]:
+        for (host, pre), (ok, reason) in self._pre.items():
+            self.hosts[host].lines.insert(
+                0, f"precondition '{pre}': {'ok' if ok else 'FAILS: ' + reason}"
             )
-    unknown: set[str] = set()  # captures of steps that did not run
-    for p in plan.steps[name]:
-        step = p.step
-        if p.status in ("skipped", "not-targeted"):
-            out.lines.append(f"{step.id}: {p.status}")
-            continue
-        if not step.safe or step.action.kind not in ("run", "http"):
-            out.lines.append(f"{step.id}: not run (not marked safe)")
-            unknown |= {step.capture} if step.capture else set()
-            continue
-        source = step.action.http.url if step.action.http else step.action.text
-        waits = names_used(source) & unknown
-        if waits:
-            out.lines.append(
-                f"{step.id}: cannot check (needs {', '.join(sorted(waits))} from a step that did not run)"
-            )
-            unknown |= {step.capture} if step.capture else set()
-            continue
-        reason, stdout = await run(step.action, step.id, "safe-step")
-        if not reason and step.capture:
-            ctx[step.capture] = stdout.strip()
-        for c in step.verify if not reason else ():
-            reason, _ = await run(c.action, step.id, "verify")
-            if reason:
-                break
-        out.lines.append(f"{step.id}: {'ok' if not reason else 'FAILS: ' + reason}")
-    return out
+            if not ok:
+                self.hosts[host].would_abort.append(
+                    f"would abort: precondition '{pre}' fails on {host}: {reason}"
+                )
+        return list(self.hosts.values())
 
 
-def report(results: list[HostCheck]) -> tuple[str, bool]:
+def report(results: list[HostCheck]) -> str:
     lines: list[str] = []
-    ok = True
     for r in results:
         lines.append(f"check on {r.host}:")
         lines += [f"  {line}" for line in r.lines]
-        for line in r.would_abort:
-            ok = False
-            lines.append(line)
-    return "\n".join(lines), ok
+        lines += r.would_abort
+    return "\n".join(lines)
 
 
 def as_json(results: list[HostCheck]) -> list[dict[str, Any]]:

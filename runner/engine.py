@@ -312,6 +312,8 @@ class Engine:
 
     async def _why_not_roll_back(self) -> str:
         """ "" when the failure policy says roll back now, else why not (asks after an interrupt)."""
+        if self.options.check_only:
+            return "plan --check: only read-only steps ran"
         if self.options.no_rollback:
             return "--no-rollback"
         if self.plan.runbook.on_failure == "halt":

@@ -137,6 +137,19 @@ class Plan:
         )
         return view
 
+    def command(self, host: str, sid: str) -> str | None:
+        """The rendered command the plan holds for a `run:` step (`caller/step` inside a call),
+        or None when it waits for a run-time value: the engine executes this text, so the plan
+        shown, saved and approved is what runs."""
+        steps, found = self.steps.get(host, []), None
+        for part in sid.split("/"):
+            found = next((p for p in steps if p.step.id == part), None)
+            if found is None:
+                return None
+            steps = list(found.children)
+        a = found.action if found is not None else None
+        return a.text if a is not None and a.kind == "run" and not a.deferred else None
+
     def digest(self) -> str:
         body = json.dumps(self.view(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(body).hexdigest()
@@ -276,15 +289,25 @@ class _HostPlanner:
             return PlannedStep(
                 step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
             )
-        given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
         try:
-            values = params_mod.resolve(sub, given, environ={})
+            _, _, sub_ctx = expand_call(self.catalog, step, ctx, self.hvars, self.host.name)
         except UsageError as exc:  # a bad param of the called runbook
             self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
             return PlannedStep(step, "error", str(exc))
-        sub_ctx = base_context(sub, values, self.hvars, self.host.name, ctx["run_id"])
         children = self.steps(sub, sub_ctx, set())
         return PlannedStep(step, "will-run", "", PlannedAction("call", sub.id), tuple(children))
+
+
+def expand_call(
+    catalog: Catalog, step: Step, ctx: Context, host_vars: Mapping[str, Any], host: str
+) -> tuple[Runbook, dict[str, Scalar | None], Context]:
+    """A `call:` step's runbook, its params (the step's `with:`, rendered) and its context: the
+    one expansion of a call, for the plan and for the run (which expands one that waited for a
+    capture at plan time, with the same code)."""
+    sub = catalog.load(step.action.text)
+    given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
+    values = params_mod.resolve(sub, given, environ={})
+    return sub, values, base_context(sub, values, host_vars, host, ctx["run_id"])
 
 
 def _path(step: Step) -> list[str | int]:

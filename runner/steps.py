@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runner import params as params_mod
 from runner.actions import Outcome, execute
+from runner.checkmode import not_checked
 from runner.events import Bus
 from runner.executors.base import (
     CommandResult,
@@ -24,7 +24,7 @@ from runner.executors.base import (
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.model import Action, Check, Runbook, Step
-from runner.plan import Context, Plan, base_context
+from runner.plan import Context, Plan, expand_call
 from runner.render import RenderError, evaluate, render, why_false
 
 # ask(question, default) -> True/False, or None when there is no terminal to ask at
@@ -53,6 +53,7 @@ class Options:
     captures: dict[str, dict[str, str]] = field(default_factory=dict)  # restored on resume
     # resume of a rollback: per host, the steps whose manual undo a person confirmed
     confirmed_undo: dict[str, set[str]] = field(default_factory=dict)
+    check_only: bool = False  # `plan --check`: only `safe` steps run (checkmode.not_checked)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Steps:
         choose: Choose = _no_terminal,
     ) -> None:
         self.choose = choose
+        self._unknown: dict[str, set[str]] = {}  # check mode: captures of steps not run
         self.plan = plan
         self.bus = bus
         self.executors = executors
@@ -160,6 +162,11 @@ class Steps:
     ) -> tuple[str, str, list[Done], bool]:
         """(status, reason, children, action_started)."""
         try:
+            if self.options.check_only:
+                why = not_checked(step, self._unknown.setdefault(h.name, set()))
+                if why:
+                    self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
+                    return "skipped", why, [], False
             if step.when is not None and not evaluate(step.when, ctx):
                 why = why_false(step.when, ctx)
                 self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
@@ -275,15 +282,11 @@ class Steps:
     async def _call(
         self, h: Host, step: Step, ctx: Context, sid: str
     ) -> tuple[str, str, list[Done], bool]:
-        sub = self.plan.catalog.load(step.action.text)
-        given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
-        values = params_mod.resolve(sub, given, environ={})
+        hvars = self.plan.inventory.host_vars(h)
+        sub, values, sub_ctx = expand_call(self.plan.catalog, step, ctx, hvars, h.name)
         for p in sub.params:
             if p.secret and values.get(p.name) is not None:
                 self.bus.redactor.add(str(values[p.name]))
-        sub_ctx = base_context(
-            sub, values, self.plan.inventory.host_vars(h), h.name, self.plan.run_id
-        )
         self.bus.emit(
             "step.started",
             host=h.name,
@@ -332,7 +335,9 @@ class Steps:
         forward: bool = True,
     ) -> Outcome:
         executor = self.executors.get(h)
-        command = render(action.text, ctx, shell=True) if action.kind == "run" else None
+        command = self.plan.command(h.name, sid) if what == "step" else None
+        if command is None and action.kind == "run":  # a check, an undo, or it waited for a capture
+            command = render(action.text, ctx, shell=True)
         if what in ("step", "rollback"):
             self.bus.emit(
                 f"{what}.started",

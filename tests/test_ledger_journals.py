@@ -89,7 +89,8 @@ def test_untouched_checklist_journal_verifies_and_is_listed(
     capsys.readouterr()
     assert main(["--json", "audit", "verify"]) == 0
     rows = json.loads(capsys.readouterr().out)["journals"]
-    assert [(r["kind"], r["journal"]) for r in rows] == [
+    # the check item ran through the engine: its own run log is listed too (issue 12)
+    assert [(r["kind"], r["journal"]) for r in rows if r["kind"] != "run"] == [
         ("checklist", f"checklists/ops/ops-{DAY}.jsonl")
     ]
 
@@ -196,11 +197,12 @@ def test_runs_alone_for_list_and_verify_run_id(
 ) -> None:
     write_runbook(workdir, "plain", "runbook: plain\nsteps: [{id: a, run: 'true'}]\n")
     assert main(["run", "plain", "--quiet"]) == 0
-    (run,) = (workdir / "state" / "runs").glob("*.jsonl")
+    (run,) = (workdir / "state" / "runs").glob("*-plain-*.jsonl")
+    runs = sorted(p.stem for p in (workdir / "state" / "runs").glob("*.jsonl"))  # + check items'
     journal.unlink()
     capsys.readouterr()
     assert main(["--json", "audit", "list"]) == 0
-    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [run.stem]
+    assert sorted(r["run_id"] for r in json.loads(capsys.readouterr().out)) == runs
     code, out = verify(capsys, run.stem)  # a checklist's problem is not this run's
     assert code == 0 and f"run  {run.stem}: ok" in out
     assert verify(capsys)[0] == 4

@@ -19,8 +19,6 @@ from sshd_fixture import SSHServer
 from test_interrupts import Terminal
 from test_rollout_ssh import ROLLOUT, rollout_run
 
-from runner.lifecycle import allowed, derive
-
 
 def cli(
     workdir: Path, *args: str, env: dict[str, str] | None = None
@@ -56,6 +54,8 @@ def listed(workdir: Path, *flags: str, env: dict[str, str] | None = None) -> lis
 
 def assert_lawful(workdir: Path) -> None:
     """Every transition the run recorded is one lifecycle.py allows."""
+    from runner.lifecycle import allowed, derive
+
     life = derive(run_events(workdir / "state"))
     for t in life.history:
         assert allowed(t.previous, t.state), f"{t.previous} -> {t.state}"

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
 from runner import inventory as inventory_mod
-from runner.audit import list_runs, verify_run
+from runner.audit import list_runs, run_path, verify_run
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
 from runner.errors import EXIT_FAILED, EXIT_OK, Error, UsageError
-from runner.render import RenderError, render
+from runner.model import Action, Expect, Param, Runbook, Step
 
 TAIL = 2000  # characters of a check's output kept in the journal; the digest covers all of it
 
@@ -54,7 +53,7 @@ def run_items(
             if item.kind == "runbook":
                 ok, evidence = _run_runbook(item, state_dir, inventory, by, yes, quiet)
             else:
-                ok, evidence = _run_check(item, inventory, quiet)
+                ok, evidence = _run_check(c, item, state_dir, inventory, quiet)
             journal.append(
                 "item.ran",
                 {
@@ -119,34 +118,71 @@ def _context(inventory: str | None) -> dict[str, Any]:
     return inv.host_vars(inv.hosts[0]) if len(inv.hosts) == 1 else dict(inv.vars)
 
 
-def _run_check(item: cl.Item, inventory: str | None, quiet: bool) -> tuple[bool, dict[str, Any]]:
-    assert item.check is not None
+def _as_runbook(item: cl.Item, checklist_file: str, sha256: str, values: dict[str, Any]) -> Runbook:
+    """A check item as a one-step runbook, so that it runs through the engine and executors as
+    any run does (retries, timeout and process-group kill, redaction, its own audit log)."""
     chk = item.check
-    evidence: dict[str, Any] = {"check": chk.run}
-    try:
-        command = render(chk.run, _context(inventory), shell=True)
-    except RenderError as exc:
-        evidence["error"] = f"cannot render the check: {exc} (give the inventory with -i?)"
-        return False, evidence
-    evidence["command"] = command
-    try:
-        proc = subprocess.run(
-            ["/bin/sh", "-c", command], capture_output=True, timeout=chk.timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        evidence["error"] = f"timed out after {chk.timeout:g}s"
-        return False, evidence
-    out = proc.stdout.decode("utf-8", errors="replace")
-    if not quiet:
-        sys.stdout.write(out)
-        sys.stderr.write(proc.stderr.decode("utf-8", errors="replace"))
-    evidence.update(
-        exit_code=proc.returncode,
-        stdout_bytes=len(proc.stdout),
-        stdout_sha256=hashlib.sha256(proc.stdout).hexdigest(),
-        stderr_bytes=len(proc.stderr),
-        stderr_sha256=hashlib.sha256(proc.stderr).hexdigest(),
-        stdout_tail=out[-TAIL:],
+    assert chk is not None
+    contains = (chk.stdout_contains,) if chk.stdout_contains is not None else ()
+    action = Action(
+        "run", chk.run, "check.run", timeout=chk.timeout, expect=Expect(chk.exit, contains)
     )
-    ok = proc.returncode in chk.exit and (chk.stdout_contains is None or chk.stdout_contains in out)
-    return ok, evidence
+    step = Step(item.id, item.title, action, "steps[0]", safe=True)
+    # the inventory's values, as params: in the context as they are, never rendered again
+    params = tuple(Param(name) for name in values)
+    return Runbook(
+        f"check-{item.id}",
+        item.title,
+        checklist_file,
+        sha256,
+        (step,),
+        params=params,
+        on_failure="halt",
+    )
+
+
+def _run_check(
+    c: cl.Checklist, item: cl.Item, state_dir: Path, inventory: str | None, quiet: bool
+) -> tuple[bool, dict[str, Any]]:
+    from runner.commands.common import new_run_id
+    from runner.commands.run import RunArgs, start
+    from runner.lifecycle import derive
+    from runner.loader import Catalog
+    from runner.plan import build
+    from runner.redact import Redactor
+
+    assert item.check is not None
+    evidence: dict[str, Any] = {"check": item.check.run}
+    values = _context(inventory)
+    rb = _as_runbook(item, c.file, c.sha256, values)
+    try:
+        inv = inventory_mod.DEFAULT
+        plan = build(rb, values, inv, Catalog(), new_run_id(rb.id), Redactor(()))
+        start(plan, RunArgs(name=rb.id, quiet=quiet, yes=True), state_dir)
+    except Error as exc:  # nothing ran: say why
+        evidence["error"] = f"the check did not run: {exc} (give the inventory with -i?)"
+        return False, evidence
+    log = run_path(state_dir, plan.run_id)
+    verdict = verify_run(log, keep=True)
+    ran = [e for e in verdict.events if e["event"] == "step.finished"]
+    outcome = next((e for e in verdict.events if e["event"] == "step.outcome"), {})
+    if not ran:
+        evidence["error"] = outcome.get("reason") or "the check did not run"
+        return False, evidence
+    last = ran[-1]
+    out, err = last["stdout"], last["stderr"]
+    if last.get("timed_out"):
+        evidence["error"] = f"timed out after {item.check.timeout:g}s"
+    evidence.update(
+        command=last["command"],
+        exit_code=last["exit"],
+        stdout_bytes=out["bytes"],
+        stdout_sha256=out["sha256"],
+        stderr_bytes=err["bytes"],
+        stderr_sha256=err["sha256"],
+        stdout_tail=(out.get("tail") or out["head"])[-TAIL:],
+        run_id=plan.run_id,
+        outcome=derive(verdict.events).state,
+        log_sha256=hashlib.sha256(log.read_bytes()).hexdigest(),
+    )
+    return outcome.get("status") == "ok", evidence

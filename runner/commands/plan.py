@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import ledger, planfile
-from runner.audit import Journal, current_actor
+from runner.audit import current_actor
 from runner.commands.common import prepare
 from runner.plan import Plan
 
@@ -91,35 +91,29 @@ def _steps(steps: list[dict[str, Any]], indent: str, lines: list[str], md: bool)
 
 
 def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
-    """Exit 0 when nothing would abort the run, 1 when a precondition fails somewhere."""
-    import asyncio
+    """Preconditions and safe steps through the engine (checkmode.py). Exit 0 when every check
+    held; 1 when one failed (a precondition that would abort the run, or a safe step)."""
+    import sys
 
     from runner import checkmode
-    from runner.audit import run_path
-    from runner.console import JournalSink
-    from runner.events import Bus
-    from runner.executors.pool import Executors
+    from runner.commands.run import RunArgs, execute
+    from runner.steps import Options
 
-    journal = Journal(run_path(state_dir, p.run_id), p.run_id)
-    bus = Bus(p.redactor, [JournalSink(journal)])
-    bus.emit(
-        "check.started",
-        runbook=p.runbook.id,
-        runbook_sha256=p.runbook.sha256,
-        hosts=[h.name for h in p.hosts],
+    hosts = [h.name for h in p.hosts]
+    report = checkmode.Report(hosts)
+    opening = {"runbook": p.runbook.id, "runbook_sha256": p.runbook.sha256, "hosts": hosts}
+    options = Options(yes=True, check_only=True)
+    args = RunArgs(name=p.runbook.id, quiet=True)
+    code = execute(
+        p, state_dir, "check.started", opening, options, args, also=report, screen=sys.stderr
     )
-    try:
-        results = asyncio.run(checkmode.check(p, bus, Executors(p.inventory)))
-        text, ok = checkmode.report(results)
-        bus.emit("check.finished", ok=ok)
-    finally:
-        journal.close()
+    results = report.results()
     print(
         json.dumps(p.redactor.value(checkmode.as_json(results)), indent=2)
         if as_json
-        else p.redactor.text(text)
+        else p.redactor.text(checkmode.report(results))
     )
-    return 0 if ok else 1
+    return 0 if code == 0 else 1
 
 
 def approve(

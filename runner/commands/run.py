@@ -5,7 +5,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from runner import __version__, planfile
 from runner.audit import Journal, current_actor, run_path
@@ -13,7 +13,7 @@ from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, UsageError
-from runner.events import Bus
+from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
 from runner.ledger import seal
 from runner.lifecycle import State, Tracker
@@ -49,6 +49,11 @@ def run(a: RunArgs, state_dir: Path) -> int:
         plan, saved = _from_saved(a, state_dir)
     else:
         plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
+    return start(plan, a, state_dir, saved)
+
+
+def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None = None) -> int:
+    """Execute a built plan as a new run (`run`; a checklist's check items build their own)."""
     rb = plan.runbook
     started = {
         "runbook": rb.id,
@@ -86,20 +91,23 @@ def execute(
     current: State | None = None,
     requested: bool = False,
     by_person: bool = False,
+    also: Subscriber | None = None,
+    screen: TextIO | None = None,
 ) -> int:
     """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback.
 
     `current` is the run's state before this command (lifecycle.derive); the command opens
     with a transition to running (or rolling-back, for `rollback_only`). `requested`: a person
-    asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker)."""
+    asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
+    `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
         journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
-        console = Console(show_output=not a.quiet)
-        bus = Bus(plan.redactor, [JournalSink(journal), console])
+        console = Console(screen, show_output=not a.quiet)
+        bus = Bus(plan.redactor, [JournalSink(journal), console, *([also] if also else [])])
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
