@@ -12,8 +12,9 @@ from runner.audit import Verdict
 from runner.auditreport.collect import Report, RunView
 from runner.termsafe import json_text, neutralise_all
 
-# Pre-approved routine changes (ITIL "standard") need no ticket of their own.
-NEEDS_TICKET = ("normal", "emergency", None)
+# The change types that need a ticket of their own: pre-approved routine changes (ITIL
+# "standard") do not, and a run of a runbook without `change:` is not declared a change.
+NEEDS_TICKET = ("normal", "emergency")
 
 
 def anchor(run_id: str) -> str:
@@ -120,7 +121,7 @@ def summary_rows(rep: Report) -> list[dict[str, Any]]:
     rows.append(
         _row(
             "changes without a ticket",
-            "normal, emergency or unclassified",
+            "normal or emergency",
             no_ticket,
             flag=bool(no_ticket),
         )
