@@ -134,6 +134,17 @@ def _line(e: dict[str, Any]) -> str | None:
         return f"{host}confirmation '{e.get('question')}': {'yes' if e.get('answer') else 'no'} ({e.get('via')}, by {e['actor']['user']})"
     if ev in ("manual.confirmed", "manual.declined"):
         return f"{host}manual step {e['step']} {ev.split('.')[1]} by {e.get('by')}"
+    if ev == "run.resumed":
+        done = [
+            f"{c['step']} on {c['host']} confirmed by {c['by']}" for c in e.get("confirmed", [])
+        ]
+        return f"resumed by {e['actor']['user']}" + "".join(f"; {d}" for d in done)
+    if ev == "rollback.requested":
+        return f"rollback requested by {e['actor']['user']}: {e.get('reason') or 'no reason given'}"
+    if ev in ("manual.shown", "step.waiting"):
+        return f"{host}manual step {e['step']} {'shown' if ev == 'manual.shown' else 'waits for a person'}"
+    if ev == "run.finished":
+        return f"finished: {e.get('outcome')} (exit {e.get('exit_code')})"
     if ev.startswith("rollback.") and ev != "rollback.started":
         detail = e.get("reason") or ", ".join(e.get("steps", []))
         return f"{host}{ev} {e.get('step', '')} {detail}".rstrip()
@@ -220,7 +231,7 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}
-td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}
+td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}td:first-child{white-space:nowrap}
 .ok{color:#176117}.bad{color:#a11}h1{font-size:1.4em}@media print{body{margin:0}}"""
 
 

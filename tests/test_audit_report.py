@@ -141,6 +141,10 @@ def test_report_in_chromium(
     assert resumed[1][2] == "a manual step needs a person; at reconfigure on local"
     assert resumed[2][2] == "resumed; reconfigure on local confirmed by rita"
     assert section(sc.resumed).one(cls="final-state").text == "succeeded"
+    # audit show and the exports name them too (they were empty rows)
+    shown = _out(capsys, "audit", "show", sc.resumed)
+    assert "resumed by " in shown and "; reconfigure on local confirmed by rita" in shown
+    assert "[local] manual step reconfigure waits for a person" in shown
 
     # steps per host: command, exit code, output digest and head; failures and rollbacks marked
     events = {e["seq"]: e for e in _records(workdir / "state" / "runs" / f"{sc.rolled_back}.jsonl")}
