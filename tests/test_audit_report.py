@@ -8,6 +8,8 @@ import datetime as dt
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -368,3 +370,28 @@ def _out_code(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:
     capsys.readouterr()
     assert main(list(args)) == code, args
     return capsys.readouterr().out
+
+
+def test_report_shows_the_step_a_killed_runner_never_finished(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "runbooks" / "dies.yaml").write_text(
+        "runbook: dies\nchange: normal\nsteps:\n"
+        "  - {id: fine, run: echo fine}\n"
+        "  - {id: fatal, run: 'kill -9 $PPID; sleep 5'}\n"  # the runner itself is SIGKILLed
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "run", "dies", "--ticket", "T-9"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == -9
+    report = json.loads(_out(capsys, "audit", "report", "--format", "json"))
+    (row,) = report["index"]
+    assert row["final_state"] == "running"  # it never reached another state
+    (stuck,) = [s for s in report["summary"] if s["item"] == "running"]
+    assert stuck["attention"] and stuck["ids"] == [row["run_id"]]
+    md = _out(capsys, "audit", "report", "--format", "md")
+    assert "fatal` started; no result was recorded (the runner stopped during it)" in md

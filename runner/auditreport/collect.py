@@ -78,7 +78,7 @@ class RunView:
         if self.state in ("rollback-failed", "rolling-back"):
             return True
         return any(
-            r.kind == "rollback" and r.ok is False for rows in self.hosts.values() for r in rows
+            "rollback" in r.kind and r.ok is False for rows in self.hosts.values() for r in rows
         )
 
 

@@ -30,13 +30,44 @@ class StepRow:
         )
 
 
+NO_RESULT = "started; no result was recorded (the runner stopped during it)"
+
+
 def per_host(events: list[dict[str, Any]]) -> dict[str, list[StepRow]]:
-    """Per host, in order: each attempt of a step or rollback, each check, skip and manual step."""
+    """Per host, in order: each attempt of a step or rollback, each check, skip and manual step.
+
+    An attempt's row stands where it started; until its result is read it says there is none,
+    so a command the runner was killed during is not left out."""
     hosts: dict[str, list[StepRow]] = {}
+    started: dict[tuple[str, str, str, Any], int] = {}  # (host, kind, step, attempt) -> row
     for e in events:
+        host, ev = str(e.get("host") or ""), e["event"]
+        if not host:
+            continue
+        rows = hosts.setdefault(host, [])
+        kind = ev.split(".")[0]  # step | rollback
+        key = (host, kind, str(e.get("step", "")), e.get("attempt"))
+        if ev in ("step.started", "rollback.started") and e.get("kind") != "call":
+            started[key] = len(rows)
+            rows.append(
+                StepRow(
+                    e["ts"],
+                    kind,
+                    key[2],
+                    e.get("attempt"),
+                    str(e.get("command", "")),
+                    reason=NO_RESULT,
+                )
+            )
+            continue
         row = _row(e)
-        if row is not None and e.get("host"):
-            hosts.setdefault(str(e["host"]), []).append(row)
+        if row is None:
+            continue
+        at = started.pop(key, None) if ev in ("step.finished", "rollback.finished") else None
+        if at is None:
+            rows.append(row)
+        else:
+            rows[at] = row
     return hosts
 
 
@@ -83,6 +114,8 @@ def _row(e: dict[str, Any]) -> StepRow | None:
             ok=ev == "manual.confirmed",
             reason=f"{ev.split('.')[1]} by {e.get('by')}",
         )
+    if ev == "step.resolved":
+        return StepRow(ts, "resolved by hand", step, reason=f"by {e.get('by')}: {e.get('reason')}")
     if ev == "confirm":
         answer = "yes" if e.get("answer") else "no"
         return StepRow(

@@ -153,8 +153,9 @@ def _run(r: RunView) -> list[str]:
         out += [f"### Steps on {_c(host)}", ""]
         for row in rows:
             flag = " **FAILED**" if row.ok is False else ""
+            exit_ = "" if row.exit is None else f" exit {row.exit}"
             out.append(
-                f"- {row.ts} {row.kind} `{_c(row.step)}`{flag} exit {row.exit} {_c(row.reason)}".rstrip()
+                f"- {row.ts} {row.kind} `{_c(row.step)}`{flag}{exit_} {_c(row.reason)}".rstrip()
             )
             if row.command:
                 out += ["", *_block(row.command)]
