@@ -18,6 +18,7 @@ from browser import CHROMIUM, Node, chromium, dom
 from demo_target import REPO, Demo
 
 from runner import __version__, signing
+from runner.audit import Journal
 from runner.cli import main
 
 # --- reading the document as a browser does ------------------------------------------------------
@@ -168,7 +169,7 @@ def test_report_in_chromium(
     (approval,) = _rows(planned.one("table", cls="approvals"))
     assert [td.text for td in approval.all("td")][1:] == ["carol", "approved", "CAB-7", "yes"]
     (review,) = _rows(section(sc.emergency_reviewed).one("table", cls="reviews"))
-    assert [td.text for td in review.all("td")][1:] == ["victor", "reviewed", "CAB ok"]
+    assert [td.text for td in review.all("td")][1:] == ["victor", "reviewed", "CAB ok", "yes"]
     (missing,) = _rows(section(sc.emergency_unreviewed).one("table", cls="reviews"))
     assert "NOT REVIEWED" in missing.text and "fail" in missing.classes()
 
@@ -395,3 +396,18 @@ def test_report_shows_the_step_a_killed_runner_never_finished(
     assert stuck["attention"] and stuck["ids"] == [row["run_id"]]
     md = _out(capsys, "audit", "report", "--format", "md")
     assert "fatal` started; no result was recorded (the runner stopped during it)" in md
+
+
+def test_a_review_appended_by_hand_is_marked_not_vouched(
+    noisy_runs: dict[str, str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = noisy_runs["plain"]
+    assert main(["audit", "review", run_id, "--by", "victor"]) == 0
+    # a well-formed record, chained correctly, but appended without a command's seal
+    path = workdir / "state" / "reviews" / f"review-{run_id}.jsonl"
+    forged = Journal(path, path.stem)
+    forged.append("run.reviewed", {"reviewed_run": run_id, "by": "mallory", "meaning": "reviewed"})
+    forged.close()
+    report = json.loads(_out(capsys, "audit", "report", "--format", "json"))
+    (row,) = [r for r in report["index"] if r["run_id"] == run_id]
+    assert row["reviewed_by"] == "victor, mallory (NOT vouched for by the ledger)"

@@ -6,6 +6,7 @@ same checks as `audit verify`), and each run, checklist, approval and review car
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,8 +138,9 @@ def collect(
     by_kind: dict[str, list[Verdict]] = {}
     for v in report.verdicts:
         by_kind.setdefault(v.kind, []).append(v)
-    reviews = _reviews(by_kind.get("review", []))
-    approvals = _approvals(state_dir, by_kind.get("approval", []), public_key)
+    key = base64.b64encode(signing.load_public(public_key)).decode() if public_key else None
+    reviews = _reviews(state_dir, by_kind.get("review", []), key)
+    approvals = _approvals(state_dir, by_kind.get("approval", []), key)
     runs: list[RunView] = []
     for v in by_kind.get("run", []):
         s = RunSummary(v.run_id, v, v.events, reviews.get(v.run_id, []))
@@ -169,34 +171,38 @@ def collect(
         or (v.kind == "review" and any(e.get("reviewed_run") in run_ids for e in v.events))
     ]
     lp = ledger_path(state_dir)
+    ledger = verify_run(lp, keep=True) if lp.exists() else None
     return Report(
         generated=now(),
         version=__version__,
         period=period,
         filters={k: v for k, v in (("runbook", runbook), ("ticket", ticket)) if v},
-        key=_key_text(public_key, report.verdicts, state_dir),
+        key=_key_text(public_key, [*report.verdicts, *([ledger] if ledger else [])]),
         journals=in_scope,
-        ledger=verify_run(lp) if lp.exists() else None,
+        ledger=ledger,
         ledger_problems=report.ledger,
         runs=runs,
         checklists=lists,
     )
 
 
-def _reviews(verdicts: list[Verdict]) -> dict[str, list[dict[str, Any]]]:
+def _reviews(
+    state_dir: Path, verdicts: list[Verdict], key: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each run's reviews, each with `vouched`: sealed in the ledger (by `key`, when given)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for v in verdicts:
+        vouched = integrity.vouched(state_dir, state_dir / v.journal, v, key)
         for e in v.events if v.ok else []:
-            out.setdefault(str(e.get("reviewed_run")), []).append(e)
+            out.setdefault(str(e.get("reviewed_run")), []).append(
+                {**e, "vouched": e["seq"] in vouched}
+            )
     return out
 
 
 def _approvals(
-    state_dir: Path, verdicts: list[Verdict], public_key: str | None
+    state_dir: Path, verdicts: list[Verdict], key: str | None
 ) -> dict[str, list[Approval]]:
-    import base64
-
-    key = base64.b64encode(signing.load_public(public_key)).decode() if public_key else None
     out: dict[str, list[Approval]] = {}
     for v in verdicts:
         vouched = integrity.vouched(state_dir, state_dir / v.journal, v, key)
@@ -232,13 +238,12 @@ def _checklists(verdicts: list[Verdict], period: Period) -> list[ChecklistView]:
     return out
 
 
-def _key_text(public_key: str | None, verdicts: list[Verdict], state_dir: Path) -> str:
+def _key_text(public_key: str | None, verdicts: list[Verdict]) -> str:
+    """The key the signatures were checked with: the one required, or those they carry (the
+    runs' signature records and the ledger's signed entries)."""
     if public_key:
         return f"{signing.key_id(signing.load_public(public_key))} (required of every journal: {public_key})"
-    seen = {e["key_id"] for v in verdicts for e in v.events if e["event"] == "run.signature"}
-    lp = ledger_path(state_dir)
-    if lp.exists():
-        seen |= {e["key_id"] for e in verify_run(lp, keep=True).events if e.get("key_id")}
+    seen = {str(e["key_id"]) for v in verdicts for e in v.events if e.get("key_id")}
     if not seen:
         return "none: nothing is signed (a hash chain alone does not prove who wrote a journal)"
     return f"{', '.join(sorted(seen))} (the keys the signatures carry; no key was required)"

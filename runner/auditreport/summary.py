@@ -28,7 +28,10 @@ def approved_by(r: RunView) -> str:
 
 
 def reviewed_by(r: RunView) -> str:
-    return ", ".join(str(e.get("by")) for e in r.summary.reviews)
+    return ", ".join(
+        f"{e.get('by')}{'' if e.get('vouched') else ' (NOT vouched for by the ledger)'}"
+        for e in r.summary.reviews
+    )
 
 
 def index_rows(rep: Report) -> list[dict[str, Any]]:
