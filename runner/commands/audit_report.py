@@ -30,6 +30,8 @@ def report(state_dir: Path, a: argparse.Namespace) -> int:
     from runner.auditreport import summary
     from runner.auditreport.collect import Period, collect
 
+    if getattr(a, "json", False):  # the global --json, as elsewhere
+        a.format = "json"
     if a.format == "pdf" and not a.out:
         raise UsageError("audit report --format pdf needs -o FILE")
     rep = collect(
