@@ -192,6 +192,12 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
         )
 
+    im = sub.add_parser("import", help="a Markdown runbook -> runbooks and checklists; --check")
+    if "import" in named:
+        from runner.commands.import_md import add_arguments
+
+        add_arguments(im)
+
     a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
     if "audit" in named:
         _add_audit(a)
@@ -356,6 +362,10 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             host=args.host,
             signing_key=args.signing_key,
         )
+    if cmd == "import":
+        from runner.commands.import_md import dispatch as import_md
+
+        return import_md(args)
     if cmd == "audit":
         from runner.commands import audit
 

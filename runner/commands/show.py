@@ -60,6 +60,8 @@ def markdown(rb: Runbook) -> str:
             facts.append(f"asks: {s.confirm}")
         if s.safe:
             facts.append("read-only")
+        if s.action.sudo:
+            facts.append("with sudo" + ("" if s.action.sudo == "root" else f" -u {s.action.sudo}"))
         if s.action.timeout:
             facts.append(f"timeout {s.action.timeout:g}s")
         if s.action.retries:
