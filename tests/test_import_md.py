@@ -409,7 +409,7 @@ def test_an_imported_seed_section_runs_on_the_demo_target(
     ]
     resumed = next(e for e in events if e["event"] == "run.resumed")
     assert resumed["confirmed"] == [
-        {"by": "ana", "host": "local", "step": "apply-configuration-changes"}
+        {"by": "ana", "host": "local", "step": "apply-configuration-changes", "phase": "forward"}
     ]
     assert events[-1]["outcome"] == "succeeded"
     assert main(["audit", "verify"]) == 0
