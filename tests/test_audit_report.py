@@ -114,6 +114,8 @@ def test_report_in_chromium(
     # the index links to every run, and every link lands on its run
     index = {r.attrs["data-run"]: r for r in _rows(doc.one(id="run-index"))}
     assert sorted(index) == every_run
+    starts = [r.one("time").attrs["datetime"] for r in _rows(doc.one(id="run-index"))]
+    assert starts == sorted(starts)  # in the order they happened
     for run_id, row in index.items():
         assert row.one("a").attrs["href"] == f"#run-{run_id}"
         assert (

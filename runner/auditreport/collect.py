@@ -158,6 +158,7 @@ def collect(
                 approvals.get(plan or "", []),
             )
         )
+    runs.sort(key=lambda r: (r.summary.started or "", r.run_id))  # in the order they happened
     lists = [] if runbook or ticket else _checklists(by_kind.get("checklist", []), period)
     used_plans = {r.started.get("plan_hash") for r in runs}
     run_ids = {r.run_id for r in runs}
