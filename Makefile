@@ -24,13 +24,14 @@ demo-stop:
 
 # The tests use real components from Debian: OpenSSH (sshd, ssh-keygen, ssh-agent), sudo, cron,
 # logrotate, rsyslog, gpg, sqlite3, openssl and a headless Chromium. We run as root, so install
-# whichever is missing (command -> package below).
+# whichever is missing (command or file -> package below; rsyslog-openssl: its TLS driver).
 TEST_TOOLS := /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo crontab:cron \
-	logrotate:logrotate rsyslogd:rsyslog gpg:gnupg sqlite3:sqlite3 openssl:openssl chromium:chromium
+	logrotate:logrotate rsyslogd:rsyslog gpg:gnupg sqlite3:sqlite3 openssl:openssl chromium:chromium \
+	/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so:rsyslog-openssl
 sshd-deps:
 	@missing=""; for pair in $(TEST_TOOLS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair#*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || [ -x $$cmd ] || missing="$$missing $$pkg"; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -e $$cmd ] || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -176,6 +176,7 @@ class Verdict:
     events: list[dict[str, Any]] = field(default_factory=list)
     kind: Kind = "run"  # set by whoever found the file (see list_journals)
     journal: str = ""  # the file's path relative to the state dir, when known
+    state: str = ""  # a run's lifecycle state (lifecycle.derive), set by integrity.verify
 
     def line(self) -> str:
         if self.status == "ok":
@@ -183,6 +184,7 @@ class Verdict:
                 note = f" ({self.reason})" if self.reason else ""
                 return f"{self.run_id}: ok, {self.records} records{note}"
             state = "closed" if self.closed else "open (no run.finished record)"
+            state += f", {self.state}" if self.state else ""
             note = f"; {self.reason}" if self.reason else ""
             return f"{self.run_id}: ok, {self.records} records, {state}{note}"
         if self.status == "incomplete":

@@ -40,6 +40,12 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         metavar="FILE",
         help="Ed25519 key that signs each run's closing record (env RUNBOOK_SIGNING_KEY)",
     )
+    p.add_argument(
+        "--ssh-key",
+        metavar="FILE",
+        help="your SSH key (or its .pub, held by ssh-agent): signs approvals, sign-offs, "
+        "confirmations, reviews and plans as you (env RUNBOOK_SSH_KEY; docs/audit.md)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("list", help="runbooks and checklists found")
@@ -79,6 +85,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                 help="save the plan (JSON, with its hash) for review and `run --plan`",
             )
             c.add_argument("--format", choices=["text", "md", "json"], default="text")
+            c.add_argument(
+                "--expires", metavar="DURATION", help="with -o: lifetime (24h, 7d; policy default)"
+            )
             c.add_argument("--by", help="with 'approve': the approver's name (default: OS user)")
             c.add_argument("--note", help="with 'approve': a note recorded with the approval")
             c.add_argument(
@@ -189,7 +198,10 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sc = sub.add_parser("schema", help="print a JSON Schema")
     if "schema" in named:
         sc.add_argument(
-            "kind", nargs="?", default="runbook", choices=["runbook", "checklist", "inventory"]
+            "kind",
+            nargs="?",
+            default="runbook",
+            choices=["runbook", "checklist", "inventory", "policy"],
         )
 
     im = sub.add_parser("import", help="a Markdown runbook -> runbooks and checklists; --check")
@@ -198,7 +210,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
         add_arguments(im)
 
-    a = sub.add_parser("audit", help="for auditors: verify, list, show, export, review; keygen")
+    a = sub.add_parser(
+        "audit", help="for auditors: verify, list, show, export, review; keygen, checkpoint, ship"
+    )
     if "audit" in named:
         _add_audit(a)
     return p
@@ -212,6 +226,30 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
     av.add_argument("run_id", nargs="?")
     av.add_argument(
         "--public-key", metavar="FILE", help="require every closed run signed by this key"
+    )
+    av.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        help="check people's signatures against this file (default: the policy's)",
+    )
+    av.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="also prove nothing the checkpoint covered was dropped from or rewritten in the ledger",
+    )
+    av.add_argument(
+        "--collected",
+        metavar="FILE",
+        help="verify a collector's copy (what `audit ship` sent) instead of the state dir",
+    )
+    acp = asub.add_parser("checkpoint", help="write the ledger's signed head (an anchor)")
+    acp.add_argument("-o", "--out", required=True, metavar="FILE")
+    asp = asub.add_parser("ship", help="send every record not yet sent to a syslog collector")
+    asp.add_argument(
+        "--to", metavar="URL", help="tcp://HOST:PORT or tls://HOST:PORT (env RUNBOOK_SHIP_TO)"
+    )
+    asp.add_argument(
+        "--ca", metavar="FILE", help="with tls://: the CA that signed the collector's certificate"
     )
     al = asub.add_parser("list", help="one line per run")
     for flag in ("--runbook", "--actor", "--status", "--since", "--until", "--ticket"):
@@ -228,7 +266,7 @@ def _add_audit(a: argparse.ArgumentParser) -> None:
     ax.add_argument("-o", "--out", metavar="FILE")
     ar = asub.add_parser("review", help="sign the retroactive review of an emergency run")
     ar.add_argument("run_id")
-    ar.add_argument("--by", required=True)
+    ar.add_argument("--by", help="the reviewer (with --ssh-key: the key's principal)")
     ar.add_argument("--note")
     ak = asub.add_parser("keygen", help="write an Ed25519 key pair: PREFIX (0600) and PREFIX.pub")
     ak.add_argument("--out", default="runbook-signing-key", metavar="PREFIX")
@@ -283,7 +321,12 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             if not args.plan_file:
                 raise UsageError("usage: runbook plan approve PLAN --by NAME [--note TEXT]")
             return approve(
-                args.plan_file, state, by=args.by, note=args.note, signing_key=args.signing_key
+                args.plan_file,
+                state,
+                by=args.by,
+                note=args.note,
+                signing_key=args.signing_key,
+                ssh_key=args.ssh_key,
             )
         fmt = "json" if args.json else args.format
         return plan(
@@ -295,6 +338,8 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             out=args.out,
             check=args.check,
             state_dir=state,
+            expires=args.expires,
+            ssh_key=args.ssh_key,
         )
     if cmd == "run":
         from runner.commands.run import RunArgs, run
@@ -308,6 +353,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
                 require_approval=args.require_approval,
                 operator=args.operator,
                 signing_key=args.signing_key,
+                ssh_key=args.ssh_key,
                 from_step=args.from_step,
                 from_reason=args.from_reason,
                 params=args.param,
@@ -338,6 +384,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             forks=args.forks,
             no_rollback=getattr(args, "no_rollback", False),
             signing_key=args.signing_key,
+            ssh_key=args.ssh_key,
         )
         if cmd == "rollback":
             return resume_cmd.rollback(args.run_id, state, ra, reason=args.reason)

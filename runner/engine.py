@@ -23,13 +23,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import StateError
+from runner.errors import EXIT_ROLLBACK_FAILED, StateError
 from runner.events import Bus
 from runner.interrupts import Interrupt
 from runner.inventory import Host
 from runner.lifecycle import State, Tracker
+from runner.manual import Choose, Waiting
 from runner.plan import Plan
-from runner.steps import Ask, Choose, Done, Options, Steps, Waiting
+from runner.steps import Ask, Done, Options, Steps
 from runner.undo import roll_back
 
 
@@ -159,7 +160,8 @@ class Engine:
             raise  # the journal itself failed: nothing more can be recorded
         except Exception as exc:
             self.bus.emit("run.error", reason=f"{type(exc).__name__}: {exc}")
-            self._finish("failed", start, [], f"internal error: {type(exc).__name__}")
+            why = f"internal error: {type(exc).__name__}"
+            self._finish("failed", start, [], why, code=EXIT_ROLLBACK_FAILED)
             raise
 
     def _conclude(self, results: list[HostResult], start: float) -> int:
@@ -171,19 +173,26 @@ class Engine:
             self.lifecycle.phase = "forward"
             return self._finish("interrupted", start, results, f"{self.interrupted}")
         if any(r.waiting for r in results):
-            return self._finish("waiting", start, results, "a manual step needs a person")
+            undo = self.lifecycle.phase == "rollback"
+            why = f"a manual {'undo' if undo else 'step'} needs a person"
+            return self._finish("waiting", start, results, why)
         if all(r.ok for r in results):
             return self._finish("succeeded", start, results)
         rolled = any(r.rollback_ok for r in results)
         return self._finish("rolled-back" if rolled else "failed", start, results)
 
     def _finish(
-        self, state: State, start: float, results: list[HostResult], reason: str = ""
+        self,
+        state: State,
+        start: float,
+        results: list[HostResult],
+        reason: str = "",
+        code: int | None = None,
     ) -> int:
         """Record the run's new state, then this command's closing record; its exit code."""
         if not reason:
             reason = next((r.reason for r in results if r.reason), "")
-        code = self.lifecycle.to(state, reason)
+        code = self.lifecycle.to(state, reason, code=code)
         self.bus.emit(
             "run.finished",
             outcome=self.lifecycle.state,

@@ -25,6 +25,7 @@ from runner.audit import (
     verify_run,
 )
 from runner.ledger import RUN_CLOSED, SEALED, ledger_path
+from runner.lifecycle import derive
 
 
 @dataclass
@@ -57,6 +58,7 @@ def verify(
     for v in verdicts.values():
         if v.ok and v.kind == "run":
             _check_signatures(v, expected)
+            v.state = derive(v.events).state or ""
     seals, problems = _read_ledger(state_dir)
     only = relative_name(state_dir, run_path(state_dir, run_id)) if run_id else None
     seals = [s for s in seals if s.journal == only or (only is None and s.kind in kinds)]

@@ -97,7 +97,7 @@ def _enter(
             public_key=signer.public_b64,
             signature=signer.sign(journal.last_hash),
         )
-    with _locked(state_dir):
+    with locked(state_dir):
         ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor)
         try:
             ledger.append(event, entry)
@@ -106,7 +106,7 @@ def _enter(
 
 
 @contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
+def locked(state_dir: Path) -> Iterator[None]:
     """Two commands sealing at once would both chain onto the same last entry: one at a time."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True)

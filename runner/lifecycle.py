@@ -6,7 +6,7 @@ journal. The engine, `resume`, `rollback`, `resolve`, the console's last line, t
 States (the strings are what the journal, `audit list --status` and the exports say):
 
     running          a command is executing the run's steps (or crashed while it did)
-    waiting          a manual step needs a person and there was no terminal (exit 5)
+    waiting          a manual step (or undo) needs a person: no terminal, or "not yet"  (exit 5)
     failed           a step failed and nothing was rolled back (on_failure: halt, --no-rollback,
                      a declined batch gate, an internal error)                          (exit 1)
     rolling-back     a rollback is under way (or was cut short by a crash)
@@ -23,15 +23,19 @@ Every transition is one `run.state` record in the run's journal: `state`, `from`
 `resume` goes on) and `exit_code`; the record's own `ts` says when. A run's outcome is its last
 transition. Logs written before `run.state` existed are read through their `run.finished` outcomes.
 
-Public API: `State`, `STATES`, `TRANSITIONS`, `allowed`, `Transition`, `Lifecycle`, `derive(events)`, and
-`Tracker` (what the commands use to record transitions).
+Public API: `State`, `STATES`, `EXIT_CODES`, `TRANSITIONS`, `allowed`, `Transition`, `Lifecycle`,
+`derive(events)`, and `Tracker` (what the commands use to record transitions). For example:
+
+    life = derive(verdict.events)          # the verified records of one run's journal
+    life.state, life.exit_code, life.phase # "rolled-back", 1, "rollback"
+    for t in life.history: print(t.ts, t.previous, "->", t.state, t.by, t.reason)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from runner.errors import (
     EXIT_FAILED,
@@ -54,18 +58,7 @@ State = Literal[
     "resolved",
 ]
 Phase = Literal["forward", "rollback"]
-STATES: tuple[State, ...] = (
-    "running",
-    "waiting",
-    "failed",
-    "rolling-back",
-    "rolled-back",
-    "rollback-failed",
-    "succeeded",
-    "aborted",
-    "interrupted",
-    "resolved",
-)
+STATES: tuple[State, ...] = get_args(State)
 EVENT = "run.state"
 
 EXIT_CODES: dict[State, int] = {
@@ -189,7 +182,8 @@ def _from_legacy(events: Sequence[Mapping[str, Any]]) -> list[Transition]:
         else:
             continue
         prev = out[-1].state if out else None
-        phase: Phase = "rollback" if state == "rolling-back" else "forward"
+        undoing = state in ("rolling-back", "rolled-back", "rollback-failed")
+        phase: Phase = "rollback" if undoing else "forward"
         out.append(
             Transition(state, prev, str(e["ts"]), int(e["seq"]), _who(e), reason, phase, code)
         )
@@ -217,9 +211,17 @@ class Tracker:
         self.resolved_by_person = False  # a step of the rollback was closed with `resolve`
 
     def to(
-        self, state: State, reason: str = "", *, by: str = "", phase: Phase | None = None
+        self,
+        state: State,
+        reason: str = "",
+        *,
+        by: str = "",
+        phase: Phase | None = None,
+        code: int | None = None,
     ) -> int:
-        """Record the transition; returns the exit code the run has in its new state."""
+        """Record the transition; returns the exit code the run has in its new state (`code`
+        overrides the state's own: an internal error fails a run with exit 3, a person must
+        look)."""
         if state == "rolled-back" and self.resolved_by_person:
             state = "resolved"
         # an unforeseen transition is recorded as it happened (the record must say what
@@ -231,9 +233,10 @@ class Tracker:
         elif state in ("running", "failed", "aborted", "succeeded"):
             self.phase = "forward"
         # waiting, interrupted, resolved: where the run was (a resume goes on from there)
-        code = EXIT_CODES[state]
-        if state in ("rolled-back", "resolved") and self.requested:
-            code = EXIT_OK
+        if code is None:
+            code = EXIT_CODES[state]
+            if state in ("rolled-back", "resolved") and self.requested:
+                code = EXIT_OK
         self.emit(
             EVENT,
             state=state,

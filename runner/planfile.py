@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,29 @@ def body(plan: Plan, salt: str | None = None) -> dict[str, Any]:
 
 
 def digest(data: dict[str, Any]) -> str:
-    fields = {k: v for k, v in data.items() if k not in ("plan_hash", "created", "created_by")}
+    # `author` signs the hash, so it stands outside it; `expires` is inside: it cannot be moved
+    outside = ("plan_hash", "created", "created_by", "author")
+    fields = {k: v for k, v in data.items() if k not in outside}
     return hashlib.sha256(canonical(fields)).hexdigest()
 
 
-def save(plan: Plan, path: Path) -> str:
+def save(
+    plan: Plan,
+    path: Path,
+    *,
+    expires: str | None = None,
+    author: Callable[[str], dict[str, Any] | None] | None = None,
+) -> str:
+    """Write the plan file; `author` signs its hash (planuse.authored)."""
     data = body(plan)
+    if expires is not None:
+        data["expires"] = expires
     data["created"] = now()
     data["created_by"] = current_actor()
     data["plan_hash"] = digest(data)
+    signed = author(data["plan_hash"]) if author else None
+    if signed is not None:
+        data["author"] = signed
     path.write_text(
         json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )

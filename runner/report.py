@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import identity
 from runner.audit import Verdict
 from runner.lifecycle import Lifecycle, derive
 from runner.termsafe import json_text, neutralise, neutralise_all
@@ -99,7 +100,7 @@ class RunSummary:
             "change": self.started_rec.get("change"),
             "verified": self.verified,
             "needs_review": self.needs_review,
-            "reviewed_by": [r["by"] for r in self.reviews],
+            "reviewed_by": [identity.label(r) for r in self.reviews],  # "NAME (signed)"
         }
 
 
@@ -133,12 +134,14 @@ def _line(e: dict[str, Any]) -> str | None:
     if ev == "confirm":
         return f"{host}confirmation '{e.get('question')}': {'yes' if e.get('answer') else 'no'} ({e.get('via')}, by {e['actor']['user']})"
     if ev in ("manual.confirmed", "manual.declined"):
-        return f"{host}manual step {e['step']} {ev.split('.')[1]} by {e.get('by')}"
+        return f"{host}manual step {e['step']} {ev.split('.')[1]} by {identity.label(e)}"
     if ev == "run.resumed":
-        done = [
-            f"{c['step']} on {c['host']} confirmed by {c['by']}" for c in e.get("confirmed", [])
-        ]
-        return f"resumed by {e['actor']['user']}" + "".join(f"; {d}" for d in done)
+        done = ", ".join(
+            f"{c['step']} on {c['host']} by {identity.label(c)}" for c in e.get("confirmed", [])
+        )
+        return f"resumed by {e['actor']['user']}" + (
+            f"; manual step confirmed: {done}" if done else ""
+        )
     if ev == "rollback.requested":
         return f"rollback requested by {e['actor']['user']}: {e.get('reason') or 'no reason given'}"
     if ev in ("manual.shown", "step.waiting"):
@@ -187,7 +190,8 @@ def timeline(s: RunSummary) -> str:
     ]
     for r in s.reviews:
         out.append(
-            f"reviewed: by {r['by']} at {r['ts']}" + (f": {r['note']}" if r.get("note") else "")
+            f"reviewed: by {identity.label(r)} at {r['ts']}"
+            + (f": {r['note']}" if r.get("note") else "")
         )
     out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
     return neutralise("\n".join(out))

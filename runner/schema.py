@@ -22,7 +22,7 @@ from runner.source import Document, KeyPath
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
-KINDS = ("runbook", "checklist", "inventory")
+KINDS = ("runbook", "checklist", "inventory", "policy")
 CACHE_AREA = "validated"  # ~/.cache/runbook/validated: one empty entry per text that passed
 
 _TYPE_NAMES = {

@@ -23,23 +23,13 @@ from runner.executors.base import (
 )
 from runner.interrupts import Interrupt
 from runner.inventory import Host
+from runner.manual import Choose, manual_step, no_terminal
 from runner.model import Action, Check, Runbook, Step
 from runner.plan import Context, Plan, expand_call
 from runner.render import RenderError, evaluate, render, why_false
 
 # ask(question, default) -> True/False, or None when there is no terminal to ask at
 Ask = Callable[[str, bool], Awaitable[bool | None]]
-# choose(question, keys) -> one of the letters in keys, or None when there is no terminal
-Choose = Callable[[str, str], Awaitable[str | None]]
-MANUAL_QUESTION = "Done? [d]one / [n]ot yet / [f]ailed"
-
-
-async def _no_terminal(question: str, keys: str) -> str | None:
-    return None
-
-
-class Waiting(Exception):
-    """A manual step needs a person and there is no terminal: the run stops, resumable."""
 
 
 @dataclass
@@ -83,7 +73,7 @@ class Steps:
         prompt: Ask,
         options: Options,
         interrupt: Interrupt,
-        choose: Choose = _no_terminal,
+        choose: Choose = no_terminal,
     ) -> None:
         self.choose = choose
         self._unknown: dict[str, set[str]] = {}  # check mode: captures of steps not run
@@ -236,43 +226,7 @@ class Steps:
     async def manual(
         self, h: Host, action: Action, ctx: Context, sid: str, *, forward: bool
     ) -> tuple[str, str]:
-        """A person does it: [d]one, [n]ot yet (the run waits, resumable: exit 5), [f]ailed."""
-        text = render(action.text, ctx)
-        phase = "forward" if forward else "rollback"
-        self.bus.emit("manual.shown", host=h.name, step=sid, instructions=text, phase=phase)
-        if forward and self.interrupt.signal:
-            answer, stopped = None, True
-        elif forward:
-            answer, stopped = await self.interrupt.unless_stopped(
-                self.choose(MANUAL_QUESTION, "dnf")
-            )
-        else:
-            answer, stopped = await self.choose(MANUAL_QUESTION, "dnf"), False
-        if stopped:
-            return "failed", f"interrupted ({self.interrupt.signal}) before it was confirmed"
-        if answer in (None, "n"):
-            resume = f"runbook resume {self.plan.run_id} --confirm {sid} --by NAME"
-            why = "not done yet" if answer else "no terminal (--yes never answers manual steps)"
-            self.bus.emit(
-                "step.waiting",
-                host=h.name,
-                step=sid,
-                phase=phase,
-                reason=why,
-                instructions=text,
-                resume=resume,
-            )
-            what = "manual step" if forward else "manual undo of step"
-            raise Waiting(f"waiting for a person at {what} '{sid}' ({why}): when done, `{resume}`")
-        done = answer == "d"
-        self.bus.emit(
-            "manual.confirmed" if done else "manual.declined",
-            host=h.name,
-            step=sid,
-            by=self.bus_actor(),
-            phase=phase,
-        )
-        return ("ok", "") if done else ("failed", "the operator said the manual step failed")
+        return await manual_step(self, h, action, ctx, sid, forward=forward)
 
     def bus_actor(self) -> str:
         from runner.audit import current_actor

@@ -7,8 +7,9 @@ A manual undo with no terminal stops it too, waiting (exit 5): `resume --confirm
 from __future__ import annotations
 
 from runner.inventory import Host
+from runner.manual import Waiting
 from runner.render import RenderError
-from runner.steps import Done, Steps, Waiting
+from runner.steps import Done, Steps
 
 
 async def roll_back(steps: Steps, h: Host, done: list[Done]) -> bool | None:

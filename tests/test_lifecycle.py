@@ -103,19 +103,18 @@ def test_a_manual_undo_without_a_terminal_waits_and_resume_continues_the_rollbac
     assert_lawful(workdir)
 
 
-def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> None:
-    """Was: after `rollback`, list/show/export said `succeeded`; --status rolled-back found none."""
-    write_runbook(
-        workdir,
-        "deploy",
-        """
+DEPLOY = """
 runbook: deploy
 steps:
   - id: ship
     run: echo ship >> trail
     rollback: [{run: echo unship >> trail}]
-""",
-    )
+"""
+
+
+def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> None:
+    """Was: after `rollback`, list/show/export said `succeeded`; --status rolled-back found none."""
+    write_runbook(workdir, "deploy", DEPLOY)
     assert cli(workdir, "run", "deploy").returncode == 0
     rid = run_id(workdir)
     back = cli(workdir, "rollback", rid, "--yes", "--reason", "error rate doubled")
@@ -155,17 +154,7 @@ steps:
 
 def test_rolling_back_a_succeeded_run_asks_and_records_the_reason(workdir: Path) -> None:
     """Was: `rollback` of a finished run asked nothing and recorded no reason."""
-    write_runbook(
-        workdir,
-        "deploy",
-        """
-runbook: deploy
-steps:
-  - id: ship
-    run: echo ship >> trail
-    rollback: [{run: echo unship >> trail}]
-""",
-    )
+    write_runbook(workdir, "deploy", DEPLOY)
     assert cli(workdir, "run", "deploy").returncode == 0
     rid = run_id(workdir)
     refused = cli(workdir, "rollback", rid)  # no terminal, no --yes: nothing is undone
@@ -322,7 +311,7 @@ def test_signed_runs_read_closed_and_every_command_signs_its_own_segment(workdir
     recs = run_events(workdir / "state")
     assert sum(r["event"] == "run.signature" for r in recs) == 4  # run, rollback, resolve, rollback
     out = cli(workdir, "audit", "verify", "--public-key", str(workdir / "k.pub"))
-    assert out.returncode == 0 and "closed" in out.stdout, out.stdout
+    assert out.returncode == 0 and "closed, resolved" in out.stdout, out.stdout
     [row] = listed(workdir)
     assert row["verified"] == "verified" and row["outcome"] == "resolved"
 
@@ -376,3 +365,27 @@ def test_the_batch_gate_names_the_hosts_of_the_next_batch(workdir: Path, sshd: S
     [gate] = [r for r in run_events(workdir / "state") if r["event"] == "confirm"]
     assert gate["hosts"] == ["h2", "h3"] and gate["answer"] is False
     assert "h4  never started" in term.seen
+
+
+def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
+    from runner.lifecycle import derive
+
+    def rec(seq: int, event: str, **f: object) -> dict:
+        return {"seq": seq, "ts": f"t{seq}", "event": event, "actor": {"user": "ops"}, **f}
+
+    life = derive(
+        [
+            rec(1, "run.started"),
+            rec(2, "run.finished", outcome="halted", exit_code=1),
+            rec(3, "rollback.requested"),
+            rec(4, "run.finished", outcome="rollback-failed", exit_code=3),
+        ]
+    )
+    assert [t.state for t in life.history] == [
+        "running",
+        "failed",
+        "rolling-back",
+        "rollback-failed",
+    ]
+    assert (life.state, life.exit_code, life.phase) == ("rollback-failed", 3, "rollback")
+    assert life.history[1].previous == "running" and life.history[1].by == "ops"

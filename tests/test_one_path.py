@@ -9,10 +9,14 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+import yaml
 from conftest import alive, write_runbook
+from sshd_fixture import SSHServer
 from test_checklist import write_checklist
 from test_lifecycle import cli
 
+from runner.cli import main
 from runner.commands.common import prepare
 from runner.console import Console
 from runner.engine import Engine
@@ -131,3 +135,33 @@ def test_the_engine_executes_the_plans_rendered_command(workdir: Path) -> None:
 
     assert asyncio.run(go()) == 0
     assert (workdir / "out").read_text() == "from-plan\n"
+
+
+@pytest.mark.ssh
+def test_plan_check_runs_safe_steps_on_the_remote_hosts(workdir: Path, sshd: SSHServer) -> None:
+    """Was: plan --check went through its own loop; now the same SSH executors as run."""
+    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=2)
+    data = yaml.safe_load(inv.read_text())
+    data["groups"] = {"all": list(data["hosts"])}
+    inv.write_text(yaml.safe_dump(data))
+    out_dir = workdir / "out"
+    out_dir.mkdir()
+    write_runbook(
+        workdir,
+        "remote",
+        f"""
+runbook: remote
+targets: all
+steps:
+  - {{id: look, run: "echo seen > {out_dir}/{{{{ host }}}}.seen", safe: true}}
+  - {{id: touch, run: "touch {out_dir}/{{{{ host }}}}.changed"}}
+""",
+    )
+    assert main(["plan", "remote", "-i", str(inv), "--check"]) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["h1.seen", "h2.seen"]
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    ran = [json.loads(x) for x in log.read_text().splitlines()]
+    assert {(e["host"], e["step"]) for e in ran if e["event"] == "step.finished"} == {
+        ("h1", "look"),
+        ("h2", "look"),
+    }

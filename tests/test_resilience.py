@@ -45,9 +45,11 @@ steps:
     assert main(["resume", rid, "--confirm", "approve-dns", "--by", "dana"]) == 0
     assert (workdir / "trail").read_text().split() == ["prep", "after"]  # prep ran exactly once
     resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
-    assert resumed["confirmed"] == [
-        {"host": "local", "step": "approve-dns", "by": "dana", "phase": "forward"}
-    ]
+    (confirmation,) = resumed["confirmed"]  # unsigned (no --ssh-key): a typed name, with when
+    assert {k: confirmation[k] for k in ("host", "step", "by", "meaning", "run")} == {
+        "host": "local", "step": "approve-dns", "by": "dana", "meaning": "performed", "run": rid
+    }  # fmt: skip
+    assert "sshsig" not in confirmation
     assert main(["audit", "verify"]) == 0
 
 

@@ -5,18 +5,49 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
-from runner import integrity, ledger, signing
+from runner import (
+    checkpoint,
+    collected,
+    identity,
+    integrity,
+    ledger,
+    policy,
+    ship,
+    signing,
+    signoffs,
+)
 from runner.audit import list_journals, verify_run
-from runner.errors import EXIT_AUDIT, EXIT_OK, UsageError
+from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
 from runner.report import RunSummary, export, summarize, timeline
 
 
 def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
     action = args.audit_command
     if action == "verify":
-        return verify(state_dir, args.run_id, args.public_key, as_json=args.json)
+        return verify(
+            state_dir,
+            args.run_id,
+            args.public_key,
+            as_json=args.json,
+            allowed_signers=args.allowed_signers,
+            checkpoint_file=args.checkpoint,
+            collected_file=args.collected,
+        )
+    if action == "ship":
+        return ship_cmd(state_dir, args.to, args.ca)
+    if action == "checkpoint":
+        doc = checkpoint.make(state_dir, signing_key=args.signing_key, ssh_key=args.ssh_key)
+        checkpoint.write(doc, Path(args.out))
+        how = [identity.label(doc)] + ([f"key {doc['key_id']}"] if "signature" in doc else [])
+        print(
+            f"checkpoint {args.out}: ledger of {doc['records']} records, last hash "
+            f"{doc['last_hash'][:16]}, {doc['at']}, by {', '.join(how)}; keep it out of this "
+            "machine's reach (docs/audit.md)"
+        )
+        return EXIT_OK
     if action == "list":
         return list_runs_cmd(state_dir, args, as_json=args.json)
     if action == "show":
@@ -30,7 +61,12 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
         return report(state_dir, args)
     if action == "review":
         return review(
-            state_dir, args.run_id, by=args.by, note=args.note, signing_key=args.signing_key
+            state_dir,
+            args.run_id,
+            by=args.by,
+            note=args.note,
+            signing_key=args.signing_key,
+            ssh_key=args.ssh_key,
         )
     if action == "keygen":
         private, public = signing.keygen(Path(args.out))
@@ -42,13 +78,42 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def verify(
-    state_dir: Path, run_id: str | None, public_key: str | None, *, as_json: bool = False
+    state_dir: Path,
+    run_id: str | None,
+    public_key: str | None,
+    *,
+    as_json: bool = False,
+    allowed_signers: str | None = None,
+    checkpoint_file: str | None = None,
+    collected_file: str | None = None,
+    problems: list[str] | None = None,
 ) -> int:
     """Recompute chains, signatures and the ledger; name the first record that does not hold.
 
     Without RUN_ID: every journal (runs, checklists, approvals, reviews) and every ledger entry.
+    Every person's signature (identity.py) is checked against the allowed signers: the
+    `allowed_signers` file given, else the policy's. `collected_file`: a collector's copy of
+    the journals (collected.py) is verified instead of the state dir.
     """
+    if collected_file:
+        with tempfile.TemporaryDirectory(prefix="runbook-collected-") as tmp:
+            problems = collected.rebuild(Path(collected_file), Path(tmp))
+            return verify(
+                Path(tmp),
+                run_id,
+                public_key,
+                as_json=as_json,
+                allowed_signers=allowed_signers,
+                checkpoint_file=checkpoint_file,
+                problems=problems,
+            )
     report = integrity.verify(state_dir, run_id, public_key)
+    report.ledger += problems or []
+    allowed = Path(allowed_signers) if allowed_signers else policy.load().allowed
+    signoffs.check_verdicts(report.verdicts, allowed)
+    report.ledger += signoffs.check_ledger(state_dir, allowed)
+    if checkpoint_file:
+        report.ledger += checkpoint.check(state_dir, checkpoint_file, public_key)
     if run_id and not report.verdicts and not report.ledger:
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
     if as_json:
@@ -62,6 +127,7 @@ def verify(
                 "records": v.records,
                 "reason": v.reason,
                 "first_bad": v.first_bad,
+                "state": v.state or None,  # a run's lifecycle state
             }
             for v in report.verdicts
         ]
@@ -87,13 +153,23 @@ def _summary(state_dir: Path, run_id: str) -> RunSummary:
 
 
 def reviews(state_dir: Path) -> dict[str, list[dict[str, object]]]:
+    """The reviews of each run. Under a policy, only signed ones whose signature verifies count:
+    an emergency run stays in `--needs-review` until then."""
+    rules = policy.load()
     out: dict[str, list[dict[str, object]]] = {}
     for kind, p in list_journals(state_dir, ("review",)):
         v = verify_run(p, keep=True, kind=kind)
         if v.ok:
             for e in v.events:
+                if rules.file is not None and not _signed_and_valid(rules, e):
+                    continue
                 out.setdefault(str(e["reviewed_run"]), []).append(e)
     return out
+
+
+def _signed_and_valid(rules: policy.Policy, record: dict[str, object]) -> bool:
+    checked = rules.check(identity.body(dict(record)))
+    return checked.signed and checked.ok
 
 
 def all_summaries(state_dir: Path) -> list[RunSummary]:
@@ -144,22 +220,47 @@ def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
 
 
 def review(
-    state_dir: Path, run_id: str, *, by: str, note: str | None, signing_key: str | None = None
+    state_dir: Path,
+    run_id: str,
+    *,
+    by: str | None,
+    note: str | None,
+    signing_key: str | None = None,
+    ssh_key: str | None = None,
 ) -> int:
     """Sign the retroactive review of a run (emergency changes need one, per ITIL / SOC 2)."""
     summary = _summary(state_dir, run_id)
+    rules = policy.load()
+    record = rules.vouch(
+        {
+            "vouches": "run.reviewed",
+            "reviewed_run": run_id,
+            "meaning": "reviewed",
+            "note": note,
+            "run_last_hash": summary.last_hash,
+            "verified": summary.verified,
+        },
+        key=ssh_key,
+        claimed=by,
+    )
+    if rules.reviewers and record["by"] not in rules.members(rules.reviewers):
+        raise UsageError(
+            f"{record['by']} may not review: the policy names {', '.join(rules.reviewers)}"
+        )
     path = state_dir / "reviews" / f"review-{run_id}.jsonl"
     with ledger.appending(path, "review", state_dir, signing_key) as journal:
-        journal.append(
-            "run.reviewed",
-            {
-                "reviewed_run": run_id,
-                "by": by,
-                "meaning": "reviewed",
-                "note": note,
-                "run_last_hash": summary.last_hash,
-                "verified": summary.verified,
-            },
-        )
-    print(f"review of {run_id} signed by {by}")
+        journal.append("run.reviewed", record)
+    print(f"review of {run_id} signed by {identity.label(record)}")
+    return EXIT_OK
+
+
+def ship_cmd(state_dir: Path, to: str | None, ca: str | None) -> int:
+    """Send what was not sent yet; exit 1 (what was taken is remembered) if the collector fails."""
+    dest = ship.target(to, ca)
+    try:
+        sent = ship.ship(state_dir, dest)
+    except ship.ShipError as exc:
+        print(f"runbook: {exc}; run `runbook audit ship` again to send the rest", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"shipped {sent} records to {dest.url}" if sent else f"nothing new for {dest.url}")
     return EXIT_OK

@@ -29,6 +29,8 @@ from runner.commands.checklist_journal import (
 )
 from runner.commands.checklist_run import run_items
 from runner.errors import EXIT_OK, UsageError
+from runner.identity import label
+from runner.signoffs import policy_shortfalls, signed_record
 from runner.termsafe import neutralise
 
 
@@ -96,7 +98,7 @@ def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | No
     if action == "sign":
         return sign(
             c, instance, state_dir, args.item, by=args.by, meaning=args.meaning,
-            note=args.note, now=when, signing_key=key,
+            note=args.note, now=when, signing_key=key, ssh_key=args.ssh_key,
         )  # fmt: skip
     if action == "skip":
         return skip(
@@ -108,8 +110,9 @@ def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | No
         return status(c, instance, state_dir, fmt=fmt, history=args.history)
     if action == "complete":
         return complete(
-            c, instance, state_dir, by=args.by, note=args.note, now=when, signing_key=key
-        )
+            c, instance, state_dir, by=args.by, note=args.note, now=when, signing_key=key,
+            ssh_key=args.ssh_key,
+        )  # fmt: skip
     raise AssertionError(action)  # pragma: no cover
 
 
@@ -166,9 +169,9 @@ def sign(
     note: str | None,
     now: dt.datetime,
     signing_key: str | None = None,
+    ssh_key: str | None = None,
 ) -> int:
     item = c.item(item_id)
-    signer = who(by)
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         st = inst.items[item.id]
@@ -180,17 +183,13 @@ def sign(
             )
         if st.kind != "manual" and st.evidence is None and st.state != "skipped":
             raise UsageError(f"{item.id} has not run yet: runbook checklist run {c.id} {item.id}")
-        if st.second_person and st.performer == signer and wanted == st.meaning:
-            raise UsageError(
-                f"{item.id} needs a second person: {signer} performed it and cannot also sign "
-                f"it as {wanted}"
-            )
         actor = current_actor()
-        journal.append(
-            "item.signed",
+        record = signed_record(
             {
+                "vouches": "item.signed",
+                "checklist": c.id,
+                "instance": instance,
                 "item": item.id,
-                "by": signer,
                 "user": actor["user"],
                 "host": actor["host"],
                 "at": cl.utc_text(now),
@@ -198,9 +197,20 @@ def sign(
                 "note": note,
                 "evidence_sha256": st.evidence_sha256,
             },
+            key=ssh_key,
+            by=by,
         )
+        signer = record["by"]
+        if st.second_person and st.performer == signer and wanted == st.meaning:
+            raise UsageError(
+                f"{item.id} needs a second person: {signer} performed it and cannot also sign "
+                f"it as {wanted}"
+            )
+        journal.append("item.signed", record)
     after = read(cl.journal_path(state_dir, c.id, instance)).items[item.id]
-    print(f"{item.id}: signed by {signer} ({wanted}); now {after.state} {after.waiting}".rstrip())
+    print(
+        f"{item.id}: signed by {label(record)} ({wanted}); now {after.state} {after.waiting}".rstrip()
+    )
     return EXIT_OK
 
 
@@ -237,30 +247,36 @@ def complete(
     note: str | None,
     now: dt.datetime,
     signing_key: str | None = None,
+    ssh_key: str | None = None,
 ) -> int:
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         pending = inst.pending_required
-        if pending:
-            detail = "; ".join(
-                f"{i} ({inst.items[i].state}: {inst.items[i].waiting or '-'})" for i in pending
-            )
+        detail = [f"{i} ({inst.items[i].state}: {inst.items[i].waiting or '-'})" for i in pending]
+        detail += policy_shortfalls(c.id, inst)
+        if detail:
             raise UsageError(
-                f"{c.id} {instance} cannot be completed: pending required items: {detail}"
+                f"{c.id} {instance} cannot be completed: pending required items: "
+                + "; ".join(detail)
             )
-        journal.append(
-            "checklist.completed",
+        record = signed_record(
             {
-                "by": who(by),
+                "vouches": "checklist.completed",
+                "checklist": c.id,
+                "instance": instance,
                 "at": cl.utc_text(now),
+                "meaning": "completed",
                 "note": note,
                 "items": {
                     i.id: {"state": i.state, "evidence_sha256": i.evidence_sha256}
                     for i in inst.items.values()
                 },
             },
+            key=ssh_key,
+            by=by,
         )
-    print(f"{c.id} {instance}: completed by {who(by)}")
+        journal.append("checklist.completed", record)
+    print(f"{c.id} {instance}: completed by {label(record)}")
     return EXIT_OK
 
 

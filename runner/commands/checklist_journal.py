@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
+from runner import identity
 from runner.audit import Journal, current_actor, verify_run
 from runner.errors import AuditError, UsageError
 from runner.ledger import appending
@@ -77,12 +78,9 @@ def render_status(inst: cl.Instance, fmt: str, *, history: bool = False) -> str:
             "waiting": i.waiting,
             "who": i.performer,
             "when": i.when,
+            # whole, signature included, so that an export can be verified again (identity.py)
             "signatures": [
-                {
-                    k: s[k]
-                    for k in ("by", "user", "host", "at", "meaning", "note", "evidence_sha256")
-                }
-                for s in i.signatures
+                {**identity.body(s), identity.SHOWN: identity.SIG in s} for s in i.signatures
             ],
             "reason": i.reason,
             "evidence": i.evidence,
@@ -113,7 +111,7 @@ def render_status(inst: cl.Instance, fmt: str, *, history: bool = False) -> str:
     bar = (
         f"[{'#' * filled}{'-' * (width - filled)}] {settled}/{len(required)} required items settled"
     )
-    state = f"completed by {closed['by']} at {closed['at']}" if closed else "open"
+    state = f"completed by {identity.label(closed)} at {closed['at']}" if closed else "open"
     head = f"{inst.title} - {inst.checklist} {inst.instance} ({state})"
     table = [
         [
@@ -137,12 +135,14 @@ def render_status(inst: cl.Instance, fmt: str, *, history: bool = False) -> str:
     if history:
         lines += ["", "history:"]
         for i in inst.items.values():
-            lines += [f"  {h['at']}  {h['event']:<13} {i.id}  by {h['by']}" for h in i.history]
+            lines += [
+                f"  {h['at']}  {h['event']:<13} {i.id}  by {identity.label(h)}" for h in i.history
+            ]
     return "\n".join(lines) + "\n"
 
 
 def _who_text(i: cl.ItemState) -> str:
-    signers = [f"{s['by']} ({s['meaning']})" for s in i.signatures]
+    signers = [f"{identity.label(s)[:-1]}, {s['meaning']})" for s in i.signatures]
     parts = [i.performer] if i.performer and i.kind != "manual" else []
     return ", ".join([*(p for p in parts if p), *signers])
 

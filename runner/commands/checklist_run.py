@@ -53,7 +53,7 @@ def run_items(
             if item.kind == "runbook":
                 ok, evidence = _run_runbook(item, state_dir, inventory, by, yes, quiet)
             else:
-                ok, evidence = _run_check(c, item, state_dir, inventory, quiet)
+                ok, evidence = _run_check(c, item, state_dir, inventory, quiet, signing_key)
             journal.append(
                 "item.ran",
                 {
@@ -142,7 +142,12 @@ def _as_runbook(item: cl.Item, checklist_file: str, sha256: str, values: dict[st
 
 
 def _run_check(
-    c: cl.Checklist, item: cl.Item, state_dir: Path, inventory: str | None, quiet: bool
+    c: cl.Checklist,
+    item: cl.Item,
+    state_dir: Path,
+    inventory: str | None,
+    quiet: bool,
+    signing_key: str | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     from runner.commands.common import new_run_id
     from runner.commands.run import RunArgs, start
@@ -158,7 +163,7 @@ def _run_check(
     try:
         inv = inventory_mod.DEFAULT
         plan = build(rb, values, inv, Catalog(), new_run_id(rb.id), Redactor(()))
-        start(plan, RunArgs(name=rb.id, quiet=quiet, yes=True), state_dir)
+        start(plan, RunArgs(name=rb.id, quiet=quiet, yes=True, signing_key=signing_key), state_dir)
     except Error as exc:  # nothing ran: say why
         evidence["error"] = f"the check did not run: {exc} (give the inventory with -i?)"
         return False, evidence

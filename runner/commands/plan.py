@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner import ledger, planfile
-from runner.audit import current_actor
+from runner import identity, ledger, planfile, planuse, policy
 from runner.commands.common import prepare
 from runner.plan import Plan
 
@@ -20,6 +19,8 @@ def plan(
     out: str | None = None,
     check: bool = False,
     state_dir: Path | None = None,
+    expires: str | None = None,
+    ssh_key: str | None = None,
 ) -> int:
     """Print every step per host with its rendered command and checks. Nothing is executed,
     except with `check`: preconditions and `safe` steps then run on the real targets."""
@@ -28,8 +29,13 @@ def plan(
     if check:
         return _check(p, state_dir or Path(".runbook"), as_json=fmt == "json")
     if out:
-        digest = planfile.save(p, Path(out))
-        print(f"plan saved to {out}; plan hash {digest}")
+        rules = policy.load()
+        until = planuse.expiry(rules, expires)
+        key = identity.key_source(ssh_key)
+        digest = planfile.save(
+            p, Path(out), expires=until, author=lambda h: planuse.authored(rules, h, key)
+        )
+        print(f"plan saved to {out}; plan hash {digest}; expires {until}; used once")
         print(
             f"review it, approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`"
         )
@@ -123,25 +129,25 @@ def approve(
     by: str | None,
     note: str | None,
     signing_key: str | None = None,
+    ssh_key: str | None = None,
 ) -> int:
     """Record an approval of a saved plan in the audit log (meaning `approved`), sealed in the
-    ledger. The key is `signing_key`, else RUNBOOK_SIGNING_KEY."""
+    ledger. The seal's key is `signing_key`, else RUNBOOK_SIGNING_KEY; the approver's own SSH
+    key (`ssh_key`, else RUNBOOK_SSH_KEY) signs the approval itself (identity.py)."""
     data = planfile.load(Path(path))
     digest = data["plan_hash"]
-    actor = current_actor()
+    fields = {
+        "vouches": "plan.approved",
+        "plan_hash": digest,
+        "runbook": data["runbook"],
+        "meaning": "approved",
+        "note": note,
+    }
+    record = policy.load().vouch(fields, key=ssh_key, claimed=by)
     log = approvals_path(state_dir, digest)
     with ledger.appending(log, "approval", state_dir, signing_key) as journal:
-        journal.append(
-            "plan.approved",
-            {
-                "plan_hash": digest,
-                "runbook": data["runbook"],
-                "by": by or actor["user"],
-                "meaning": "approved",
-                "note": note,
-            },
-        )
-    print(f"approved plan {digest[:16]} ({data['runbook']}) by {by or actor['user']}")
+        journal.append("plan.approved", record)
+    print(f"approved plan {digest[:16]} ({data['runbook']}) by {identity.label(record)}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from runner import identity, policy
 from runner import resume as state_mod
 from runner.commands.common import prepare
 from runner.commands.run import RunArgs, execute
@@ -59,12 +60,14 @@ def resume(
     if st.outcome in _CLOSED:
         raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
     plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
-    confirmed = _confirmed(st, confirm, by)
+    confirmed = _confirmed(st, plan, a, confirm, by)
     if st.phase == "rollback":
         todo = state_mod.started_steps(st)
         options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
         options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
         undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
+        done = "; ".join(f"the undo of {c['step']} done by {c['by']}" for c in confirmed)
+        undo["reason"] = "resumed the rollback" + (f" ({done})" if done else "")
         return execute(
             plan,
             state_dir,
@@ -101,23 +104,39 @@ def resume(
     )
     if confirmed:
         fields["confirmed"] = confirmed
+        done = "; ".join(f"{c['step']} done by {c['by']}" for c in confirmed)
+        fields["reason"] = f"resumed ({done})"
     return execute(plan, state_dir, "run.resumed", fields, options, a, current=st.lifecycle.state)
 
 
 _CLOSED = ("succeeded", "rolled-back", "resolved")
 
 
-def _confirmed(st: state_mod.RunState, confirm: str | None, by: str | None) -> list[dict[str, Any]]:
-    """`--confirm STEP --by NAME`: the hosts waiting at that manual step (or manual undo)."""
+def _confirmed(
+    st: state_mod.RunState, plan: Plan, a: RunArgs, confirm: str | None, by: str | None
+) -> list[dict[str, Any]]:
+    """`--confirm STEP --by NAME` (or --ssh-key): the hosts waiting at that manual step (or
+    manual undo), each confirmation vouched for under the policy (signed with a person's key)."""
     if not confirm:
         return []
     hosts = [h for h, step in st.waiting.items() if step == confirm]
     if not hosts:
         waiting = ", ".join(f"{s} on {h}" for h, s in st.waiting.items()) or "none"
         raise UsageError(f"run {st.run_id} is not waiting at step '{confirm}' (waiting: {waiting})")
-    if not by:
-        raise UsageError("--confirm needs --by NAME: who did the manual step")
-    return [{"host": h, "step": confirm, "by": by, "phase": st.phase} for h in hosts]
+    if not by and not identity.key_source(a.ssh_key):
+        raise UsageError("--confirm needs --by NAME (or --ssh-key): who did the manual step")
+    rules = policy.load()
+    confirmed = []
+    for h in hosts:
+        what = {"vouches": "manual.confirmed", "run": st.run_id, "host": h, "step": confirm}
+        signed = rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
+        if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
+            raise UsageError(
+                "a secret param's value appears in the signed confirmation (a very short "
+                "secret?): masking it would break the signature; nothing was recorded"
+            )
+        confirmed.append(signed)
+    return confirmed
 
 
 def _resolved_in_rollback(st: state_mod.RunState) -> bool:

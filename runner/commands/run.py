@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, planfile
 from runner.audit import Journal, current_actor, run_path
@@ -21,6 +22,9 @@ from runner.locks import Lock, lock_path
 from runner.plan import Plan
 from runner.signing import Signer, load_signer
 from runner.steps import Options
+
+if TYPE_CHECKING:
+    from runner.ship import LiveShipper
 
 
 @dataclass
@@ -39,6 +43,7 @@ class RunArgs:
     require_approval: bool = False
     operator: str | None = None
     signing_key: str | None = None
+    ssh_key: str | None = None  # the operator's SSH key (identity.py): signs a plan's use
     from_step: str | None = None
     from_reason: str | None = None
 
@@ -76,6 +81,9 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+    from runner import planuse  # here: a run without a policy or a plan pays ~1 ms, not 10
+
+    planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
     return execute(plan, state_dir, "run.started", started, options, a)
 
 
@@ -101,20 +109,23 @@ def execute(
     asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
     `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
+    shipper = _shipper(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
         journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
         console = Console(screen, show_output=not a.quiet)
-        bus = Bus(plan.redactor, [JournalSink(journal), console, *([also] if also else [])])
+        sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
+        bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(event, run_id_=plan.run_id, **fields)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
         life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
         life.requested, life.resolved_by_person = requested, by_person
         undoing = rollback_only is not None
-        life.to("rolling-back" if undoing else "running", str(fields.get("reason") or event))
+        why = fields.get("reason") or _OPENING.get(event, event)
+        life.to("rolling-back" if undoing else "running", str(why))
         executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
         engine = Engine(plan, bus, executors, console.ask, options, life, console.choose)
         try:
@@ -126,9 +137,22 @@ def execute(
                 seal(journal, state_dir, signer)
             finally:
                 journal.close()
+                if shipper is not None:
+                    shipper.close()
             print(f"audit log: {journal.path}", file=sys.stderr)
     finally:
         lock.release()
+
+
+_OPENING = {"run.started": "started", "run.resumed": "resumed", "check.started": "plan --check"}
+
+
+def _shipper(state_dir: Path) -> LiveShipper | None:
+    if not os.environ.get("RUNBOOK_SHIP_TO"):
+        return None  # without importing ship (ssl, threading): ~5 ms of every start
+    from runner import ship
+
+    return ship.live(state_dir)
 
 
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:

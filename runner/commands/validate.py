@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def validate(refs: list[str], *, inventory: str | None = None) -> int:
                 print(f"ok  {rb.file}")
         except InvalidInput as exc:
             problems += exc.problems
+    if not refs:
+        problems += _policy()
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -87,3 +90,19 @@ def _checklist(ref: str, catalog: Catalog) -> list[Problem]:
     if not problems:
         print(f"ok  {c.file}")
     return problems
+
+
+def _policy() -> list[Problem]:
+    """The policy in force (policy.yaml or RUNBOOK_POLICY), when there is one."""
+    from runner import policy
+    from runner.errors import Location
+
+    try:
+        found = policy.load()
+    except InvalidInput as exc:
+        return exc.problems
+    except Error as exc:
+        return [Problem(Location(os.environ.get("RUNBOOK_POLICY") or "policy.yaml"), str(exc))]
+    if found.file is not None:
+        print(f"ok  {found.file}")
+    return []
