@@ -135,20 +135,22 @@ def test_report_in_chromium(
 
     # final state and every transition, with who and why
     assert section(sc.succeeded).one(cls="final-state").text == "succeeded"
-    assert moves(sc.succeeded) == [
-        ("running", "olga", "ticket CHG-1001"),
-        ("succeeded", "olga", "exit 0"),
-    ]
+    # (the states and who are runner/lifecycle.py's; the report adds what the record says beside)
+    assert [m[:2] for m in moves(sc.succeeded)] == [("running", "olga"), ("succeeded", "olga")]
+    assert "ticket CHG-1001" in moves(sc.succeeded)[0][2]
     assert [m[0] for m in moves(sc.rolled_back)] == ["running", "rolling-back", "rolled-back"]
-    assert moves(sc.rolled_back)[-1][2] == "step 'validate': exit 1, expected 0"
+    assert "no ticket" in moves(sc.rolled_back)[0][2]
+    assert "step 'validate': exit 1, expected 0" in moves(sc.rolled_back)[-1][2]
     resumed = moves(sc.resumed)
     assert [m[0] for m in resumed] == ["running", "waiting", "running", "succeeded"]
-    assert resumed[1][2] == "a manual step needs a person; at reconfigure on local"
-    assert resumed[2][2] == "resumed; reconfigure on local confirmed by rita"
+    assert "at reconfigure on local" in resumed[1][2]
+    assert "confirmed: reconfigure on local by rita (unsigned)" in resumed[2][2]
+    assert "saved plan " + sc.plan_hash[:16] in moves(sc.planned)[0][2]
     assert section(sc.resumed).one(cls="final-state").text == "succeeded"
     # audit show and the exports name them too (they were empty rows)
     shown = _out(capsys, "audit", "show", sc.resumed)
-    assert "resumed by " in shown and "; reconfigure on local confirmed by rita" in shown
+    assert "resumed by " in shown
+    assert "manual step confirmed: reconfigure on local by rita (unsigned)" in shown
     assert "[local] manual step reconfigure waits for a person" in shown
 
     # steps per host: command, exit code, output digest and head; failures and rollbacks marked

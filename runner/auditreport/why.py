@@ -2,7 +2,7 @@
 
 The states and transitions are runner/lifecycle.py's; this adds, for display, what the command
 behind a transition recorded beside it: the ticket and the saved plan a run started under, who
-confirmed the manual step a resume went on from, why a rollback was asked for, which manual
+confirmed the manual step a resume went on from (signed or not), why a rollback was asked for, which manual
 step a run waits at.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from runner.identity import label
 from runner.lifecycle import Transition
 
 OPENERS = ("run.started", "run.resumed", "rollback.requested")
@@ -37,11 +38,11 @@ def _context(e: dict[str, Any]) -> list[str]:
         if e.get("from_step"):
             out.append(f"from step {e['from_step']}: {e.get('from_reason') or 'no reason given'}")
         return out
-    if ev == "run.resumed":
+    if ev == "run.resumed":  # who vouched for the manual step, and whether they signed it
         done = [
-            f"{c['step']} on {c['host']} confirmed by {c['by']}" for c in e.get("confirmed", [])
+            f"confirmed: {c['step']} on {c['host']} by {label(c)}" for c in e.get("confirmed", [])
         ]
-        return ["resumed", *done, *map(str, e.get("notes") or [])]
+        return [*done, *map(str, e.get("notes") or [])]
     if ev == "rollback.requested":
         return [str(e.get("reason") or "rollback requested")]
     return []
@@ -50,7 +51,7 @@ def _context(e: dict[str, Any]) -> list[str]:
 def explain(events: Sequence[dict[str, Any]], t: Transition, previous_seq: int) -> str:
     parts = [t.reason] if t.reason and t.reason not in OPENERS else []
     for extra in _context(_opener(events, t)):
-        if extra not in parts:
+        if not any(extra in p for p in parts):  # the lifecycle's reason may say it already
             parts.append(extra)
     if t.state == "waiting":
         parts += [
