@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo_target import REPO, Demo
+from people import People
 
 from runner.cli import main
 
@@ -58,8 +59,10 @@ def run_of(state: Path, args: list[str], expect: int) -> str:
     return _new_run(state, before)
 
 
-def build_scenario(demo: Demo, workdir: Path) -> Scenario:
-    """Every kind of evidence the issue names, made with the real CLI against the demo target."""
+def build_scenario(demo: Demo, workdir: Path, people: People) -> Scenario:
+    """Every kind of evidence the issue names, made with the real CLI against the demo target.
+    Carol approves the plan and alice signs the log review with their own SSH keys (people.py);
+    the other names are typed."""
     state = workdir / "state"
     inv = ["-i", str(demo.inv)]
     rb = REPO / "runbooks"
@@ -101,7 +104,8 @@ def build_scenario(demo: Demo, workdir: Path) -> Scenario:
         == 0
     )
     plan_hash = json.loads(plan_file.read_text())["plan_hash"]
-    assert main(["plan", "approve", str(plan_file), "--by", "carol", "--note", "CAB-7"]) == 0
+    carol = ["--ssh-key", people.key("carol")]
+    assert main([*carol, "plan", "approve", str(plan_file), "--note", "CAB-7"]) == 0
     planned = run_of(
         state,
         [
@@ -125,7 +129,8 @@ def build_scenario(demo: Demo, workdir: Path) -> Scenario:
     period = ["--period", "2026-11-02"]  # a past day: left incomplete, it is overdue
     assert main(["checklist", "start", daily, *period]) == 0
     assert main(["checklist", "run", daily, "log-review", *period, *inv, "--by", "olga"]) == 0
-    assert main(["checklist", "sign", daily, "log-review", *period, "--by", "alice"]) == 0
+    alice = ["--ssh-key", people.key("alice")]
+    assert main([*alice, "checklist", "sign", daily, "log-review", *period]) == 0
     assert (
         main(
             [

@@ -16,6 +16,7 @@ import pytest
 from audit_scenario import NOISY, SECRET, build_scenario, run_of
 from browser import CHROMIUM, Node, chromium, dom
 from demo_target import REPO, Demo
+from people import People
 
 from runner import __version__, signing
 from runner.audit import Journal
@@ -37,16 +38,19 @@ def test_report_in_chromium(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    people: People,
 ) -> None:
     assert main(["audit", "keygen", "--out", str(workdir / "key")]) == 0
     monkeypatch.setenv("RUNBOOK_SIGNING_KEY", str(workdir / "key"))
-    sc = build_scenario(demo, workdir)
+    monkeypatch.setenv("RUNBOOK_ALLOWED_SIGNERS", str(people.allowed))
+    sc = build_scenario(demo, workdir, people)
     monkeypatch.delenv("RUNBOOK_SIGNING_KEY")
+    monkeypatch.delenv("RUNBOOK_ALLOWED_SIGNERS")  # given to the report instead
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     page = tmp_path / "report.html"
     common = ["audit", "report", "--since", today, "--until", today]
     # every journal must be signed by this key (every command ran with it)
-    common += ["--public-key", str(workdir / "key.pub")]
+    common += ["--public-key", str(workdir / "key.pub"), "--allowed-signers", str(people.allowed)]
     assert main([*common, "-o", str(page)]) == 0
     doc = dom(page, tmp_path)
     text = doc.text
@@ -70,6 +74,7 @@ def test_report_in_chromium(
     key_id = signing.key_id(signing.load_public(str(workdir / "key.pub")))
     assert doc.one(id="public-key").text.startswith(f"{key_id} (required of every journal")
     assert doc.one(id="verdict").text == "every journal in scope holds"
+    assert doc.one(id="people").text == f"signatures checked against {people.allowed}"
     journals = {r.all("td")[1].text: r.attrs for r in _rows(doc.one(id="journals"))}
     for run_id in every_run:
         assert journals[f"runs/{run_id}.jsonl"]["data-status"] == "ok"
@@ -89,7 +94,7 @@ def test_report_in_chromium(
     assert ids(summary("runs by final state", "succeeded")) == set(every_run) - {sc.rolled_back}
     assert (
         summary("emergency changes", "incident-response").one(cls="detail").text
-        == "reviewed by victor"
+        == "reviewed by victor (unsigned)"
     )
     unreviewed = summary("emergency changes", "database-corruption")
     assert (
@@ -109,7 +114,10 @@ def test_report_in_chromium(
     assert ids(summary("checklist periods", "overdue")) == {"daily-2026-11-02"}
     plans = summary("plans executed", "config-change")
     assert ids(plans) == {sc.planned}
-    assert plans.one(cls="detail").text == f"plan {sc.plan_hash}; approved by carol"
+    assert (
+        plans.one(cls="detail").text
+        == f"plan {sc.plan_hash}; approved by carol@example.com (signed)"
+    )
 
     # the index links to every run, and every link lands on its run
     index = {r.attrs["data-run"]: r for r in _rows(doc.one(id="run-index"))}
@@ -171,9 +179,19 @@ def test_report_in_chromium(
     planned = section(sc.planned)
     assert planned.one(cls="plan-hash").text == sc.plan_hash
     (approval,) = _rows(planned.one("table", cls="approvals"))
-    assert [td.text for td in approval.all("td")][1:] == ["carol", "approved", "CAB-7", "yes"]
+    assert [td.text for td in approval.all("td")][1:] == [
+        "carol@example.com (signed)",
+        "approved",
+        "CAB-7",
+        "yes",
+    ]
     (review,) = _rows(section(sc.emergency_reviewed).one("table", cls="reviews"))
-    assert [td.text for td in review.all("td")][1:] == ["victor", "reviewed", "CAB ok", "yes"]
+    assert [td.text for td in review.all("td")][1:] == [
+        "victor (unsigned)",
+        "reviewed",
+        "CAB ok",
+        "yes",
+    ]
     (missing,) = _rows(section(sc.emergency_unreviewed).one("table", cls="reviews"))
     assert "NOT REVIEWED" in missing.text and "fail" in missing.classes()
 
@@ -186,7 +204,10 @@ def test_report_in_chromium(
         and "exit_code: 0" in log_review.one(cls="evidence").text
     )
     (sig,) = log_review.all(cls="signoff")
-    assert sig.one(cls="by").text == "alice" and sig.one(cls="meaning").text == "reviewed"
+    assert (
+        sig.one(cls="by").text == "alice@example.com (signed)"
+        and sig.one(cls="meaning").text == "reviewed"
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", sig.one("time").text)
     scan = daily.one("tr", data_item="security-scan")
     assert scan.attrs["data-state"] == "skipped"
@@ -195,8 +216,8 @@ def test_report_in_chromium(
     assert pir.one(cls="completed-by").text == "bob"
     rca = pir.one("tr", data_item="root-cause-analysis")
     assert [(s.one(cls="by").text, s.one(cls="meaning").text) for s in rca.all(cls="signoff")] == [
-        ("alice", "reviewed"),
-        ("bob", "reviewed"),
+        ("alice (unsigned)", "reviewed"),
+        ("bob (unsigned)", "reviewed"),
     ]  # the first performs it, a second person reviews
 
     # secrets masked, escape sequences neutralised, timestamps never wrapped
@@ -336,7 +357,7 @@ def test_report_period_and_filters(
         doc = json.loads(_out(capsys, "audit", "report", "--format", "json", *args))
         return [r["run_id"] for r in doc["index"]]
 
-    everything = sorted(noisy_runs.values())
+    everything = list(noisy_runs.values())  # in the order they ran
     assert index() == everything
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     assert index("--since", today, "--until", today) == everything
@@ -346,7 +367,7 @@ def test_report_period_and_filters(
     assert empty["report"]["period"] == "the first record (-) to 2000-01-01, UTC"
     assert index("--since", "2999-01-01T00:00:00Z") == []
     assert index("--ticket", "T-1") == [noisy_runs["noisy"]]
-    assert index("--runbook", "plain") == sorted([noisy_runs["plain"], noisy_runs["plain2"]])
+    assert index("--runbook", "plain") == [noisy_runs["plain"], noisy_runs["plain2"]]
     capsys.readouterr()
     assert main(["audit", "report", "--since", "last tuesday"]) == 2
     assert "expected a date" in capsys.readouterr().err
@@ -414,4 +435,7 @@ def test_a_review_appended_by_hand_is_marked_not_vouched(
     forged.close()
     report = json.loads(_out(capsys, "audit", "report", "--format", "json"))
     (row,) = [r for r in report["index"] if r["run_id"] == run_id]
-    assert row["reviewed_by"] == "victor, mallory (NOT vouched for by the ledger)"
+    assert (
+        row["reviewed_by"]
+        == "victor (unsigned), mallory (unsigned) (NOT vouched for by the ledger)"
+    )

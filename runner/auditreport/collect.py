@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import __version__, checklist, integrity, signing
+from runner import __version__, checklist, identity, integrity, policy, signing, signoffs
 from runner.audit import Verdict, now, verify_run
 from runner.auditreport.hostrows import StepRow, per_host
 from runner.auditreport.why import explained
@@ -97,6 +97,7 @@ class Report:
     period: Period
     filters: dict[str, str]
     key: str  # which public key the signatures were checked with, for people
+    signers: str  # the allowed-signers file people's signatures were checked against, or ""
     journals: list[Verdict]  # every journal in scope, with its verdict
     ledger: Verdict | None
     ledger_problems: list[str]
@@ -133,8 +134,14 @@ def collect(
     runbook: str | None = None,
     ticket: str | None = None,
     public_key: str | None = None,
+    allowed_signers: str | None = None,
 ) -> Report:
+    """Verified as `audit verify` does: chains, run signatures, the ledger, and every person's
+    signature against the allowed signers (`allowed_signers`, else the policy's)."""
     report = integrity.verify(state_dir, public_key=public_key)
+    allowed = Path(allowed_signers) if allowed_signers else policy.load().allowed
+    signoffs.check_verdicts(report.verdicts, allowed)
+    report.ledger += signoffs.check_ledger(state_dir, allowed)
     by_kind: dict[str, list[Verdict]] = {}
     for v in report.verdicts:
         by_kind.setdefault(v.kind, []).append(v)
@@ -179,6 +186,7 @@ def collect(
         period=period,
         filters={k: v for k, v in (("runbook", runbook), ("ticket", ticket)) if v},
         key=_key_text(public_key, [*report.verdicts, *([ledger] if ledger else [])]),
+        signers=str(allowed) if allowed else "",
         journals=in_scope,
         ledger=ledger,
         ledger_problems=report.ledger,
@@ -214,7 +222,7 @@ def _approvals(
                 e["ts"],
                 str(e.get("plan_hash")),
                 str(e.get("runbook")),
-                str(e.get("by")),
+                identity.label(e),  # the person, and whether they signed it
                 str(e.get("meaning", "")),
                 str(e.get("note") or ""),
                 e["seq"] in vouched,

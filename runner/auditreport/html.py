@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from runner import identity
 from runner.auditreport import summary
 from runner.auditreport.collect import Report
 from runner.termsafe import neutralise, neutralise_all
@@ -60,6 +61,7 @@ def render(rep: Report) -> str:
         css=lambda s: re.sub(r"[^a-z0-9-]+", "-", str(s).lower()),
         json=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False),
         evidence=_evidence,
+        signer=identity.label,  # `alice@example.com (signed)`, `bob (unsigned)`
     )
     return env.get_template("report.html.j2").render(
         css=Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),

@@ -8,6 +8,7 @@ from typing import Any
 
 from runner.auditreport import summary
 from runner.auditreport.collect import Report, RunView
+from runner.identity import label
 from runner.termsafe import neutralise
 
 
@@ -39,6 +40,8 @@ def render(rep: Report) -> str:
             ["Generated", cov["generated"]],
             ["Tool", f"runbook {cov['tool_version']}"],
             ["Public key", cov["public_key"]],
+            ["People's keys", cov["people"]],
+            ["People's keys", cov["people"]],
             [
                 "Verification",
                 rep.verdict,
@@ -106,7 +109,7 @@ def render(rep: Report) -> str:
                     it.state,
                     f"{it.performer or ''} {it.when or ''}",
                     json.dumps(it.evidence, sort_keys=True) if it.evidence else "",
-                    "; ".join(f"{s['by']} {s['at']} {s['meaning']}" for s in it.signatures),
+                    "; ".join(f"{label(s)} {s['at']} {s['meaning']}" for s in it.signatures),
                     it.reason if it.state == "skipped" else "",
                 ]
                 for it in i.items.values()
@@ -147,7 +150,7 @@ def _run(r: RunView) -> list[str]:
         out += ["### Retroactive review", ""]
         out += _table(
             ["time (UTC)", "by", "note"],
-            [[v["ts"], v["by"], v.get("note")] for v in s.reviews] or [["-", "NOT REVIEWED", ""]],
+            [[v["ts"], label(v), v.get("note")] for v in s.reviews] or [["-", "NOT REVIEWED", ""]],
         )
     for host, rows in r.hosts.items():
         out += [f"### Steps on {_c(host)}", ""]

@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from runner import identity
 from runner.audit import Verdict
 from runner.auditreport.collect import Report, RunView
 from runner.termsafe import json_text, neutralise_all
@@ -29,7 +30,7 @@ def approved_by(r: RunView) -> str:
 
 def reviewed_by(r: RunView) -> str:
     return ", ".join(
-        f"{e.get('by')}{'' if e.get('vouched') else ' (NOT vouched for by the ledger)'}"
+        f"{identity.label(e)}{'' if e.get('vouched') else ' (NOT vouched for by the ledger)'}"
         for e in r.summary.reviews
     )
 
@@ -157,6 +158,9 @@ def cover(rep: Report) -> dict[str, Any]:
         "generated": rep.generated,
         "tool_version": rep.version,
         "public_key": rep.key,
+        "people": f"signatures checked against {rep.signers}"
+        if rep.signers
+        else "no allowed-signers file: signatures by people are not checked",
         "verified": rep.ok,
         "verdict": rep.verdict,
         "journals": [

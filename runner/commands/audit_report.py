@@ -22,6 +22,11 @@ def add_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     r.add_argument("--format", choices=FORMATS, default="html")
     r.add_argument("-o", "--out", metavar="FILE", help="write here (pdf: required)")
     r.add_argument("--public-key", metavar="FILE", help="require every journal signed by this key")
+    r.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        help="check people's signatures against this file (default: the policy's)",
+    )
 
 
 def report(state_dir: Path, a: argparse.Namespace) -> int:
@@ -40,6 +45,7 @@ def report(state_dir: Path, a: argparse.Namespace) -> int:
         runbook=a.runbook,
         ticket=a.ticket,
         public_key=a.public_key,
+        allowed_signers=a.allowed_signers,
     )
     if a.format in ("html", "pdf"):
         from runner.auditreport.html import render
