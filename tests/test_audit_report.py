@@ -213,7 +213,7 @@ def test_report_in_chromium(
     assert scan.attrs["data-state"] == "skipped"
     assert scan.one(cls="skip-reason").text == "skipped: scanner down, INC-123"
     pir = doc.one("section", id="checklist-post-incident-review-INC-20261102-0900")
-    assert pir.one(cls="completed-by").text == "bob"
+    assert pir.one(cls="completed-by").text == "bob (unsigned)"
     rca = pir.one("tr", data_item="root-cause-analysis")
     assert [(s.one(cls="by").text, s.one(cls="meaning").text) for s in rca.all(cls="signoff")] == [
         ("alice (unsigned)", "reviewed"),

@@ -67,7 +67,7 @@ def checklist_rows(rep: Report) -> list[dict[str, Any]]:
             "instance": c.instance.instance,
             "title": c.instance.title,
             "state": "completed" if c.instance.completed else ("overdue" if c.overdue else "open"),
-            "completed_by": (c.instance.completed or {}).get("by", ""),
+            "completed_by": identity.label(c.instance.completed) if c.instance.completed else "",
             "pending_required": ", ".join(c.instance.pending_required),
             "verified": "verified" if c.verdict.ok else c.verdict.line(),
             "link": f"#checklist-{c.verdict.run_id}",
