@@ -1,12 +1,15 @@
 """A state dir with every kind of evidence an auditor samples, made with the real CLI against
-the demo target (tests/demo_target.py): tests/test_audit_report.py reads the report of it."""
+the demo target (tests/demo_target.py): tests/test_audit_report_browser.py reads the report of it. Also
+the helpers both report tests share."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from demo_target import REPO, Demo
 from people import People
 
@@ -192,3 +195,23 @@ def build_scenario(demo: Demo, workdir: Path, people: People) -> Scenario:
         noisy,
         plan_hash,
     )
+
+
+# Characters that must never reach an auditor's terminal or browser as they are (termsafe.py).
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def out(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    assert main(list(args)) == 0, args
+    return capsys.readouterr().out
+
+
+def out_code(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:
+    capsys.readouterr()
+    assert main(list(args)) == code, args
+    return capsys.readouterr().out
