@@ -1,6 +1,6 @@
 """A state dir with every kind of evidence an auditor samples, made with the real CLI against
-the demo target (tests/demo_target.py): tests/test_audit_report_browser.py reads the report of it. Also
-the helpers both report tests share."""
+the demo target (tests/demo_target.py), which test_audit_report_browser.py reads the report of;
+and the helpers both report tests share."""
 
 from __future__ import annotations
 
