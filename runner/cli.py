@@ -408,6 +408,7 @@ def _dispatch(args: argparse.Namespace, state: Path) -> int:
             reason=args.reason,
             host=args.host,
             signing_key=args.signing_key,
+            ssh_key=args.ssh_key,
         )
     if cmd == "import":
         from runner.commands.import_md import dispatch as import_md

@@ -214,6 +214,8 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
             "ok",
             "reason",
             "outcome",
+            "state",  # a run.state record: the state entered, and by whom (lifecycle.py)
+            "by",
             "verified",
         ]
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")

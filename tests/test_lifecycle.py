@@ -6,6 +6,8 @@ with no terminal unless it says so; the journal is read back with the product's 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_events, write_runbook
+from people import People
 from sshd_fixture import SSHServer
 from test_interrupts import Terminal
 from test_rollout_ssh import ROLLOUT, rollout_run
@@ -129,6 +132,10 @@ def test_views_show_the_last_transition_not_the_first_outcome(workdir: Path) -> 
     html = cli(workdir, "audit", "export", rid, "--format", "html").stdout
     assert "<th>outcome</th><td><pre>rolled-back</pre>" in html
     assert "error rate doubled" in html
+    csv_text = cli(workdir, "audit", "export", rid, "--format", "csv").stdout
+    states = [r for r in csv.DictReader(io.StringIO(csv_text)) if r["event"] == "run.state"]
+    assert [r["state"] for r in states] == ["running", "succeeded", "rolling-back", "rolled-back"]
+    assert states[2]["reason"] == "error rate doubled" and states[2]["by"]
     assert_lawful(workdir)
 
 
@@ -223,15 +230,7 @@ def test_resolving_the_last_undo_closes_the_run_at_once(workdir: Path) -> None:
     assert nothing.returncode == 2
 
 
-def test_manual_step_enter_does_not_fail_it_and_not_yet_leaves_the_run_waiting(
-    workdir: Path,
-) -> None:
-    """Was: `Done? [y/N]`, Enter failed the step and rolled back completed work; no "not yet";
-    the manual text printed twice."""
-    write_runbook(
-        workdir,
-        "watch",
-        """
+WATCH = """
 runbook: watch
 steps:
   - id: prep
@@ -239,8 +238,15 @@ steps:
     rollback: [{run: echo undo-prep >> trail}]
   - {id: look, manual: Watch the dashboard for 15 minutes.}
   - {id: after, run: echo after >> trail}
-""",
-    )
+"""
+
+
+def test_manual_step_enter_does_not_fail_it_and_not_yet_leaves_the_run_waiting(
+    workdir: Path,
+) -> None:
+    """Was: `Done? [y/N]`, Enter failed the step and rolled back completed work; no "not yet";
+    the manual text printed twice."""
+    write_runbook(workdir, "watch", WATCH)
     term = Terminal(workdir, "run", "watch")
     term.expect("[d]one / [n]ot yet / [f]ailed")
     term.send("\n")  # Enter alone decides nothing: asked again
@@ -259,18 +265,7 @@ steps:
 
 
 def test_manual_step_answered_failed_rolls_back(workdir: Path) -> None:
-    write_runbook(
-        workdir,
-        "watch",
-        """
-runbook: watch
-steps:
-  - id: prep
-    run: echo prep >> trail
-    rollback: [{run: echo undo-prep >> trail}]
-  - {id: look, manual: Check the graphs.}
-""",
-    )
+    write_runbook(workdir, "watch", WATCH)
     term = Terminal(workdir, "run", "watch")
     term.expect("[d]one / [n]ot yet / [f]ailed")
     term.send("f\n")
@@ -331,6 +326,15 @@ def test_a_segment_appended_without_the_key_is_flagged(workdir: Path) -> None:
     assert "not covered by a signature" in out.stdout
 
 
+def fleet(workdir: Path, sshd: SSHServer, hosts: int) -> Path:
+    """An inventory of `hosts` loopback SSH hosts, all in the group `all`."""
+    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=hosts)
+    data = yaml.safe_load(inv.read_text())
+    data["groups"] = {"all": list(data["hosts"])}
+    inv.write_text(yaml.safe_dump(data))
+    return inv
+
+
 @pytest.mark.ssh
 def test_a_multi_host_run_ends_with_a_recap(
     workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
@@ -352,10 +356,7 @@ def test_a_multi_host_run_ends_with_a_recap(
 
 @pytest.mark.ssh
 def test_the_batch_gate_names_the_hosts_of_the_next_batch(workdir: Path, sshd: SSHServer) -> None:
-    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=4)
-    data = yaml.safe_load(inv.read_text())
-    data["groups"] = {"all": list(data["hosts"])}
-    inv.write_text(yaml.safe_dump(data))
+    inv = fleet(workdir, sshd, 4)
     (workdir / "out").mkdir()
     write_runbook(workdir, "roll", ROLLOUT.format(rollout="{batch: [1, 2, 1], pause: confirm}"))
     term = Terminal(workdir, "run", "roll", "-i", str(inv), "-p", f"out={workdir / 'out'}")
@@ -389,3 +390,22 @@ def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
     ]
     assert (life.state, life.exit_code, life.phase) == ("rollback-failed", 3, "rollback")
     assert life.history[1].previous == "running" and life.history[1].by == "ops"
+
+
+def test_a_resolve_is_signed_with_the_persons_key(workdir: Path, people: People) -> None:
+    """`resolve` is a person's claim: vouched for like a manual confirmation (identity.py)."""
+    from runner import identity
+    from runner.cli import main
+
+    (workdir / "policy.yaml").write_text(f"allowed_signers: {people.allowed}\n")
+    write_runbook(workdir, "stuck", FAILING_UNDO)
+    assert cli(workdir, "run", "stuck").returncode == 3
+    rid = run_id(workdir)
+    claim = ["resolve", rid, "--step", "two", "--reason", "restored by hand"]
+    assert main(["--ssh-key", people.key("stranger"), *claim, "--by", "x"]) == 2  # not a signer
+    assert main(["--ssh-key", people.key("alice"), *claim, "--by", "alice@example.com"]) == 0
+    [rec] = [e for e in run_events(workdir / "state") if e["event"] == "step.resolved"]
+    assert rec["by"] == "alice@example.com" and rec["reason"] == "restored by hand"
+    assert identity.check(identity.body(rec), people.allowed).ok
+    assert not identity.check(identity.body({**rec, "step": "one"}), people.allowed).ok
+    assert main(["audit", "verify"]) == 0

@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import alive, write_runbook
 from sshd_fixture import SSHServer
 from test_checklist import write_checklist
-from test_lifecycle import cli
+from test_lifecycle import cli, fleet
 
 from runner.cli import main
 from runner.commands.common import prepare
@@ -140,10 +139,7 @@ def test_the_engine_executes_the_plans_rendered_command(workdir: Path) -> None:
 @pytest.mark.ssh
 def test_plan_check_runs_safe_steps_on_the_remote_hosts(workdir: Path, sshd: SSHServer) -> None:
     """Was: plan --check went through its own loop; now the same SSH executors as run."""
-    inv = sshd.write_inventory(workdir / "inv.yaml", hosts=2)
-    data = yaml.safe_load(inv.read_text())
-    data["groups"] = {"all": list(data["hosts"])}
-    inv.write_text(yaml.safe_dump(data))
+    inv = fleet(workdir, sshd, 2)
     out_dir = workdir / "out"
     out_dir.mkdir()
     write_runbook(

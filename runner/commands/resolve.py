@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runner import policy
 from runner import resume as state_mod
 from runner.audit import Journal
 from runner.errors import UsageError
@@ -31,6 +32,7 @@ def resolve(
     reason: str,
     host: str | None = None,
     signing_key: str | None = None,
+    ssh_key: str | None = None,
 ) -> int:
     signer = load_signer(signing_key)  # a bad key stops here, before anything is recorded
     st = state_mod.load(state_dir, run_id)
@@ -52,26 +54,34 @@ def resolve(
         raise UsageError(
             f"run {run_id} has no step '{step}' {what}" + (f" on {host}" if host else "")
         )
+    # a person's claim, vouched for under the policy like a manual confirmation (identity.py):
+    # signed with their SSH key when given, refused unsigned where the policy says so
+    rules, phase = policy.load(), "rollback" if undoing else "forward"
+    records = [
+        rules.vouch(
+            {"vouches": "step.resolved", "run": run_id, "host": h, "step": step}
+            | {"meaning": "resolved", "reason": reason, "phase": phase},
+            key=ssh_key,
+            claimed=by,
+        )
+        for h in hosts
+    ]
     lock = Lock(lock_path(state_dir, st.started["runbook"], st.started["hosts"]), run_id).acquire()
     try:
         journal = Journal(st.path, run_id)
         try:
-            phase = "rollback" if undoing else "forward"
-            for h in hosts:
-                journal.append(
-                    "step.resolved",
-                    {"host": h, "step": step, "by": by, "reason": reason, "phase": phase},
-                )
+            for claim in records:
+                journal.append("step.resolved", claim)
 
             def record(event: str, **f: Any) -> None:
                 journal.append(event, f)
 
-            life = Tracker(record, st.outcome, by=by)
+            life = Tracker(record, st.outcome, by=records[0]["by"])
             life.phase = st.phase
             state, code = st.outcome or "running", 0
             remaining = {(h, s) for h, steps in left.items() for s in steps} if undoing else set()
             if undoing and not remaining - {(h, step) for h in hosts}:
-                code = life.to("resolved", reason, by=by)
+                code = life.to("resolved", reason)
                 state = "resolved"
             journal.append("run.finished", {"outcome": state, "exit_code": code, "resolved": step})
             seal(journal, state_dir, signer)
