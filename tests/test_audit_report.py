@@ -113,6 +113,18 @@ def test_report_period_and_filters(
     assert main(["audit", "report", "--format", "pdf"]) == 2  # a PDF is a file: -o needed
 
 
+def test_pdf_without_chromium_says_how_to_get_one(
+    noisy_runs: dict[str, str],
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PATH", str(workdir / "nowhere"))
+    assert main(["audit", "report", "--format", "pdf", "-o", "r.pdf"]) == 2
+    assert "apt-get install chromium" in capsys.readouterr().err
+    assert not (workdir / "r.pdf").exists()
+
+
 def test_report_says_when_a_journal_does_not_hold(
     noisy_runs: dict[str, str], workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
