@@ -238,7 +238,7 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}td:first-child{white-space:nowrap}
-.ok{color:#176117}.bad{color:#a11}h1{font-size:1.4em}@media print{body{margin:0}}"""
+.ok{color:#176117}.bad{color:#a11}.fail td{background:#fde5e5}h1{font-size:1.4em}@media print{body{margin:0}}"""
 
 
 def _html(summaries: list[RunSummary]) -> str:
@@ -267,7 +267,7 @@ def _html(summaries: list[RunSummary]) -> str:
             f"<tr><th>{e_(k)}</th><td><pre>{e_(str(v))}</pre></td></tr>" for k, v in head
         )
         events = "".join(
-            f"<tr><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
+            f"<tr{' class=fail' if ev.get('ok') is False else ''}><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
             f"<td>{e_(str(ev.get('step', '')))}</td><td><pre>{e_(_line(ev) or '')}</pre></td></tr>"
             for ev in s.events
         )

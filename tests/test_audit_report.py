@@ -113,6 +113,18 @@ def test_report_period_and_filters(
     assert main(["audit", "report", "--format", "pdf"]) == 2  # a PDF is a file: -o needed
 
 
+def test_export_html_marks_failed_rows(
+    noisy_runs: dict[str, str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "runbooks" / "bad.yaml").write_text(
+        "runbook: bad\nsteps: [{id: fails, run: 'false'}]\n"
+    )
+    run_id = run_of(workdir / "state", ["run", "bad"], 1)
+    page = out(capsys, "audit", "export", run_id, "--format", "html")
+    (failed,) = [row for row in page.split("<tr") if "step.finished" in row]
+    assert failed.startswith(" class=fail>")
+
+
 def test_pdf_without_chromium_says_how_to_get_one(
     noisy_runs: dict[str, str],
     workdir: Path,
