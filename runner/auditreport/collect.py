@@ -89,6 +89,10 @@ class ChecklistView:
     verdict: Verdict
     overdue: bool
 
+    @property
+    def state(self) -> str:
+        return "completed" if self.instance.completed else ("overdue" if self.overdue else "open")
+
 
 @dataclass
 class Report:

@@ -95,7 +95,7 @@ def render(rep: Report) -> str:
         out += _run(r)
     for c in rep.checklists:
         i = c.instance
-        state = "completed" if i.completed else ("overdue" if c.overdue else "open")
+        state = c.state
         out += [
             f'<a id="checklist-{c.verdict.run_id}"></a>',
             f"## Checklist {_c(i.title)}: {_c(i.instance)} ({state})",

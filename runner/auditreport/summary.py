@@ -66,7 +66,7 @@ def checklist_rows(rep: Report) -> list[dict[str, Any]]:
             "checklist": c.instance.checklist,
             "instance": c.instance.instance,
             "title": c.instance.title,
-            "state": "completed" if c.instance.completed else ("overdue" if c.overdue else "open"),
+            "state": c.state,
             "completed_by": identity.label(c.instance.completed) if c.instance.completed else "",
             "pending_required": ", ".join(c.instance.pending_required),
             "verified": "verified" if c.verdict.ok else c.verdict.line(),
