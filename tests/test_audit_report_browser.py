@@ -170,6 +170,11 @@ def test_report_in_chromium(
     undo = steps.one("tr", data_step="apply", data_kind="rollback")
     assert "rollback" in undo.classes() and "fail" not in undo.classes()
     assert undo.one(cls="exit").text == "0"
+    # a step skipped by its `when:` is a skip, not a failure
+    skips = (
+        section(sc.emergency_unreviewed).one("table", cls="steps").all("tr", data_step="restore")
+    )
+    assert [r.attrs["data-kind"] for r in skips] == ["skipped"] and "fail" not in skips[0].classes()
 
     # the plan and its approval; the reviews
     planned = section(sc.planned)

@@ -98,9 +98,15 @@ def _row(e: dict[str, Any]) -> StepRow | None:
             ok=False if ev == "rollback.failed" else None,
             reason=str(e.get("reason", "")),
         )
-    if ev == "step.outcome" and e.get("status") not in ("ok", None):
+    if ev == "step.outcome" and e.get("status") not in ("ok", "skipped", None):
+        # ok and skipped are in the attempt's own row or the skip's; a failure's verdict is not
+        failed = e.get("status") == "failed"
         return StepRow(
-            ts, "outcome", step, ok=False, reason=f"{e['status']}: {e.get('reason', '')}"
+            ts,
+            "outcome",
+            step,
+            ok=False if failed else None,
+            reason=f"{e['status']}: {e.get('reason', '')}",
         )
     if ev == "step.waiting":
         return StepRow(
