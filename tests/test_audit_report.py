@@ -196,3 +196,26 @@ def test_a_review_appended_by_hand_is_marked_not_vouched(
         row["reviewed_by"]
         == "victor (unsigned), mallory (unsigned) (NOT vouched for by the ledger)"
     )
+
+
+def test_checklist_periods_of_the_report_nobody_started_are_listed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "checklists").mkdir()
+    daily = workdir / "checklists" / "daily.yaml"  # found the way `runbook list` finds it
+    daily.write_text((REPO / "checklists" / "daily.yaml").read_text())
+    # yesterday's work, started today: it belongs to the day it is for
+    assert main(["checklist", "start", "daily", "--period", "2026-11-02"]) == 0
+    report = json.loads(
+        out(capsys, "audit", "report", "--since", "2026-11-01", "--until", "2026-11-03",
+            "--format", "json")
+    )  # fmt: skip
+    rows = {s["item"]: s for s in report["summary"] if s["topic"] == "checklist periods"}
+    assert rows["overdue"]["ids"] == ["daily-2026-11-02"]
+    assert rows["never started"]["ids"] == ["daily-2026-11-01", "daily-2026-11-03"]
+    assert rows["never started"]["attention"]
+    assert [c["instance"] for c in report["checklists"]] == ["2026-11-02"]
+    # the current period is not overdue yet; without --since there is no first period
+    report = json.loads(out(capsys, "audit", "report", "--format", "json"))
+    rows = {s["item"]: s for s in report["summary"] if s["topic"] == "checklist periods"}
+    assert rows["never started"]["ids"] == []

@@ -15,6 +15,7 @@ from typing import Any
 from runner import __version__, checklist, identity, integrity, policy, signing, signoffs
 from runner.audit import Verdict, now, verify_run
 from runner.auditreport.hostrows import StepRow, per_host
+from runner.auditreport.periods import never_started, overlaps
 from runner.auditreport.why import explained
 from runner.errors import UsageError
 from runner.ledger import ledger_path
@@ -102,6 +103,7 @@ class Report:
     filters: dict[str, str]
     key: str  # which public key the signatures were checked with, for people
     signers: str  # the allowed-signers file people's signatures were checked against, or ""
+    never_started: list[str]  # checklist instances of past periods nobody started (periods.py)
     journals: list[Verdict]  # every journal in scope, with its verdict
     ledger: Verdict | None
     ledger_problems: list[str]
@@ -196,6 +198,13 @@ def collect(
         ledger_problems=report.ledger,
         runs=runs,
         checklists=lists,
+        never_started=[]
+        if runbook or ticket
+        else never_started(
+            period.since,
+            period.until,
+            {v.run_id for v in by_kind.get("checklist", [])},  # any instance, whatever its state
+        ),
     )
 
 
@@ -238,9 +247,14 @@ def _approvals(
 def _checklists(verdicts: list[Verdict], period: Period) -> list[ChecklistView]:
     out = []
     for v in verdicts:
-        if not v.ok or not any(period.holds(e["ts"]) for e in v.events):
+        if not v.ok:
             continue
         inst = checklist.derive(v.events)
+        if not (
+            any(period.holds(e["ts"]) for e in v.events)
+            or overlaps(inst.period, inst.instance, period.since, period.until)
+        ):
+            continue
         current = (
             checklist.current_period(inst.period, checklist.now_local())
             if inst.period != "once"

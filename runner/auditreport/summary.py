@@ -146,6 +146,9 @@ def summary_rows(rep: Report) -> list[dict[str, Any]]:
     ):
         ids = [c.verdict.run_id for c in rep.checklists if pick(c)]
         rows.append(_row("checklist periods", label, ids, flag=label == "overdue" and bool(ids)))
+    rows.append(
+        _row("checklist periods", "never started", rep.never_started, flag=bool(rep.never_started))
+    )
     planned = [r for r in rep.runs if r.started.get("plan_file")]
     rows += _per_run("plans executed", planned, _approval_detail)
     return rows
