@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from runner import limits
 from runner.executors.base import (
     CommandRequest,
     CommandResult,
@@ -18,7 +18,7 @@ from runner.executors.base import (
 )
 from runner.model import Action
 from runner.plan import Context
-from runner.render import evaluate, render
+from runner.render import RenderError, evaluate, render
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,28 @@ async def execute(
     command: str | None = None,  # the rendered run: command, when the caller already has it
     into: Digests | None = None,  # the executor fills these: see Executor.run
 ) -> Outcome:
+    """The action's outcome. Whatever a hostile value or a sick host makes it raise (a NUL in a
+    value, a URL http.client rejects, exec's E2BIG) is the action failing, with the reason, so the
+    failure policy applies: never a traceback that skips the rollback."""
+    from runner.errors import StateError
+
+    try:
+        return await _execute(action, ctx, executor, on_output, command, into)
+    except (RenderError, StateError):
+        raise  # a template error is reported as such; a journal that cannot be written stops all
+    except Exception as exc:  # see the docstring
+        result = CommandResult(exit=127, error=f"{type(exc).__name__}: {exc}")  # never ran
+        return Outcome(result, command or "", None, result.error or "")
+
+
+async def _execute(
+    action: Action,
+    ctx: Context,
+    executor: Any,
+    on_output: OutputCallback,
+    command: str | None,
+    into: Digests | None,
+) -> Outcome:
     if action.kind == "http":
         return await _http(action, ctx)
     if command is None:
@@ -50,7 +72,7 @@ async def execute(
         command=command,
         env={k: render(v, ctx) for k, v in action.env},
         cwd=render(action.cwd, ctx) if action.cwd else None,
-        sudo=action.sudo,
+        sudo=_sudo_user(action, ctx),
         timeout=action.timeout,
     )
     from runner.executors.base import ConnectionFailed
@@ -92,14 +114,52 @@ def _request(
     import urllib.request
 
     req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    opener = _opener()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             return resp.status, resp.read(1 << 20), ""
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(1 << 20), ""
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return None, b"", f"{url}: {reason}"
+
+
+def _sudo_user(action: Action, ctx: Context) -> str | None:
+    """`sudo: "{{ user }}"` is a template like any other field (it was passed on unrendered)."""
+    if not action.sudo:
+        return None
+    user = render(action.sudo, ctx)
+    if not user.strip():
+        raise RenderError(f"sudo: {action.sudo!r} renders to an empty user name")
+    return user
+
+
+def _opener() -> Any:
+    """An opener whose redirects to another origin (scheme, host, port) do not carry the
+    credentials: urllib forwards every header, so an `Authorization: Bearer {{ token }}` went
+    wherever the server redirected (as curl and requests do, drop them). Built on first use:
+    urllib.request is slow to import, and most runs make no HTTP request."""
+    import urllib.request
+
+    class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and _origin(newurl) != _origin(req.full_url):
+                for name in ("Authorization", "Proxy-authorization", "Cookie"):
+                    new.remove_header(name)
+            return new
+
+    return urllib.request.build_opener(SameOriginCredentials)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or ""), parts.port
 
 
 def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
@@ -137,8 +197,12 @@ def judge(action: Action, result: CommandResult, status: int | None, ctx: Contex
     for needle in e.stdout_contains:
         if needle not in text:
             return f"stdout does not contain {needle!r}"
-    if e.stdout_matches and not re.search(e.stdout_matches, text, re.M):
-        return f"stdout does not match {e.stdout_matches!r}"
+    if e.stdout_matches:
+        try:
+            if not limits.matches(e.stdout_matches, text):
+                return f"stdout does not match {e.stdout_matches!r}"
+        except limits.TooCostly as exc:
+            return str(exc)
     if e.that:
         value = evaluate(e.that, {**ctx, "result": result_view(result, status)})
         if not value:

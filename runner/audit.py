@@ -64,31 +64,37 @@ def run_path(state_dir: Path, run_id: str) -> Path:
 class Journal:
     """Appends records of one run. Opened once; every `append` is durable when it returns."""
 
-    def __init__(self, path: Path, run_id: str, *, actor: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        run_id: str,
+        *,
+        actor: dict[str, str] | None = None,
+        root: Path | None = None,
+    ) -> None:
+        """`root`: the state dir `path` lies below; no symlink below it is followed (safefs)."""
+        from runner.safefs import open_beneath
+
         self.path = path
         self.run_id = run_id
         self.actor = actor or current_actor()
         self.seq = 0
         self.last_hash = GENESIS
+        self._fd, created = open_beneath(root, path, os.O_RDWR | os.O_APPEND)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            existed = path.exists()
-            if existed:
+            if not created:
                 self._resume_chain()
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            if not existed:
-                _fsync_dir(path.parent)
         except OSError as exc:
+            self.close()
             raise StateError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
 
     def _resume_chain(self) -> None:
         last = None
-        for rec in read_records(self.path):
+        data = _read_fd(self._fd)
+        for rec in records_of(data):
             if rec.torn:
                 # a crash mid-write left half a line: cut it, so the chain continues cleanly
-                data = self.path.read_bytes()
-                with self.path.open("r+b") as f:
-                    f.truncate(data.rfind(b"\n") + 1)
+                os.ftruncate(self._fd, data.rfind(b"\n") + 1)
                 break
             if rec.record is not None:
                 last = rec.record
@@ -130,12 +136,12 @@ class Journal:
             self._fd = -1
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _read_fd(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 @dataclass
@@ -147,7 +153,10 @@ class Line:
 
 
 def read_records(path: Path) -> Iterator[Line]:
-    data = path.read_bytes()
+    return records_of(path.read_bytes())
+
+
+def records_of(data: bytes) -> Iterator[Line]:
     lines = data.split(b"\n")
     complete = data.endswith(b"\n")
     if complete:
@@ -196,7 +205,12 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
     run_id = path.name.removesuffix(".jsonl")
     verdict = Verdict(run_id=run_id, ok=True, records=0, status="ok", kind=kind, journal=journal)
     prev = GENESIS
+    ended = False  # the last whole record closed the run: nothing may follow it torn
     for line in read_records(path):
+        if line.torn and ended:
+            verdict.ok, verdict.status, verdict.first_bad = False, "failed", line.number
+            verdict.reason = "torn data after the run closed (appended, not a crash mid-write)"
+            return verdict
         if line.torn:
             verdict.status, verdict.reason = "incomplete", f"line {line.number} is a torn write"
             break
@@ -213,6 +227,7 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
         verdict.closed = rec["event"] == "run.finished" or (
             verdict.closed and rec["event"] == "run.signature"
         )
+        ended = verdict.closed
         if keep:
             verdict.events.append(rec)
     verdict.last_hash = prev

@@ -108,7 +108,10 @@ def resolve(ref: str) -> Path:
     for candidate in discover("checklist"):
         if candidate.stem == ref:
             return candidate
-    raise UsageError(f"no checklist named '{ref}' (./checklists or RUNBOOK_PATH)")
+    from runner.suggest import did_you_mean
+
+    hint = did_you_mean(ref, [c.stem for c in discover("checklist")])
+    raise UsageError(f"no checklist named '{ref}'{hint} (./checklists or RUNBOOK_PATH)")
 
 
 def load(ref: str) -> Checklist:

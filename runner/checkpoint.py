@@ -57,7 +57,9 @@ def make(state_dir: Path, *, signing_key: str | None, ssh_key: str | None) -> di
 
 
 def write(doc: dict[str, Any], out: Path) -> None:
-    out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    from runner.safefs import write_file
+
+    write_file(out, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), 0o644)
 
 
 def check(state_dir: Path, file: str, public_key: str | None = None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -30,6 +31,7 @@ class Console:
         self._running: dict[tuple[str, str], float] = {}
         self._asking = asyncio.Lock()  # one question at a time, whichever host asks
         self.recap = Recap()
+        self.gone = False  # the reader went away (see _lost)
         if self.tty:
             from rich.console import Console as RichConsole
 
@@ -37,11 +39,28 @@ class Console:
             self._rich = RichConsole(file=self.stream, highlight=False)
 
     def line(self, text: str, style: str = "") -> None:
-        if self._rich is not None:
-            self._rich.print(text, style=(style or None) if self.color else None, markup=False)
-        else:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        if self.gone:
+            return
+        try:
+            if self._rich is not None:
+                self._rich.print(text, style=(style or None) if self.color else None, markup=False)
+            else:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+        except OSError:
+            self._lost()
+
+    def _lost(self) -> None:
+        """Nobody reads the console any more (`runbook run x | head -2`: EPIPE; a terminal that
+        hung up: EIO). The run goes on, and the audit log has it all: printing just stops."""
+        self.gone = True
+        self._rich = None
+        null = open(os.devnull, "w")  # noqa: SIM115 - the stream's descriptor from now on
+        # not a file descriptor (a test's StringIO): nothing to redirect
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(null.fileno(), self.stream.fileno())
+        if self.stream is sys.stdout:
+            sys.stdout = null
 
     def _spin(self) -> None:
         if self._rich is None:
@@ -123,8 +142,14 @@ class Console:
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:
-        if not self.show_output:
+        if not self.show_output or self.gone:
             return
+        try:
+            self._output(host, step, stream, text)
+        except OSError:
+            self._lost()
+
+    def _output(self, host: str, step: str, stream: str, text: str) -> None:
         prefix = f"[{host}] " if host != "local" else ""
         if self._rich is not None:
             for ln in text.splitlines():

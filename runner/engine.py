@@ -158,11 +158,10 @@ class Engine:
             raise
         except StateError:
             raise  # the journal itself failed: nothing more can be recorded
-        except Exception as exc:
+        except Exception as exc:  # a bug: recorded (masked), and the exit code is the recorded one
             self.bus.emit("run.error", reason=f"{type(exc).__name__}: {exc}")
             why = f"internal error: {type(exc).__name__}"
-            self._finish("failed", start, [], why, code=EXIT_ROLLBACK_FAILED)
-            raise
+            return self._finish("failed", start, [], why, code=EXIT_ROLLBACK_FAILED)
 
     def _conclude(self, results: list[HostResult], start: float) -> int:
         """The run's state when this command ends, from its hosts' results (lifecycle.py)."""

@@ -66,3 +66,10 @@ class StateError(Error):
     """The state directory cannot be read or written (fail closed: nothing more runs)."""
 
     exit_code = EXIT_USAGE
+
+
+class StoppedMidRun(StateError):
+    """The state could not be written once a run had begun (a full disk): nothing more ran, but
+    commands before it may have. Exit 2 would say nothing was executed: a person must look."""
+
+    exit_code = EXIT_ROLLBACK_FAILED

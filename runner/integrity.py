@@ -24,7 +24,7 @@ from runner.audit import (
     run_path,
     verify_run,
 )
-from runner.ledger import RUN_CLOSED, SEALED, ledger_path
+from runner.ledger import RUN_CLOSED, RUN_OPENED, SEALED, ledger_path, signed_text
 from runner.lifecycle import derive
 
 
@@ -63,10 +63,29 @@ def verify(
     only = relative_name(state_dir, run_path(state_dir, run_id)) if run_id else None
     seals = [s for s in seals if s.journal == only or (only is None and s.kind in kinds)]
     problems += _check_seals(seals, verdicts, expected)
+    _check_entered(verdicts, seals)
     for v in verdicts.values():
         if v.kind != "run":
             _check_covered(v, seals, expected)
     return Report(list(verdicts.values()), problems)
+
+
+def _check_entered(verdicts: dict[str, Verdict], seals: list[Seal]) -> None:
+    """A run enters the ledger with its first record (ledger.opened): a run log it never heard of
+    was fabricated (or copied in). One record and no entry is a crash between the two writes."""
+    entered = {s.journal for s in seals}
+    for name, v in verdicts.items():
+        if v.kind != "run" or not v.ok or name in entered:
+            continue
+        if v.records == 1 and not v.closed:
+            v.status, v.reason = (
+                "incomplete",
+                "not entered in the ledger yet (a crash at its start)",
+            )
+        else:
+            _fail(
+                v, 1, "not in the ledger (a run log no run ever entered: fabricated or copied in)"
+            )
 
 
 def _check_signatures(v: Verdict, expected_key: bytes | None) -> None:
@@ -138,8 +157,13 @@ def _read_ledger(state_dir: Path) -> tuple[list[Seal], list[str]]:
         return [], [f"ledger: {lv.line()}"]
     seals, problems = [], []
     for e in lv.events:
-        if e["event"] not in (RUN_CLOSED, SEALED):
+        if e["event"] not in (RUN_OPENED, RUN_CLOSED, SEALED):
             continue
+        if "ledger_prev" in e and e["ledger_prev"] != e["prev"]:
+            problems.append(
+                f"ledger record {e['seq']}: does not follow the entry it signed (entries before "
+                "it were dropped, inserted or reordered)"
+            )
         s = _seal_of(e)
         if s is None:
             problems.append(f"ledger record {e['seq']}: a malformed {e['event']} entry")
@@ -150,7 +174,7 @@ def _read_ledger(state_dir: Path) -> tuple[list[Seal], list[str]]:
 
 def _seal_of(e: dict[str, Any]) -> Seal | None:
     """The entry as a Seal, or None when a field an auditor relies on is missing or mistyped."""
-    run = e["event"] == RUN_CLOSED  # the older entry type: a run is named by its id
+    run = e["event"] in (RUN_OPENED, RUN_CLOSED)  # a run is named by its id
     name = e.get("run") if run else e.get("journal")
     kind = "run" if run else e.get("kind")
     records, last_hash, first = e.get("records"), e.get("last_hash"), e.get("first", 1)
@@ -188,8 +212,7 @@ def _covered(v: Verdict, seals: list[Seal], public_b64: str | None) -> set[int]:
         if seal.records > v.records or v.events[seal.records - 1]["hash"] != seal.last_hash:
             continue
         if public_b64 is not None and not (
-            seal.entry.get("public_key") == public_b64
-            and signing.valid(public_b64, seal.last_hash, seal.entry.get("signature", ""))
+            seal.entry.get("public_key") == public_b64 and _signed(seal)
         ):
             continue
         out.update(range(seal.first, seal.records + 1))
@@ -221,11 +244,24 @@ def _seal_signature_problem(s: Seal, expected: bytes | None) -> str:
         if expected is not None:
             return f"ledger record {s.seq}: {s.label} unsigned, but a signing key was expected"
         return ""
-    if not signing.valid(e["public_key"], s.last_hash, e["signature"]):
+    if not _signed(s):
+        if signing.valid(e["public_key"], s.last_hash, e["signature"]):
+            return (
+                f"ledger record {s.seq}: {s.label} is signed in the old format (the signature "
+                "covers only last_hash, not which records the entry vouches for)"
+            )
         return f"ledger record {s.seq}: invalid signature for {s.label}"
     if expected is not None and base64.b64decode(e["public_key"]) != expected:
         return f"ledger record {s.seq}: {s.label} signed by another key ({e['key_id']})"
     return ""
+
+
+def _signed(s: Seal) -> bool:
+    """The entry's signature covers all it says (ledger.signed_text), not the hash alone."""
+    e = s.entry
+    return signing.valid(
+        str(e.get("public_key", "")), signed_text(e["event"], e), str(e.get("signature", ""))
+    )
 
 
 def _check_held(v: Verdict, s: Seal) -> None:

@@ -1,20 +1,25 @@
 """Inventories (SPEC §3): hosts, groups, variables and SSH settings.
 
-Ansible's YAML inventory format (`all:`/`children:`/`hosts:`, `ansible_host`, `ansible_port`,
-`ansible_user`, `ansible_connection`) is read too, so a team can point us at what it has.
+Our own YAML format and Ansible's inventories as they are (YAML with or without `all:`, INI,
+scripts, `ansible-inventory --list` JSON, group_vars/ and host_vars/; inventory_sources.py) are
+read into one Inventory. A host's `vars` are resolved once, when it is loaded, with Ansible's
+precedence; `--limit` patterns are matched by hostpatterns.py.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import schema
 from runner.errors import InvalidInput, Location, Problem
 from runner.model import parse_duration
-from runner.source import Document, load_file
+from runner.source import Document
+from runner.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from runner.inventory_sources import Sources
 
 LOCAL = "local"
 
@@ -49,6 +54,10 @@ class Inventory:
     ssh: SSHSettings = field(default_factory=SSHSettings)
     file: str | None = None
     sha256: str | None = None
+    # (group, its own hosts, its child groups), shallow groups first: for `inventory --graph`
+    children: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
+    sources: tuple[str, ...] = ()
+    limit: str | None = None  # an Ansible host pattern (`--limit`) that narrows every target
 
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -57,7 +66,8 @@ class Inventory:
         return dict(self.groups).get(name)
 
     def host_vars(self, host: Host) -> dict[str, Any]:
-        """Inventory vars < vars of each group holding the host (in file order) < host vars."""
+        """Inventory vars < vars of each group holding the host < host vars. A loaded inventory
+        has resolved every host's vars already (Ansible's precedence), so they are all here."""
         out = dict(self.vars)
         gvars = dict(self.group_vars)
         for gname, members in self.groups:
@@ -75,182 +85,126 @@ class Inventory:
         return names
 
     def resolve(self, targets: tuple[str, ...]) -> list[Host]:
-        """Targets (host names and group names) -> hosts, in order, each once."""
+        """Targets (host names and group names) -> hosts, in order, each once; narrowed by the
+        limit. Matching no host at all is an error: a run must never succeed on nobody."""
         out: list[Host] = []
         for name in targets:
             members = self.group(name)
             if members is None:
                 members = (name,) if self.host(name) or name == LOCAL else None
             if members is None:
-                known = ", ".join([h.name for h in self.hosts] + [g for g, _ in self.groups])
-                raise InvalidInput(
-                    [
-                        Problem(
-                            Location(self.file or "inventory"),
-                            f"no host or group named '{name}' (known: {known or 'none'})",
-                        )
-                    ]
+                names = [h.name for h in self.hosts] + [g for g, _ in self.groups]
+                raise self._problem(
+                    f"no host or group named '{name}'{did_you_mean(name, names)} "
+                    f"(known: {', '.join(names) or 'none'})"
                 )
             for m in members:
                 h = self.host(m) or (Host(LOCAL, connection="local") if m == LOCAL else None)
                 if h is None:
-                    raise InvalidInput(
-                        [
-                            Problem(
-                                Location(self.file or "inventory"),
-                                f"group member '{m}' is not a host",
-                            )
-                        ]
-                    )
+                    raise self._problem(f"group member '{m}' is not a host")
                 if h not in out:
                     out.append(h)
+        if self.limit is not None:
+            from runner.hostpatterns import select
+
+            allowed = set(select(self, self.limit))
+            out = [h for h in out if h.name in allowed]
+        if not out:
+            limit = f" within --limit '{self.limit}'" if self.limit is not None else ""
+            raise self._problem(f"the targets {', '.join(targets)} match no host{limit}")
         return out
+
+    def _problem(self, message: str) -> InvalidInput:
+        return InvalidInput([Problem(Location(self.file or "inventory"), message)])
 
 
 DEFAULT = Inventory(hosts=(Host(LOCAL, connection="local"),))
 
 
-def load(path: str | Path) -> Inventory:
-    doc = load_file(path)
-    digest = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
-    data = doc.data
-    if isinstance(data, dict) and "all" in data and "hosts" not in data:
-        return _from_ansible(doc, digest)
+def load(paths: str | Sequence[str]) -> Inventory:
+    """One or more `-i` sources, merged in order (a later source's vars win)."""
+    from runner.inventory_sources import read
+
+    sources = (paths,) if isinstance(paths, str) else tuple(paths)
+    src = read(sources)
+    return build(src, sources)
+
+
+def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
+    from runner.inventory_resolve import connection, hosts_below, resolve_vars
+
+    where = ", ".join(sources)
+    resolved, every, depth = resolve_vars(src)
+    hosts = []
+    for name, merged in resolved.items():
+        conn = connection(name, merged, where)
+        hosts.append(Host(name=name, vars=tuple(merged.items()), **conn))
+    tree = src.tree
+    groups = sorted(tree.groups, key=lambda g: (depth.get(g, 1), g))
+    return Inventory(
+        hosts=tuple(hosts),
+        groups=tuple((g, tuple(hosts_below(tree, g))) for g in groups),
+        children=tuple(
+            (g, tuple(tree.groups[g].hosts), tuple(tree.groups[g].children)) for g in groups
+        ),
+        vars=tuple(every.items()),  # what a check on this machine sees (checklists)
+        ssh=src.ssh or SSHSettings(),
+        file=where,
+        sources=sources,
+        sha256=src.digest(),
+    )
+
+
+def native_to_tree(doc: Document, src: Sources) -> None:
+    """Our own format (SPEC §3: `ssh`, `hosts`, `groups`, `vars`), checked by its schema, added
+    to the tree with its connection settings as Ansible's variables."""
     problems = schema.validate(doc, "inventory")
     if problems:
         raise InvalidInput(problems)
-    return _from_native(doc, digest)
-
-
-def _from_native(doc: Document, digest: str) -> Inventory:
     data: dict[str, Any] = doc.data
-    s = data.get("ssh", {})
-    ssh = SSHSettings(
-        config=s.get("config"),
-        known_hosts=s.get("known_hosts"),
-        key=s.get("key"),
-        user=s.get("user"),
-        port=s.get("port"),
-        connect_timeout=parse_duration(s.get("connect_timeout", 10)),
-    )
-    hosts = []
+    if "ssh" in data:
+        s = data["ssh"]
+        src.ssh = SSHSettings(
+            config=s.get("config"),
+            known_hosts=s.get("known_hosts"),
+            key=s.get("key"),
+            user=s.get("user"),
+            port=s.get("port"),
+            connect_timeout=parse_duration(s.get("connect_timeout", 10)),
+        )
+    tree = src.tree
     for name, h in (data.get("hosts") or {}).items():
         h = h or {}
         local = h.get("connection") == "local" or (name == LOCAL and "address" not in h)
-        hosts.append(
-            Host(
-                name=name,
-                connection="local" if local else "ssh",
-                address=h.get("address", name),
-                port=h.get("port"),
-                user=h.get("user"),
-                key=h.get("key"),
-                vars=tuple((h.get("vars") or {}).items()),
-            )
-        )
-    groups, group_vars = [], []
+        conn = {"ansible_connection": "local" if local else "ssh"}
+        for field_, var in _NATIVE_CONN.items():
+            if h.get(field_) is not None:
+                conn[var] = h[field_]
+        tree.add_host("ungrouped", name, {**conn, **(h.get("vars") or {})})
+    names = set(tree.hostvars) | {LOCAL}
     problems = []
-    names = {h.name for h in hosts}
     for gname, g in (data.get("groups") or {}).items():
         members = g if isinstance(g, list) else g.get("hosts", [])
         for i, m in enumerate(members):
-            if m not in names and m != LOCAL:
+            if m not in names:
                 problems.append(
                     doc.problem(("groups", gname, i), f"'{m}' is not a host of this inventory")
                 )
-        groups.append((gname, tuple(members)))
+            elif m == LOCAL and m not in tree.hostvars:
+                tree.add_host(gname, m, {"ansible_connection": "local"})
+            else:
+                tree.add_host(gname, m, {})
+        tree.group(gname)
         if isinstance(g, dict):
-            group_vars.append((gname, tuple((g.get("vars") or {}).items())))
+            tree.group(gname).vars.update(g.get("vars") or {})
     if problems:
         raise InvalidInput(problems)
-    return Inventory(
-        hosts=tuple(hosts),
-        groups=tuple(groups),
-        group_vars=tuple(group_vars),
-        vars=tuple((data.get("vars") or {}).items()),
-        ssh=ssh,
-        file=doc.file,
-        sha256=digest,
-    )
+    tree.group("all").vars.update(data.get("vars") or {})
 
 
-# Ansible's connection variables, and the older names Ansible still reads
-_ANSIBLE_CONN = {
-    "ansible_connection": "connection",
-    "ansible_host": "address",
-    "ansible_ssh_host": "address",
-    "ansible_port": "port",
-    "ansible_ssh_port": "port",
-    "ansible_user": "user",
-    "ansible_ssh_user": "user",
-    "ansible_ssh_private_key_file": "key",
-    "ansible_private_key_file": "key",
+_NATIVE_CONN = {
+    "address": "ansible_host",
+    "port": "ansible_port",
+    "user": "ansible_user",
+    "key": "ansible_ssh_private_key_file",
 }
-
-
-def _from_ansible(doc: Document, digest: str) -> Inventory:
-    """Ansible YAML: connection variables may be set on hosts or on groups (`all` lowest, a child
-    group over its parents, the host over its groups), like Ansible's own precedence."""
-    host_vars: dict[str, dict[str, Any]] = {}
-    groups: dict[str, list[str]] = {}
-    group_vars: dict[str, dict[str, Any]] = {}
-
-    def walk(gname: str, node: Any, path: tuple[str, ...]) -> list[str]:
-        node = node or {}
-        if not isinstance(node, dict):
-            raise InvalidInput([doc.problem(path, "an Ansible group is a mapping")])
-        groups.setdefault(gname, [])  # parents before children: later groups take precedence
-        if node.get("vars"):
-            group_vars.setdefault(gname, {}).update(dict(node["vars"]))
-        members: list[str] = []
-        for hname, hv in (node.get("hosts") or {}).items():
-            host_vars.setdefault(hname, {}).update(dict(hv or {}))
-            members.append(hname)
-        for child, cnode in (node.get("children") or {}).items():
-            members += [
-                m for m in walk(child, cnode, (*path, "children", child)) if m not in members
-            ]
-        groups[gname] += [m for m in members if m not in groups[gname]]
-        return members
-
-    walk("all", doc.data["all"], ("all",))
-    hosts: list[Host] = []
-    for hname, own in host_vars.items():
-        merged: dict[str, Any] = {}
-        for gname, members in groups.items():
-            if hname in members or gname == "all":
-                merged.update(group_vars.get(gname, {}))
-        merged.update(own)
-        conn = {field: merged[k] for k, field in _ANSIBLE_CONN.items() if k in merged}
-        port = conn.get("port")
-        try:
-            port_number = int(port) if port is not None else None
-        except (TypeError, ValueError):
-            raise InvalidInput(
-                [doc.problem(("all",), f"host '{hname}': ansible_port {port!r} is not a number")]
-            ) from None
-        hosts.append(
-            Host(
-                name=hname,
-                connection="local" if conn.get("connection") == "local" else "ssh",
-                address=str(conn.get("address") or hname),
-                port=port_number,
-                user=str(conn["user"]) if conn.get("user") else None,
-                key=str(conn["key"]) if conn.get("key") else None,
-                vars=tuple((k, v) for k, v in own.items() if k not in _ANSIBLE_CONN),
-            )
-        )
-    # the `all` group's vars are the inventory's global vars
-    global_vars = group_vars.pop("all", {})
-    return Inventory(
-        hosts=tuple(hosts),
-        groups=tuple((g, tuple(m)) for g, m in groups.items()),
-        group_vars=tuple((g, _plain_vars(v)) for g, v in group_vars.items()),
-        vars=_plain_vars(global_vars),
-        file=doc.file,
-        sha256=digest,
-    )
-
-
-def _plain_vars(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple((k, v) for k, v in values.items() if k not in _ANSIBLE_CONN)

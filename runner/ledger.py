@@ -11,16 +11,18 @@ truncated: the chain of a truncated file is still a valid chain.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from runner import signing
-from runner.audit import Journal, Kind, relative_name
-from runner.errors import StateError
+from runner.audit import RESERVED, Journal, Kind, canonical, relative_name
+from runner.safefs import open_beneath
 
 LEDGER = "ledger"
+RUN_OPENED = "run.opened"
 RUN_CLOSED = "run.closed"
 SEALED = "journal.sealed"
 
@@ -44,6 +46,14 @@ def seal(journal: Journal, state_dir: Path, signer: signing.Signer | None) -> No
         )
     entry = {"run": journal.run_id, "records": journal.seq, "last_hash": journal.last_hash}
     _enter(state_dir, RUN_CLOSED, entry, journal, signer)
+
+
+def opened(journal: Journal, state_dir: Path, signer: signing.Signer | None, first: int) -> None:
+    """Enter a run in the ledger as soon as it has its first record (or a resumed run its first new
+    one): from then on a run is accounted for, so a run log the ledger never heard of was
+    fabricated, and one cut short with its closing entry dropped still has its opening entry."""
+    entry = {"run": journal.run_id, "first": first, "records": journal.seq}
+    _enter(state_dir, RUN_OPENED, {**entry, "last_hash": journal.last_hash}, journal, signer)
 
 
 def seal_journal(
@@ -72,7 +82,9 @@ def appending(
     command before anything is recorded. A command that appended nothing (a refusal) seals nothing.
     """
     signer = signing.load_signer(signing_key)
-    journal = Journal(path, path.stem)  # the verifier ties a journal's run_id to its file name
+    journal = Journal(
+        path, path.stem, root=state_dir
+    )  # the verifier ties a journal's run_id to its file name
     before = journal.seq
     try:
         yield journal
@@ -91,28 +103,39 @@ def _enter(
     journal: Journal,
     signer: signing.Signer | None,
 ) -> None:
-    if signer is not None:
-        entry.update(
-            key_id=signer.key_id,
-            public_key=signer.public_b64,
-            signature=signer.sign(journal.last_hash),
-        )
     with locked(state_dir):
-        ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor)
+        ledger = Journal(ledger_path(state_dir), LEDGER, actor=journal.actor, root=state_dir)
         try:
+            # the entry names the one before it, under its signature: an entry dropped from the
+            # middle of the ledger (with its run) breaks the next signed entry, re-chained or not
+            entry["ledger_prev"] = ledger.last_hash
+            if signer is not None:
+                entry.update(key_id=signer.key_id, public_key=signer.public_b64)
+                entry["signature"] = signer.sign(signed_text(event, entry))
             ledger.append(event, entry)
         finally:
             ledger.close()
 
 
+def signed_text(event: str, entry: dict[str, Any]) -> str:
+    """What a ledger entry's signature signs: every field it vouches with (which journal, of what
+    kind, which records, the last hash, the key), not the last hash alone. Signing only the hash
+    let whoever can write the ledger move a seal's `first` back over a record slipped in by hand
+    and re-chain the ledger, and the old signature still verified. `entry` may be the whole
+    ledger record: the chain's own fields are not part of what the seal says."""
+    said = {k: v for k, v in entry.items() if k not in RESERVED and k != "signature"}
+    return SIGNED_PREFIX + canonical({**said, "event": event}).decode()
+
+
+SIGNED_PREFIX = "runbook ledger entry v2\n"
+
+
 @contextmanager
 def locked(state_dir: Path) -> Iterator[None]:
     """Two commands sealing at once would both chain onto the same last entry: one at a time."""
+    fd, _ = open_beneath(state_dir, state_dir / f"{LEDGER}.lock", os.O_WRONLY)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(state_dir / f"{LEDGER}.lock", "a")  # noqa: SIM115 - held across the yield
-    except OSError as exc:
-        raise StateError(f"cannot lock the ledger: {exc.strerror or exc}") from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)

@@ -14,15 +14,18 @@ from pathlib import Path
 
 from runner import schema
 from runner.errors import InvalidInput, Location, Problem
+from runner.limits import regex_problem
 from runner.model import Action, Check, Runbook, runbook_from_document
 from runner.render import BUILTIN_NAMES, RenderError, names_used, quoted_expressions
 from runner.source import Document, KeyPath, load_file
+from runner.suggest import did_you_mean
 
 RESULT_NAME = "result"
 
 
 def search_path(kind: str) -> list[Path]:
-    """Where runbooks (or checklists) are found: $RUNBOOK_PATH entries, else ./runbooks."""
+    """Where runbooks (or checklists) are found: each $RUNBOOK_PATH entry's runbooks/ (or
+    checklists/) folder, or the entry itself when it has no such folder; else ./runbooks."""
     env = os.environ.get("RUNBOOK_PATH")
     folder = "runbooks" if kind == "runbook" else "checklists"
     if env:
@@ -31,13 +34,28 @@ def search_path(kind: str) -> list[Path]:
     return [Path(folder)]
 
 
+_TOP_KEY = re.compile(r"^(runbook|checklist):", re.M)
+
+
 def discover(kind: str) -> list[Path]:
+    """Files of this kind on the search path, first of each name. A file is of the kind its
+    top-level key names, so a RUNBOOK_PATH entry holding both kinds side by side
+    (`RUNBOOK_PATH=dir/runbooks`) lists each file once, as what it is."""
     found: dict[str, Path] = {}
     for root in search_path(kind):
         if root.is_dir():
             for p in sorted(root.glob("*.y*ml")):
-                found.setdefault(p.stem, p)
+                if _kind_of(p) in (kind, None):
+                    found.setdefault(p.stem, p)
     return sorted(found.values())
+
+
+def _kind_of(path: Path) -> str | None:
+    try:
+        m = _TOP_KEY.search(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return m.group(1) if m else None
 
 
 @dataclass
@@ -56,8 +74,9 @@ class Catalog:
                 if (root / f"{ref}{ext}").is_file():
                     return root / f"{ref}{ext}"
         places = ", ".join(str(r) for r in [*self.extra_dirs, *search_path("runbook")])
+        hint = did_you_mean(ref, [p.stem for p in discover("runbook")])
         raise InvalidInput(
-            [Problem(Location(ref), f"no runbook named '{ref}' (looked in {places})")]
+            [Problem(Location(ref), f"no runbook named '{ref}'{hint} (looked in {places})")]
         )
 
     def load(self, ref: str) -> Runbook:
@@ -192,11 +211,13 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
         out += _names(doc, (*where, "env", key), value, names)
     if a.cwd:
         out += _names(doc, (*where, "cwd"), a.cwd, names)
-    if a.expect.stdout_matches is not None and _bad_regex(a.expect.stdout_matches):
+    if a.sudo:
+        out += _names(doc, (*where, "sudo"), a.sudo, names)
+    if a.expect.stdout_matches is not None and regex_problem(a.expect.stdout_matches):
         out.append(
             doc.problem(
                 (*where, "expect", "stdout_matches"),
-                f"bad regular expression: {_bad_regex(a.expect.stdout_matches)}",
+                f"bad regular expression: {regex_problem(a.expect.stdout_matches)}",
             )
         )
     if a.expect.that:
@@ -252,17 +273,27 @@ def _find_cycle(rb: Runbook, catalog: Catalog, chain: list[str]) -> list[str] | 
 def _names(
     doc: Document, where: KeyPath, source: str, known: set[str], *, expression: bool = False
 ) -> list[Problem]:
+    if expression and "{{" in source:
+        bare = source.replace("{{", "").replace("}}", "").strip()
+        return [
+            doc.problem(
+                where,
+                f"'when:' is already an expression: write `{bare}` without {{{{ }}}} (as in Ansible)",
+            )
+        ]
     try:
         used = names_used(source, expression=expression)
     except RenderError as exc:
         return [doc.problem(where, str(exc))]
+    if not used - known:
+        return []  # the common case; _captures walks every step: per template, it was O(n²)
     captures = _captures(doc)
     return [
         doc.problem(where, f"capture '{n}' is used before step '{captures[n]}' sets it")
         if n in captures
         else doc.problem(
             where,
-            f"undefined name '{n}' (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)",
+            f"undefined name '{n}'{did_you_mean(n, known)} (not a param, var, earlier capture or declared host_var; declare inventory variables under host_vars:)",
         )
         for n in sorted(used - known)
     ]

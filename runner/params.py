@@ -69,6 +69,49 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def read_file(path: str) -> dict[str, Any]:
+    """`--params FILE` and `-e @FILE`: a YAML/JSON mapping of NAME: VALUE."""
+    from runner.errors import InvalidInput, Location, Problem
+    from runner.source import load_file
+
+    doc = load_file(path)
+    if not isinstance(doc.data, dict):
+        raise InvalidInput(
+            [Problem(Location(doc.file, 1, 1), "a params file is a mapping of NAME: VALUE")]
+        )
+    return dict(doc.data)
+
+
+def extra_vars(items: Sequence[str]) -> dict[str, Any]:
+    """Ansible's `-e`: `a=1 b=2` (split like a shell line), `@file.yaml`, or a JSON object."""
+    import json
+    import shlex
+
+    out: dict[str, Any] = {}
+    for item in items:
+        text = item.strip()
+        if text.startswith("@"):
+            out.update(read_file(text[1:]))
+        elif text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise UsageError(f"-e: not a JSON object: {exc}") from None
+            if not isinstance(data, dict):
+                raise UsageError("-e: expected a JSON object")
+            out.update(data)
+        else:
+            try:
+                words = shlex.split(text)
+            except ValueError as exc:
+                raise UsageError(f"-e {item!r}: {exc}") from None
+            for w in words:
+                if "=" not in w:
+                    raise UsageError(f"-e expects NAME=VALUE, @FILE or JSON, got {w!r}")
+            out.update(parse_assignments(words))
+    return out
+
+
 def resolve(
     rb: Runbook,
     given: Mapping[str, Any],
@@ -80,8 +123,12 @@ def resolve(
     environ = os.environ if environ is None else environ
     unknown = sorted(set(given) - {p.name for p in rb.params})
     if unknown:
-        declared = ", ".join(p.name for p in rb.params) or "none"
-        raise UsageError(f"{rb.id}: unknown param '{unknown[0]}' (declared: {declared})")
+        from runner.suggest import did_you_mean
+
+        names = [p.name for p in rb.params]
+        hint = did_you_mean(unknown[0], names)
+        declared = ", ".join(names) or "none"
+        raise UsageError(f"{rb.id}: unknown param '{unknown[0]}'{hint} (declared: {declared})")
     values: dict[str, Scalar | None] = {}
     for p in rb.params:
         raw: Any = given.get(p.name)

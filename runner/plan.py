@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,7 +212,7 @@ def build(
             raise InvalidInput([_at(rb, ("vars",), h, str(exc))]) from None
         _require_host_vars(rb, ctx, h, problems)
         plan.contexts[h.name] = ctx
-        planner = _HostPlanner(h, catalog, inventory.host_vars(h), problems)
+        planner = _HostPlanner(h, catalog, inventory.host_vars(h), problems, redactor.text)
         plan.steps[h.name] = planner.steps(rb, ctx, set())
     if problems:
         raise InvalidInput(problems)
@@ -245,6 +245,7 @@ class _HostPlanner:
     catalog: Catalog
     hvars: Mapping[str, Any]
     problems: list[Problem]
+    mask: Callable[[str], str]  # the plan's redactor: a `when:` reason shows values
 
     def steps(self, rb: Runbook, ctx: Context, captures: set[str]) -> list[PlannedStep]:
         out: list[PlannedStep] = []
@@ -267,7 +268,7 @@ class _HostPlanner:
                     why = f"when: {step.when} (waits for {', '.join(waits)})"
                     return PlannedStep(step, "decided-at-run-time", why, action)
                 if not evaluate(step.when, ctx):
-                    return PlannedStep(step, "skipped", why_false(step.when, ctx))
+                    return PlannedStep(step, "skipped", why_false(step.when, ctx, self.mask))
             if step.action.kind == "call":
                 return self.call(rb, step, ctx, captures)
             action = _plan_action(step.action, ctx, captures)

@@ -2,14 +2,16 @@
 
 A plan file holds the rendered plan (secrets masked) and the SHA-256 of everything it was built
 from: every runbook file it uses (called ones too), the inventory, the params (secret values
-only as salted hashes) and the tool version. `run --plan` rebuilds the plan from the same inputs
+only as HMACs keyed by the state dir) and the tool version. `run --plan` rebuilds the plan from the same inputs
 and refuses, naming the difference, unless every one of them still matches.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +19,28 @@ from typing import Any
 
 from runner import __version__
 from runner.audit import canonical, current_actor, now
-from runner.errors import UsageError
+from runner.errors import StateError, UsageError
 from runner.plan import Plan
+from runner.safefs import open_beneath, write_file
 
-FORMAT = "runbook-plan/1"
+FORMAT = "runbook-plan/2"  # 2: a secret param as an HMAC keyed by the state dir, not a salted hash
+KEY_FILE = "plan-secrets.key"
+
+
+def _key(state_dir: Path) -> bytes:
+    """The state dir's key for secret params (32 random bytes, 0600, made on first use)."""
+    path = state_dir / KEY_FILE
+    fd, created = open_beneath(state_dir, path, os.O_RDWR)
+    with os.fdopen(fd, "r+b") as f:
+        if created:
+            f.write(secrets.token_bytes(32))
+            f.flush()
+            os.fsync(f.fileno())
+            f.seek(0)
+        key = f.read()
+    if len(key) != 32:
+        raise StateError(f"{path}: not a key of 32 bytes (delete it to make a new one)")
+    return key
 
 
 def _files(plan: Plan) -> dict[str, str]:
@@ -37,34 +57,48 @@ def _files(plan: Plan) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def salted(value: str, salt: str) -> str:
-    return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()
-
-
-def _params(plan: Plan, salt: str) -> dict[str, Any]:
+def _params(plan: Plan, key: bytes) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in plan.params.items():
         if name in plan.secret_params:
-            out[name] = {"secret_sha256": salted(str(value), salt) if value is not None else None}
+            # a salted SHA-256 of a 6-digit PIN, salt beside it, fell to a brute force in under a
+            # second, and plan files are passed around for review: an HMAC keyed by the state
+            # dir's key cannot be checked, nor guessed, without that key
+            mac = (
+                hmac.new(key, str(value).encode(), "sha256").hexdigest()
+                if value is not None
+                else None
+            )
+            out[name] = {"secret_hmac": mac}
         else:
             out[name] = value
     return out
 
 
-def body(plan: Plan, salt: str | None = None) -> dict[str, Any]:
-    salt = salt or secrets.token_hex(16)
+def body(plan: Plan, state_dir: Path) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "tool_version": __version__,
         "runbook": plan.runbook.id,
         "runbook_file": plan.runbook.file,
         "files": _files(plan),
-        "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
-        "params": _params(plan, salt),
-        "salt": salt,
+        "inventory": inventory_record(plan),
+        "params": _params(plan, _key(state_dir)),
         "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
         "plan": plan.view(),
     }
+
+
+def inventory_record(plan: Plan) -> dict[str, Any]:
+    """The inventory's file(s), digest and --limit: what `run --plan` and `resume` load again
+    (`sources` and `limit` only when there are several or one was given)."""
+    inv = plan.inventory
+    out: dict[str, Any] = {"file": inv.file, "sha256": inv.sha256}
+    if len(inv.sources) > 1:
+        out["sources"] = list(inv.sources)
+    if inv.limit is not None:
+        out["limit"] = inv.limit
+    return out
 
 
 def digest(data: dict[str, Any]) -> str:
@@ -77,12 +111,13 @@ def digest(data: dict[str, Any]) -> str:
 def save(
     plan: Plan,
     path: Path,
+    state_dir: Path,
     *,
     expires: str | None = None,
     author: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> str:
     """Write the plan file; `author` signs its hash (planuse.authored)."""
-    data = body(plan)
+    data = body(plan, state_dir)
     if expires is not None:
         data["expires"] = expires
     data["created"] = now()
@@ -91,9 +126,8 @@ def save(
     signed = author(data["plan_hash"]) if author else None
     if signed is not None:
         data["author"] = signed
-    path.write_text(
-        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_file(path, text.encode("utf-8"), 0o600)  # it holds digests of secrets: not for others
     return str(data["plan_hash"])
 
 
@@ -113,9 +147,9 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def differences(saved: dict[str, Any], plan: Plan) -> list[str]:
+def differences(saved: dict[str, Any], plan: Plan, state_dir: Path) -> list[str]:
     """What changed between a saved plan and the plan rebuilt now; empty when identical."""
-    now_ = body(plan, saved["salt"])
+    now_ = body(plan, state_dir)
     out = []
     if now_["tool_version"] != saved["tool_version"]:
         out.append(f"tool version {saved['tool_version']} -> {now_['tool_version']}")
@@ -128,7 +162,9 @@ def differences(saved: dict[str, Any], plan: Plan) -> list[str]:
         )
     for name in sorted(set(saved["params"]) | set(now_["params"])):
         if saved["params"].get(name) != now_["params"].get(name):
-            out.append(f"param '{name}' differs from the plan")
+            secret = isinstance(now_["params"].get(name), dict)
+            where = " (or the plan was made with another state dir)" if secret else ""
+            out.append(f"param '{name}' differs from the plan{where}")
     if not out and _rendered(saved["plan"], saved.get("run_id")) != _rendered(
         now_["plan"], plan.run_id
     ):

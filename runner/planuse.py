@@ -116,7 +116,7 @@ def claim(state_dir: Path, saved: dict[str, Any], executor: dict[str, Any]) -> N
                             f"the plan {digest[:16]} was already used by run {e.get('run')} at "
                             f"{e.get('ts')}: a plan runs once; make a new one"
                         )
-        journal = Journal(path, ledger.LEDGER)
+        journal = Journal(path, ledger.LEDGER, root=state_dir)
         try:
             journal.append(USED, executor)
         finally:

@@ -1,8 +1,16 @@
-"""Secrets -> `***`, in one place, before anything is displayed or written."""
+"""Secrets -> `***`, in one place, before anything is displayed or written.
+
+A secret is masked in every form the product itself derives from it: as written, shell-quoted
+(alone, or inside a larger quoted value, where each `'` becomes `'"'"'`), URL-encoded (`|
+urlencode`), JSON-escaped (`| tojson`); and in an output excerpt cut through the middle of a secret
+(the 4 KiB head and tail), the part of it that is left.
+"""
 
 from __future__ import annotations
 
+import json
 import shlex
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,9 +26,8 @@ class Redactor:
     def add(self, secret: str) -> None:
         if not secret:
             return
-        # the value may appear as written or as the shell-quoted form render.py produced
-        for form in {secret, shlex.quote(secret)}:
-            if form not in self._needles:
+        for form in _forms(secret):
+            if form and form not in self._needles:
                 self._needles.append(form)
         # longest first, so a quoted form is masked whole rather than around its inner value
         self._needles.sort(key=len, reverse=True)
@@ -41,10 +48,52 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            out = {k: self.value(v) for k, v in value.items()}
+            if isinstance(out.get("head"), str) and isinstance(out.get("tail"), str):
+                # an output digest (steps.digest) whose head was cut at 4 KiB: the cut may run
+                # through a secret, leaving its start at the head's end, its end at the tail's start
+                out["head"], out["tail"] = self.cut_end(out["head"]), self.cut_start(out["tail"])
+            return out
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
 
+    def cut_end(self, text: str) -> str:
+        """`text` was cut after its end: a secret's beginning left there is masked too."""
+        for needle in self._needles:
+            for k in range(min(len(needle) - 1, len(text)), 0, -1):
+                if text.endswith(needle[:k]):
+                    return text[:-k] + MASK
+        return text
+
+    def cut_start(self, text: str) -> str:
+        """`text` was cut before its start: a secret's end left there is masked too."""
+        for needle in self._needles:
+            for k in range(min(len(needle) - 1, len(text)), 0, -1):
+                if text.startswith(needle[-k:]):
+                    return MASK + text[k:]
+        return text
+
     def longest(self) -> int:
         return max((len(n) for n in self._needles), default=0)
+
+
+def _forms(secret: str) -> set[str]:
+    quote = urllib.parse.quote
+    forms = {
+        secret,
+        shlex.quote(secret),  # render.py's quoting of a value on its own
+        secret.replace("'", "'\"'\"'"),  # ... and of a larger value the secret is part of
+        quote(secret, safe="/"),  # Jinja's `| urlencode` of a string
+        quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),  # `| urlencode` of a mapping (a query string)
+        json.dumps(secret)[1:-1],  # JSON-escaped
+        _htmlsafe(json.dumps(secret)[1:-1]),  # `| tojson`
+    }
+    return forms
+
+
+def _htmlsafe(text: str) -> str:
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        text = text.replace(ch, esc)
+    return text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -54,6 +54,18 @@ def _quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def _arg(value: Any) -> str:
+    """`{{ v | arg }}`: a value given to a command as an operand, never as an option. Quoting
+    keeps `--use-compress-program=sh x` one word, but `tar -cf x.tar {{ v }}` still reads that
+    word as an option and runs the program: a value that starts with `-` is refused."""
+    text = "" if value is None else str(value)
+    if text.startswith("-"):
+        raise RenderError(
+            f"| arg: the value {text!r} starts with '-': the command would read it as an option"
+        )
+    return text
+
+
 def _plain(value: Any) -> Any:
     return "" if value is None else value
 
@@ -61,15 +73,17 @@ def _plain(value: Any) -> Any:
 @cache
 def _env(shell: bool) -> Any:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(
+    from runner.limits import bounded_environment
+
+    env = bounded_environment()(
         undefined=StrictUndefined,
         finalize=_quote if shell else _plain,
         autoescape=False,
         keep_trailing_newline=True,
     )
     env.filters["raw"] = lambda v: Raw("" if v is None else v)
+    env.filters["arg"] = _arg
     env.filters["quote"] = lambda v: shlex.quote(str(v))
     return env
 
@@ -104,37 +118,47 @@ def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> s
         return source
     from jinja2 import TemplateError
 
+    from runner.limits import TooCostly, time_limit
+
     try:
-        return str(_template(source, shell).render(context))
+        with time_limit():
+            return str(_template(source, shell).render(context))
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
+    except TooCostly as exc:
+        raise RenderError(str(exc)) from None
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a Jinja expression (`when`, `expect.that`)."""
     from jinja2 import TemplateError
 
+    from runner.limits import TooCostly, time_limit
+
     try:
-        return _expression(expression)(**context)
+        with time_limit():
+            return _expression(expression)(**context)
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
+    except TooCostly as exc:
+        raise RenderError(str(exc)) from None
     except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 
-def why_false(expression: str, context: Mapping[str, Any]) -> str:
+def why_false(expression: str, context: Mapping[str, Any], mask: Callable[[str], str]) -> str:
     """The reason a `when:` is false, with the values it looked at: `when is false: mode ==
-    'full', where mode='quick'`. Secrets are masked later, where every event and plan is."""
+    'full', where mode='quick'`. Each value is masked (`mask`: the run's redactor) before it is
+    shortened: a long secret cut to `...` would no longer be recognised, and leak its start."""
     try:
         names = sorted(names_used(expression, expression=True))
     except RenderError:
         names = []
-    values = ", ".join(f"{n}={_short(context[n])}" for n in names if n in context)
+    values = ", ".join(f"{n}={_short(mask(repr(context[n])))}" for n in names if n in context)
     return f"when is false: {expression}" + (f", where {values}" if values else "")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -144,12 +168,18 @@ def names_used(source: str, *, expression: bool = False) -> set[str]:
         return set()
     from jinja2 import TemplateError, meta
 
+    from runner.limits import static_problem
+
     text = "{{ (" + source + ") }}" if expression else source
     try:
         ast = _env(False).parse(text)
+        names = set(meta.find_undeclared_variables(ast))  # compiles: an unknown filter fails here
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
-    return set(meta.find_undeclared_variables(ast)) - JINJA_GLOBALS
+    problem = static_problem(ast)  # what the sandbox or evaluation would refuse whatever the values
+    if problem:
+        raise RenderError(problem)
+    return names - JINJA_GLOBALS
 
 
 _EXPR = re.compile(r"{{(.*?)}}", re.S)

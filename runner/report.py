@@ -15,7 +15,7 @@ from typing import Any
 from runner import identity
 from runner.audit import Verdict
 from runner.lifecycle import Lifecycle, derive
-from runner.termsafe import json_text, neutralise, neutralise_all
+from runner.termsafe import json_safe, neutralise, neutralise_all
 
 
 @dataclass
@@ -194,12 +194,32 @@ def timeline(s: RunSummary) -> str:
             + (f": {r['note']}" if r.get("note") else "")
         )
     out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
-    return neutralise("\n".join(out))
+    return printable("\n".join(out))
+
+
+# What a terminal must not receive as it is: one definition, termsafe.py (bidi overrides too).
+printable = neutralise
 
 
 def export(summaries: list[RunSummary], fmt: str) -> str:
+    """Every format neutralises control characters and bidi overrides (termsafe.py): an export
+    is read in a terminal too (`cat`, `less -R`)."""
+    text = _export(summaries, fmt)
+    if fmt == "json":  # as \u escapes: still valid JSON that decodes to the recorded values
+        return json_safe(text)
+    if fmt == "csv":  # each cell was neutralised: the rows' CRLF are the format's own
+        return text
+    return printable(text)
+
+
+def _export(summaries: list[RunSummary], fmt: str) -> str:
     if fmt == "json":
-        return json_text([{**s.row(), "events": s.events} for s in summaries], indent=2) + "\n"
+        return (
+            json.dumps(
+                [{**s.row(), "events": s.events} for s in summaries], indent=2, ensure_ascii=False
+            )
+            + "\n"
+        )
     if fmt == "csv":
         buf = io.StringIO()
         cols = [
@@ -218,7 +238,7 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
             "by",
             "verified",
         ]
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for s in summaries:
             for e in s.events:
@@ -233,7 +253,7 @@ def export(summaries: list[RunSummary], fmt: str) -> str:
                 f"# Run {s.run_id}\n\n**Audit verification: {s.verified}**\n\n```\n{timeline(s)}\n```\n"
             )
         return "\n".join(parts)
-    return neutralise(_html(summaries))
+    return _html(summaries)
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}

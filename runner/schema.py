@@ -120,7 +120,10 @@ def _message(err: ValidationError) -> tuple[str, str | None]:
         allowed = set(schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in allowed)
         if extra:
-            hint = f" (expected one of: {', '.join(sorted(allowed))})" if allowed else ""
+            from runner.suggest import did_you_mean
+
+            hint = did_you_mean(extra[0], allowed)
+            hint += f" (expected one of: {', '.join(sorted(allowed))})" if allowed else ""
             return f"unknown key '{extra[0]}'{hint}", extra[0]
     if kind == "required":
         missing = str(err.message).split("'")[1] if "'" in err.message else err.message

@@ -194,26 +194,29 @@ def _read_position(state_dir: Path, to: Target) -> dict[str, Any]:
 
 
 def _write_position(state_dir: Path, to: Target, position: dict[str, Any]) -> None:
-    path = _position_file(state_dir, to)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump({"target": to.url, "journals": position}, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # never half a position: a crash keeps the previous one
+    from runner.safefs import write_file
+
+    doc = json.dumps({"target": to.url, "journals": position}, sort_keys=True)
+    # never half a position (a temp file renamed: a crash keeps the previous one), never
+    # written through a symlink planted in the state dir
+    write_file(_position_file(state_dir, to), doc.encode("utf-8"), 0o600, root=state_dir)
 
 
 @contextmanager
 def _position_lock(state_dir: Path, to: Target, *, wait: bool) -> Iterator[bool]:
+    from runner.safefs import open_beneath
+
     path = _position_file(state_dir, to)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as fh:
+    fd, _ = open_beneath(state_dir, path.with_suffix(".lock"), os.O_WRONLY)
+    try:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
         yield True
+    finally:
+        os.close(fd)
 
 
 class LiveShipper:

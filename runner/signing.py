@@ -33,6 +33,8 @@ def keygen(prefix: Path) -> tuple[Path, Path]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from runner.safefs import write_file
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -41,11 +43,12 @@ def keygen(prefix: Path) -> tuple[Path, Path]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(prefix, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(prefix, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     pub_path = prefix.with_name(prefix.name + ".pub")
-    pub_path.write_bytes(pub)
+    write_file(pub_path, pub, 0o644)  # whatever the umask
     return prefix, pub_path
 
 

@@ -171,12 +171,28 @@ def load_file(path: Path | str, *, display: str | None = None) -> Document:
     p = Path(path)
     name = display or _display_name(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise InvalidInput([Problem(Location(name), "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise InvalidInput([Problem(Location(name), f"cannot read: {exc}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput([_not_utf8(name, data, exc)]) from None
     return load_text(text, name)
+
+
+def _not_utf8(name: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """Where the first byte that is not UTF-8 is, as line:col (a byte offset helps nobody)."""
+    before = data[: exc.start]
+    line = before.count(b"\n") + 1
+    col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
+    return Problem(
+        Location(name, line, col),
+        f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason}); a binary file, or "
+        "another encoding (save it as UTF-8)",
+    )
 
 
 def _display_name(p: Path) -> str:

@@ -158,7 +158,7 @@ class Steps:
                     self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
                     return "skipped", why, [], False
             if step.when is not None and not evaluate(step.when, ctx):
-                why = why_false(step.when, ctx)
+                why = why_false(step.when, ctx, self.bus.redactor.text)
                 self.bus.emit("step.skipped", host=h.name, step=sid, reason=why)
                 return "skipped", why, [], False
             for c in step.preconditions:

@@ -47,8 +47,13 @@ def _json_escape(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
 
 
+def json_safe(text: str) -> str:
+    """JSON text with every unsafe character written as a `\\uXXXX` escape: safe to print, and
+    it decodes to exactly the same values (outside strings JSON has no such characters, and
+    inside one that escape means the character itself)."""
+    return _UNSAFE.sub(_json_escape, text)
+
+
 def json_text(value: Any, **kwargs: Any) -> str:
-    """`json.dumps`, with every unsafe character written as a JSON `\\uXXXX` escape: the text is
-    safe to print, and decodes to exactly the recorded values (these characters occur only
-    inside JSON strings, where that escape means the character itself)."""
-    return _UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, **kwargs))
+    """`json.dumps` made safe to print (json_safe)."""
+    return json_safe(json.dumps(value, ensure_ascii=False, **kwargs))

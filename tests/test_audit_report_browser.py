@@ -64,7 +64,9 @@ def test_report_in_chromium(
     assert set(runs) <= set(every_run)
 
     # the cover: period, generation time, tool version, every journal's verdict, the key used
-    assert doc.one(id="period").text == f"{today} to {today}, UTC"
+    assert doc.one(id="period").text == (
+        f"{today}T00:00:00.000000Z to {today}T23:59:59.999999Z, UTC"
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", doc.one(id="generated").text)
     assert doc.one(id="tool-version").text == f"runbook {__version__}"
     key_id = signing.key_id(signing.load_public(str(workdir / "key.pub")))

@@ -26,7 +26,10 @@ steps:
 def test_list_finds_runbooks(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_runbook(workdir, "one", "runbook: one\nsteps: [{id: a, run: 'true'}]\n")
     assert main(["--json", "list"]) == 0
-    assert json.loads(capsys.readouterr().out)["runbook"] == ["runbooks/one.yaml"]
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["kind"], r["file"]) for r in rows] == [
+        ("one", "runbook", "runbooks/one.yaml")
+    ]
 
 
 @pytest.mark.parametrize("kind", ["runbook", "checklist", "inventory"])

@@ -13,6 +13,7 @@ from runner import checklist as cl
 from runner import signing
 from runner.audit import canonical, record_hash
 from runner.cli import main
+from runner.ledger import signed_text
 
 DAY = "2026-11-24"
 CHECKLIST = """
@@ -144,7 +145,7 @@ def test_signed_seals_verify_with_the_key_and_fail_with_another(
     assert signer is not None and len(seals) == 3
     for e in seals:
         assert e["key_id"] == signer.key_id
-        assert signing.valid(e["public_key"], e["last_hash"], e["signature"])
+        assert signing.valid(e["public_key"], signed_text(e["event"], e), e["signature"])
     code, out = verify(capsys, "--public-key", str(keys[1]))
     assert code == 0, out
     signing.keygen(workdir / "keys" / "other")

@@ -60,7 +60,7 @@ def test_saved_plan_executes_and_hides_the_secret(planned: Path, workdir: Path) 
     text = planned.read_text()
     assert "tok-s3cret" not in text
     data = json.loads(text)
-    assert data["params"]["version"] == "2.0" and "secret_sha256" in data["params"]["token"]
+    assert data["params"]["version"] == "2.0" and len(data["params"]["token"]["secret_hmac"]) == 64
     steps = data["plan"]["hosts"]["local"]
     assert steps[0]["verify"][0]["run"].startswith("grep -q 2.0 ")
     assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret"]) == 0
@@ -85,7 +85,7 @@ def test_one_character_edit_of_the_runbook_is_refused(
     path.write_text(path.read_text().replace("test -n", "test  -n"))
     assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret"]) == 2
     assert "runbook file runbooks/deploy.yaml changed" in capsys.readouterr().err
-    assert not (workdir / "state").exists()
+    assert not (workdir / "state" / "runs").exists()  # (the state dir holds the plan key)
 
 
 def test_a_changed_param_is_refused(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,17 +7,24 @@ same checks as `audit verify`), and each run, checklist, approval and review car
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import __version__, checklist, identity, integrity, policy, signing, signoffs
+from runner import (
+    __version__,
+    checklist,
+    identity,
+    integrity,
+    policy,
+    signing,
+    signoffs,
+    timespec,
+)
 from runner.audit import Verdict, now, verify_run
 from runner.auditreport.hostrows import StepRow, per_host
 from runner.auditreport.periods import never_started, overlaps
 from runner.auditreport.why import explained
-from runner.errors import UsageError
 from runner.ledger import ledger_path
 from runner.lifecycle import Transition, derive
 from runner.report import RunSummary
@@ -25,26 +32,22 @@ from runner.report import RunSummary
 
 @dataclass(frozen=True)
 class Period:
-    """`--since`/`--until`: a date (the whole day) or a UTC timestamp, each end included."""
+    """`--since`/`--until` as UTC timestamps, each end included (`parse` reads what `audit
+    list` reads: dates, times, today, yesterday, ages; a date alone as `--until` is that whole
+    day)."""
 
     since: str | None = None
     until: str | None = None
 
-    def __post_init__(self) -> None:
-        for flag, value in (("--since", self.since), ("--until", self.until)):
-            try:
-                if value:
-                    dt.datetime.fromisoformat(value.removesuffix("Z"))
-            except ValueError:
-                raise UsageError(
-                    f"audit report {flag} {value!r}: expected a date (2026-11-01) or a UTC time (2026-11-01T08:00:00Z)"
-                ) from None
+    @classmethod
+    def parse(cls, since: str | None, until: str | None) -> Period:
+        return cls(
+            timespec.parse(since, flag="--since") if since else None,
+            timespec.parse(until, flag="--until", end=True) if until else None,
+        )
 
     def holds(self, ts: str) -> bool:
-        until = (self.until or "").removesuffix("Z")
-        return (not self.since or ts >= self.since.removesuffix("Z")) and (
-            not until or ts[: len(until)] <= until
-        )
+        return (not self.since or ts >= self.since) and (not self.until or ts <= self.until)
 
 
 @dataclass

@@ -21,7 +21,8 @@ from runner import (
 )
 from runner.audit import list_journals, verify_run
 from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
-from runner.report import RunSummary, export, summarize, timeline
+from runner.report import RunSummary, export, printable, summarize, timeline
+from runner.safefs import write_file
 
 
 def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
@@ -191,6 +192,12 @@ def _matches(s: RunSummary, a: argparse.Namespace) -> bool:
 
 
 def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = False) -> int:
+    from runner import timespec
+
+    if a.since:
+        a.since = timespec.parse(a.since, flag="--since")
+    if a.until:
+        a.until = timespec.parse(a.until, flag="--until", end=True)
     rows = [s for s in all_summaries(state_dir) if _matches(s, a)]
     if as_json:
         print(json.dumps([s.row() for s in rows], indent=2))
@@ -199,7 +206,9 @@ def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = Fal
         r = s.row()
         flag = "  NEEDS REVIEW" if s.needs_review else ""
         print(
-            f"{r['run_id']}  {r['runbook']}  {r['operator']}  {r['started']}  {r['duration']}s  {r['outcome']}  {r['verified']}{flag}"
+            printable(
+                f"{r['run_id']}  {r['runbook']}  {r['operator']}  {r['started']}  {r['duration']}s  {r['outcome']}  {r['verified']}{flag}"
+            )
         )
     if not rows:
         print("no runs match", file=sys.stderr)
@@ -212,7 +221,7 @@ def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
     summaries = all_summaries(state_dir) if a.all else [_summary(state_dir, a.run_id)]
     text = export(summaries, a.format)
     if a.out:
-        Path(a.out).write_text(text, encoding="utf-8")
+        write_file(Path(a.out), text.encode("utf-8"), 0o644)  # a report, meant to be passed on
         print(f"wrote {a.out}")
     else:
         sys.stdout.write(text)

@@ -15,8 +15,9 @@ def add_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     r = actions.add_parser(
         "report", help="one document for a period: cover, summary, index, runs, checklists"
     )
-    r.add_argument("--since", metavar="DATE|TIME", help="from this UTC date or time (included)")
-    r.add_argument("--until", metavar="DATE|TIME", help="to this UTC date or time (included)")
+    when = "(2026-11-24, 2026-11-24T18:00, 2026-11-24T18:00:00Z, today, yesterday, 3d, 12h)"
+    r.add_argument("--since", metavar="WHEN", help=f"from this time on, UTC {when}")
+    r.add_argument("--until", metavar="WHEN", help="up to this time (a date: that whole day)")
     r.add_argument("--runbook", help="only runs of this runbook (checklists left out)")
     r.add_argument("--ticket", help="only runs under this ticket (checklists left out)")
     r.add_argument("--format", choices=FORMATS, default="html")
@@ -41,7 +42,7 @@ def report(state_dir: Path, a: argparse.Namespace) -> int:
         raise UsageError("audit report --format pdf needs -o FILE")
     rep = collect(
         state_dir,
-        Period(a.since, a.until),
+        Period.parse(a.since, a.until),
         runbook=a.runbook,
         ticket=a.ticket,
         public_key=a.public_key,

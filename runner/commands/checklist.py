@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from runner import checklist as cl
 from runner.audit import current_actor
@@ -34,15 +33,14 @@ from runner.signoffs import policy_shortfalls, signed_record
 from runner.termsafe import neutralise
 
 
-def add_parser(sub: Any) -> None:
-    c = sub.add_parser("checklist", help="checklist instances and sign-off")
+def add_arguments(c: argparse.ArgumentParser) -> None:
     csub = c.add_subparsers(dest="checklist_command", required=True, metavar="ACTION")
 
     def cmd(name: str, help_: str, *, item: bool = False) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = csub.add_parser(name, help=help_)
-        p.add_argument("name", help="checklist name or path")
+        p.add_argument("name", metavar="CHECKLIST", help="checklist name or path")
         if item:
-            p.add_argument("item", help="item id")
+            p.add_argument("item", metavar="ITEM", help="item id")
         p.add_argument(
             "--period",
             metavar="INSTANCE",
@@ -55,7 +53,7 @@ def add_parser(sub: Any) -> None:
     st.add_argument("--by", help="who starts it (default: OS user)")
     r = cmd("run", "execute the automated items and attach their evidence")
     r.add_argument("items", nargs="*", metavar="ITEM", help="only these (default: all not done)")
-    r.add_argument("-i", "--inventory", metavar="INV")
+    r.add_argument("-i", "--inventory", metavar="INV", help="inventory for the items' runbooks")
     r.add_argument("--by", help="who performs them (default: OS user)")
     r.add_argument("--yes", action="store_true", help="answer runbooks' confirm: questions")
     r.add_argument("--quiet", action="store_true", help="do not echo command output")
@@ -66,18 +64,20 @@ def add_parser(sub: Any) -> None:
         choices=["performed", "reviewed", "approved", "verified"],
         help="default: the item's sign-off meaning",
     )
-    sg.add_argument("--note")
+    sg.add_argument("--note", help="a note recorded with the signature")
     sk = cmd("skip", "skip an item, with a reason", item=True)
-    sk.add_argument("--reason", required=True)
+    sk.add_argument("--reason", required=True, help="why it is skipped (recorded)")
     sk.add_argument("--by", help="who decides (default: OS user)")
     ss = cmd("status", "the instance's items, who did what, evidence and progress")
-    ss.add_argument("--format", choices=["text", "md", "json"], default="text")
+    ss.add_argument(
+        "--format", choices=["text", "md", "json"], default="text", help="default: text"
+    )
     ss.add_argument("--history", action="store_true", help="also every record, in order")
     co = cmd("complete", "the final sign-off; refused while a required item is pending")
     co.add_argument("--by", help="who closes it (default: OS user)")
-    co.add_argument("--note")
+    co.add_argument("--note", help="a note recorded with the sign-off")
     du = csub.add_parser("due", help="checklists with no completed instance for the current period")
-    du.add_argument("--format", choices=["text", "json"], default="text")
+    du.add_argument("--format", choices=["text", "json"], default="text", help="default: text")
 
 
 def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | None = None) -> int:

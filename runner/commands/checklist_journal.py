@@ -4,27 +4,48 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from runner import checklist as cl
-from runner import identity
+from runner import identity, signing
 from runner.audit import Journal, current_actor, verify_run
 from runner.errors import AuditError, UsageError
 from runner.ledger import appending
+from runner.safefs import open_beneath
 
 
 def who(by: str | None) -> str:
     return by or current_actor()["user"]
 
 
-def read(path: Path) -> cl.Instance:
+def read(path: Path, signing_key: str | None = None) -> cl.Instance:
+    """The instance as the records the ledger vouches for say it is.
+
+    A record no seal vouches for (with a signing key configured: no seal signed by it) was
+    appended by hand, or by a command killed before it sealed: it does not count, and stderr says
+    so. Otherwise a forged `item.signed` would show as done and let `complete` pass.
+    """
+    from runner.integrity import vouched
+
     verdict = verify_run(path, keep=True)
     if not verdict.ok:
         raise AuditError(f"the checklist's audit log does not verify: {verdict.line()}")
-    return cl.derive(verdict.events)
+    signer = signing.load_signer(signing_key)
+    state_dir = path.parents[2]  # <state>/checklists/<id>/<instance>.jsonl
+    ok = vouched(state_dir, path, verdict, signer.public_b64 if signer else None)
+    ignored = [e["seq"] for e in verdict.events if e["seq"] not in ok]
+    if ignored:
+        print(
+            f"warning: {path.name}: record(s) {', '.join(map(str, ignored))} not vouched for by "
+            "the ledger (appended by hand, or by a command stopped before it sealed): ignored",
+            file=sys.stderr,
+        )
+    return cl.derive([e for e in verdict.events if e["seq"] in ok])
 
 
 @contextmanager
@@ -38,7 +59,7 @@ def open_instance(
         flag = f" --period {instance}"
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}{flag}")
     with lock(path):
-        inst = read(path)
+        inst = read(path, signing_key)
         with appending_to(path, state_dir, signing_key) as journal:
             yield journal, inst
 
@@ -53,10 +74,12 @@ def appending_to(
 
 @contextmanager
 def lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    fd, _ = open_beneath(path.parents[2], path.with_suffix(".lock"), os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 def ensure_open(inst: cl.Instance) -> None:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from runner import inventory as inventory_mod
 from runner import params as params_mod
 from runner.console import interactive
 from runner.errors import InvalidInput, Location, Problem, UsageError
-from runner.inventory import Inventory
+from runner.inventory import Host, Inventory
 from runner.loader import Catalog
 from runner.model import Param
 from runner.plan import Plan, build
 from runner.redact import Redactor
-from runner.source import load_file
 
 
 def new_run_id(runbook: str) -> str:
@@ -30,31 +31,53 @@ def _prompt(p: Param) -> str | None:
     return getpass.getpass(f"{p.name} (secret): ")
 
 
-def _params_file(path: str) -> dict[str, Any]:
-    doc = load_file(path)
-    if not isinstance(doc.data, dict):
-        raise InvalidInput(
-            [Problem(Location(doc.file, 1, 1), "a params file is a mapping of NAME: VALUE")]
-        )
-    return dict(doc.data)
+def load_inventory(inventory: str | Sequence[str] | None, limit: str | None) -> Inventory:
+    inv = inventory_mod.load(inventory) if inventory else inventory_mod.DEFAULT
+    return dataclasses.replace(inv, limit=limit) if limit is not None else inv
+
+
+def target_hosts(
+    name: str, inventory: str | Sequence[str] | None, limit: str | None
+) -> tuple[str, list[Host]]:
+    """`--list-hosts`: the runbook's id and the hosts it would touch; nothing is rendered."""
+    rb = Catalog().load(name)
+    return rb.id, load_inventory(inventory, limit).resolve(rb.targets)
 
 
 def prepare(
     name: str,
     assignments: list[str],
     params_file: str | None,
-    inventory: str | None,
+    inventory: str | Sequence[str] | None,
     run_id: str | None = None,
+    *,
+    extra: Sequence[str] = (),
+    limit: str | None = None,
 ) -> Plan:
-    inv: Inventory = inventory_mod.load(inventory) if inventory else inventory_mod.DEFAULT
+    inv = load_inventory(inventory, limit)
     catalog = Catalog()
-    rb = catalog.load_checked(name, inv.all_var_names())
-    given: dict[str, Any] = _params_file(params_file) if params_file else {}
+    try:
+        rb = catalog.load_checked(name, inv.all_var_names())
+    except InvalidInput as exc:
+        raise _without_inventory(exc) if not inventory else exc from None
+    given: dict[str, Any] = params_mod.read_file(params_file) if params_file else {}
     given.update(params_mod.parse_assignments(assignments))
+    given.update(params_mod.extra_vars(extra))
     values = params_mod.resolve(rb, given, prompt=_prompt)
     redactor = Redactor(
         str(values[n]) for n in params_mod.secret_names(rb) if values.get(n) is not None
     )
     if not rb.steps:
         raise UsageError(f"{rb.id}: no steps")
-    return build(rb, values, inv, catalog, run_id or new_run_id(rb.id), redactor)
+    try:
+        return build(rb, values, inv, catalog, run_id or new_run_id(rb.id), redactor)
+    except InvalidInput as exc:
+        raise _without_inventory(exc) if not inventory else exc from None
+
+
+def _without_inventory(exc: InvalidInput) -> InvalidInput:
+    """With no -i, a name the inventory would define is missing: say where it comes from."""
+    if any("undefined name" in p.message or "no variable" in p.message for p in exc.problems):
+        hint = "no inventory was given: host variables come from one, pass it with -i INVENTORY"
+        return InvalidInput([*exc.problems, Problem(Location("runbook"), hint)])
+    return exc

@@ -1,19 +1,24 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import identity, ledger, planfile, planuse, policy
-from runner.commands.common import prepare
+from runner.commands.common import prepare, target_hosts
 from runner.plan import Plan
+
+if TYPE_CHECKING:
+    from runner.commands.run import RunArgs
 
 
 def plan(
     name: str,
     assignments: list[str],
     params_file: str | None,
-    inventory: str | None,
+    inventory: str | Sequence[str] | None,
     *,
     fmt: str = "text",
     out: str | None = None,
@@ -21,29 +26,74 @@ def plan(
     state_dir: Path | None = None,
     expires: str | None = None,
     ssh_key: str | None = None,
+    extra: Sequence[str] = (),
+    limit: str | None = None,
+    list_hosts: bool = False,
 ) -> int:
-    """Print every step per host with its rendered command and checks. Nothing is executed,
-    except with `check`: preconditions and `safe` steps then run on the real targets."""
-    p = prepare(name, assignments, params_file, inventory)
+    """Print every step per host with its rendered command and checks (and save it with
+    `out`). Nothing is executed, except with `check`: preconditions and `safe` steps then run
+    on the real targets."""
+    if list_hosts:
+        runbook, targets = target_hosts(name, inventory, limit)
+        return _print_hosts(runbook, [h.name for h in targets])
+    p = prepare(name, assignments, params_file, inventory, extra=extra, limit=limit)
     view = p.view()
     if check:
         return _check(p, state_dir or Path(".runbook"), as_json=fmt == "json")
+    _print_view(view, fmt)
     if out:
         rules = policy.load()
         until = planuse.expiry(rules, expires)
         key = identity.key_source(ssh_key)
         digest = planfile.save(
-            p, Path(out), expires=until, author=lambda h: planuse.authored(rules, h, key)
+            p,
+            Path(out),
+            state_dir or Path(".runbook"),
+            expires=until,
+            author=lambda h: planuse.authored(rules, h, key),
         )
-        print(f"plan saved to {out}; plan hash {digest}; expires {until}; used once")
         print(
-            f"review it, approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`"
+            f"plan saved to {out}; plan hash {digest}; expires {until}; used once",
+            file=sys.stderr,
         )
-        return 0
+        print(
+            f"review it (`runbook plan show {out}`), approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _print_view(view: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(view, indent=2, sort_keys=True))
     else:
         print(render_text(view, md=fmt == "md"))
+
+
+def show_saved(path: str, *, fmt: str = "text") -> int:
+    """`runbook plan show PLAN`: a saved plan, as `plan` printed it (its hash checked)."""
+    data = planfile.load(Path(path))
+    _print_view(data["plan"], fmt)
+    if fmt != "json":
+        inv = data["inventory"]
+        print(f"\nplan hash {data['plan_hash']}; inventory {inv.get('file') or '(none)'}")
+    return 0
+
+
+def list_hosts(a: RunArgs) -> int:
+    """`run --list-hosts`: the hosts the run would touch, from the plan it would execute."""
+    if a.plan_file:
+        data = planfile.load(Path(a.plan_file))
+        hosts = [h for batch in data["plan"]["batches"] for h in batch]
+        return _print_hosts(data["runbook"], hosts)
+    runbook, targets = target_hosts(a.name, a.inventory, a.limit)
+    return _print_hosts(runbook, [h.name for h in targets])
+
+
+def _print_hosts(runbook: str, hosts: list[str]) -> int:
+    print(f"{runbook}: {len(hosts)} host(s)")
+    for h in hosts:
+        print(f"  {h}")
     return 0
 
 

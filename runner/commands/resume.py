@@ -27,8 +27,14 @@ def _rebuild(
         raise UsageError(
             "resume takes the run's own params; only its secret params may be given (-p)"
         )
+    inv = s.get("inventory") or {}
     plan = prepare(
-        s["file"], given + secrets, None, (s.get("inventory") or {}).get("file"), run_id=st.run_id
+        s["file"],
+        given + secrets,
+        None,
+        inv.get("sources") or inv.get("file"),
+        run_id=st.run_id,
+        limit=inv.get("limit"),
     )
     notes = []
     if plan.runbook.sha256 != s["runbook_sha256"]:
@@ -39,7 +45,6 @@ def _rebuild(
                 "pass --accept-changed-runbook to continue with the new file"
             )
         notes.append(f"runbook changed: {s['runbook_sha256']} -> {plan.runbook.sha256}")
-    inv = s.get("inventory") or {}
     if inv.get("sha256") != plan.inventory.sha256:
         raise UsageError(f"the inventory {inv.get('file')} changed since run {st.run_id} started")
     return plan, notes

@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -13,10 +14,10 @@ from runner.audit import Journal, current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
-from runner.errors import EXIT_INTERRUPTED, UsageError
+from runner.errors import EXIT_INTERRUPTED, StateError, StoppedMidRun, UsageError
 from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
-from runner.ledger import seal
+from runner.ledger import opened, seal
 from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
 from runner.plan import Plan
@@ -32,7 +33,7 @@ class RunArgs:
     name: str
     params: list[str] = field(default_factory=list)
     params_file: str | None = None
-    inventory: str | None = None
+    inventory: str | Sequence[str] | None = None
     yes: bool = False
     no_rollback: bool = False
     ticket: str | None = None
@@ -46,6 +47,8 @@ class RunArgs:
     ssh_key: str | None = None  # the operator's SSH key (identity.py): signs a plan's use
     from_step: str | None = None
     from_reason: str | None = None
+    extra: Sequence[str] = ()  # -e
+    limit: str | None = None  # --limit: an Ansible host pattern
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
@@ -53,7 +56,8 @@ def run(a: RunArgs, state_dir: Path) -> int:
     if a.plan_file:
         plan, saved = _from_saved(a, state_dir)
     else:
-        plan = prepare(a.name, a.params, a.params_file, a.inventory)  # exit 2 here: nothing ran
+        # exit 2 here: nothing ran
+        plan = prepare(a.name, a.params, a.params_file, a.inventory, extra=a.extra, limit=a.limit)
     return start(plan, a, state_dir, saved)
 
 
@@ -66,7 +70,7 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         "runbook_sha256": rb.sha256,
         "tool_version": __version__,
         "params": {k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
-        "inventory": {"file": plan.inventory.file, "sha256": plan.inventory.sha256},
+        "inventory": planfile.inventory_record(plan),
         "hosts": [h.name for h in plan.hosts],
         "batches": [[h.name for h in b] for b in plan.batches],
         "plan_hash": saved["plan_hash"] if saved else plan.digest(),
@@ -80,7 +84,10 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
     }
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
-        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'")
+        from runner.suggest import did_you_mean
+
+        hint = did_you_mean(a.from_step, [s.id for s in rb.steps])
+        raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     from runner import planuse  # here: a run without a policy or a plan pays ~1 ms, not 10
 
     planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
@@ -114,11 +121,13 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
-        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id)
+        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
+        first = journal.seq + 1
         console = Console(screen, show_output=not a.quiet)
         sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
         bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(event, run_id_=plan.run_id, **fields)
+        opened(journal, state_dir, signer, first)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
         life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
@@ -132,9 +141,13 @@ def execute(
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):
             return EXIT_INTERRUPTED
+        except StateError as exc:
+            raise StoppedMidRun(f"{exc} (commands before it ran: see the audit log)") from None
         finally:
             try:
                 seal(journal, state_dir, signer)
+            except StateError as exc:
+                raise StoppedMidRun(f"{exc} (the run was not sealed in the ledger)") from None
             finally:
                 journal.close()
                 if shipper is not None:
@@ -170,9 +183,15 @@ def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
             "with --plan, params come from the plan; only secret params may be given (-p)"
         )
     given += a.params
-    inventory = saved["inventory"]["file"] if saved["inventory"]["file"] else None
-    plan = prepare(saved["runbook_file"], given, None, inventory)
-    changed = planfile.differences(saved, plan)
+    inv = saved["inventory"]
+    plan = prepare(
+        saved["runbook_file"],
+        given,
+        None,
+        inv.get("sources") or inv["file"],
+        limit=inv.get("limit"),
+    )
+    changed = planfile.differences(saved, plan, state_dir)
     if changed:
         raise UsageError("refusing to run the saved plan: " + "; ".join(changed))
     if a.require_approval:
@@ -211,6 +230,21 @@ def _require_approval(
         )
 
 
+# SIGHUP (the terminal or the SSH session to it went away) is an interrupt like the others: the
+# default action killed the runner with nothing recorded while the step ran on
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _detach_terminal() -> None:
+    """The terminal hung up: nobody can answer a question (the failure policy applies, as without
+    a terminal), and writing to it would fail with EIO. What the console would print goes to
+    /dev/null from now on; the audit log has it all."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
 async def _main(
     engine: Engine, executors: Executors, rollback_only: dict[str, list[str]] | None
 ) -> int:
@@ -219,14 +253,16 @@ async def _main(
     assert task is not None
 
     def on_signal(sig: signal.Signals) -> None:
-        # The first SIGINT/SIGTERM stops the running steps and lets the failure policy apply;
-        # the next one cancels the run: commands still running are killed without grace, the
-        # engine records run.finished (interrupted), and we exit 130, resumable.
+        # The first SIGINT/SIGTERM/SIGHUP stops the running steps and lets the failure policy
+        # apply; the next one cancels the run: commands still running are killed without grace,
+        # the engine records run.finished (interrupted), and we exit 130, resumable.
+        if sig == signal.SIGHUP:
+            _detach_terminal()
         if not engine.interrupt(sig.name):
             executors.hurry()
             task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in INTERRUPTS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         if rollback_only is not None:
@@ -235,6 +271,6 @@ async def _main(
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in INTERRUPTS:
             loop.remove_signal_handler(sig)
         await executors.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from runner import checklist as checklist_mod
@@ -11,7 +12,7 @@ from runner.loader import Catalog, discover
 from runner.source import load_file
 
 
-def validate(refs: list[str], *, inventory: str | None = None) -> int:
+def validate(refs: list[str], *, inventory: str | Sequence[str] | None = None) -> int:
     """Report every problem of every runbook and checklist at once; exit 2 if there is any."""
     known: set[str] = set()
     if inventory:
