@@ -20,7 +20,12 @@ def add_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     r.add_argument("--until", metavar="WHEN", help="up to this time (a date: that whole day)")
     r.add_argument("--runbook", help="only runs of this runbook (checklists left out)")
     r.add_argument("--ticket", help="only runs under this ticket (checklists left out)")
-    r.add_argument("--format", choices=FORMATS, default="html")
+    r.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="html",
+        help="html (default; prints a page per run), md, pdf (Chromium; needs -o), csv, json",
+    )
     r.add_argument("-o", "--out", metavar="FILE", help="write here (pdf: required)")
     r.add_argument("--public-key", metavar="FILE", help="require every journal signed by this key")
     r.add_argument(
