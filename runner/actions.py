@@ -65,7 +65,11 @@ async def _execute(
     into: Digests | None,
 ) -> Outcome:
     if action.kind == "http":
-        return await _http(action, ctx)
+        return await _http(action, ctx, executor)
+    if action.kind == "notify":
+        from runner import notify
+
+        return await notify.execute(action, ctx, on_output)
     if command is None:
         command = render(action.text, ctx, shell=True)
     request = CommandRequest(
@@ -84,16 +88,29 @@ async def _execute(
     return Outcome(result, command, None, judge(action, result, None, ctx))
 
 
-async def _http(action: Action, ctx: Context) -> Outcome:
+async def _http(action: Action, ctx: Context, executor: Any) -> Outcome:
     assert action.http is not None
     h = action.http
     url = render(h.url, ctx)
     headers = {k: render(v, ctx) for k, v in h.headers}
     body = render(h.body, ctx).encode() if h.body is not None else None
     start = time.monotonic()
-    status, data, error = await asyncio.to_thread(
-        _request, h.method, url, headers, body, action.timeout
-    )
+    # a remote host's request goes through its SSH connection, unless `from: runner` says not
+    open_tcp = getattr(executor, "open_tcp", None) if h.origin == "host" else None
+    if open_tcp is not None:
+        from runner.executors import tunnel
+        from runner.executors.base import ConnectionFailed
+
+        try:
+            status, data, error = await tunnel.request(
+                open_tcp, h.method, url, headers, body, action.timeout, executor.name
+            )
+        except ConnectionFailed as exc:
+            status, data, error = None, b"", str(exc)
+    else:
+        status, data, error = await asyncio.to_thread(
+            _request, h.method, url, headers, body, action.timeout
+        )
     stdout = StreamOutput(kept=data, tail=data[-4096:], size=len(data), sha256=_sha(data))
     result = CommandResult(
         exit=0 if not error else 1, stdout=stdout, duration=time.monotonic() - start, error=error

@@ -58,6 +58,9 @@ class Inventory:
     children: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
     sources: tuple[str, ...] = ()
     limit: str | None = None  # an Ansible host pattern (`--limit`) that narrows every target
+    # No inventory was given: `local` is the only host, whatever group a runbook targets (the
+    # seed's runbooks target the application group, which only a real inventory defines).
+    implicit: bool = False
 
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -87,8 +90,8 @@ class Inventory:
     def resolve(self, targets: tuple[str, ...]) -> list[Host]:
         """Targets (host names and group names) -> hosts, in order, each once; narrowed by the
         limit. Matching no host at all is an error: a run must never succeed on nobody."""
-        out: list[Host] = []
-        for name in targets:
+        out: list[Host] = list(self.hosts) if self.implicit else []
+        for name in () if self.implicit else targets:
             members = self.group(name)
             if members is None:
                 members = (name,) if self.host(name) or name == LOCAL else None
@@ -118,7 +121,7 @@ class Inventory:
         return InvalidInput([Problem(Location(self.file or "inventory"), message)])
 
 
-DEFAULT = Inventory(hosts=(Host(LOCAL, connection="local"),))
+DEFAULT = Inventory(hosts=(Host(LOCAL, connection="local"),), implicit=True)
 
 
 def load(paths: str | Sequence[str]) -> Inventory:

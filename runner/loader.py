@@ -207,6 +207,11 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
             out += _names(doc, (*where, "http", "headers", key), value, names)
         if a.http.body:
             out += _names(doc, (*where, "http", "body"), a.http.body, names)
+    elif a.kind == "notify" and a.notify is not None:
+        from runner.notify_spec import templates
+
+        for keys, text in templates(a.notify):  # `level` is the level being paged
+            out += _names(doc, (*where, "notify", *keys), text, names | {"level"})
     for key, value in a.env:
         out += _names(doc, (*where, "env", key), value, names)
     if a.cwd:

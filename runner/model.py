@@ -10,10 +10,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runner.notify_spec import Notify
+from runner.notify_spec import parse as parse_notify
 from runner.source import Document, KeyPath, format_path
 
 Scalar = str | int | float | bool
-ActionKind = Literal["run", "http", "manual", "call"]
+ActionKind = Literal["run", "http", "manual", "call", "notify"]
 
 DEFAULT_CHECK_TIMEOUT = 60.0  # a check that hangs must not hang the run
 DEFAULT_HTTP_TIMEOUT = 30.0
@@ -46,6 +48,7 @@ class Http:
     headers: tuple[tuple[str, str], ...] = ()
     body: str | None = None  # templated text; mappings were JSON-encoded at load time
     status: tuple[int, ...] = (200,)
+    origin: str = "host"  # `from:`: "host" (through its SSH connection) or "runner"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Action:
     cwd: str | None = None
     sudo: str | None = None
     expect: Expect = field(default_factory=Expect)
+    notify: Notify | None = None
 
 
 @dataclass(frozen=True)
@@ -179,13 +183,17 @@ def _sudo(value: Any) -> str | None:
 
 def _action(raw: dict[str, Any], path: KeyPath, *, check: bool = False) -> Action:
     kind: ActionKind
-    for kind in ("run", "http", "manual", "call"):
+    for kind in ("run", "http", "manual", "call", "notify"):
         if kind in raw:
             break
     else:  # pragma: no cover - the schema guarantees one
         raise ValueError(f"{format_path(path)}: no action")
     http = None
     text = raw[kind] if kind != "http" else raw["http"]["url"]
+    notify = None
+    if kind == "notify":  # its text, as plans and the log show it: who is paged, how
+        notify = parse_notify(raw["notify"])
+        text = f"page {notify.levels or 'the receiver'} via {notify.preset}"
     if kind == "http":
         h = raw["http"]
         body = h.get("body")
@@ -199,6 +207,7 @@ def _action(raw: dict[str, Any], path: KeyPath, *, check: bool = False) -> Actio
             headers=tuple(headers.items()),
             body=body,
             status=_codes(h.get("status")) or (200,),
+            origin=h.get("from", "host"),
         )
     timeout = raw.get("timeout")
     if timeout is None and check:
@@ -210,6 +219,7 @@ def _action(raw: dict[str, Any], path: KeyPath, *, check: bool = False) -> Actio
         text=str(text),
         path=format_path((*path, kind)),
         http=http,
+        notify=notify,
         with_=tuple(raw.get("with", {}).items()),
         timeout=parse_duration(timeout) if timeout is not None else None,
         retries=int(raw.get("retries", 0)),

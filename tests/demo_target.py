@@ -73,12 +73,15 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
         capture_output=True,
     )
     app = root / "polymarket-copy-bot"
+    env_file = app / ".env"  # the fallback RPC endpoint is this target's service
+    env_file.write_text(env_file.read_text().replace(":18080/rpc", f":{port}/rpc"))
     ctl = f"{REPO}/demo/botctl --app-dir {app} --port {port}"
     inv = workdir / "inv.yaml"
     inv.write_text(
         json.dumps(
             {
                 "hosts": {"local": {"connection": "local"}},
+                "groups": {"app": ["local"]},
                 "vars": {
                     "app_dir": str(app),
                     "log_dir": str(app / "logs"),
@@ -89,6 +92,7 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "mem_max_percent": 99,
                     "log_errors_max": 0,
                     "backup_dir": str(app / "backups"),
+                    "backup_gpg_recipient": "",
                     "package_dir": str(app / "updates"),
                     "env_name": "demo",
                     "bot_user": "polymarket-bot",
@@ -96,14 +100,20 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
                     "as_root": "",
                     "bot_python": "python3",
                     "pip_cmd": "python3 -m pip",
+                    "vuln_scan_cmd": f"{REPO}/demo/vulnscan --python python3"
+                    f" --advisories {REPO}/demo/advisories.txt",
                     "chown_cmd": 'chown -R "$(id -u):$(id -g)"',
                     "service_logs": f"cat {app}/logs/service.log",
                     "crontab": f"{REPO}/demo/crontab --dir {app}/cron",
                     "logrotate_dir": str(app / "logrotate.d"),
-                    "rpc_url": f"http://127.0.0.1:{port}/rpc",
-                    "rpc_host": "localhost",
+                    "runbook_dir": str(REPO),
                     "cert_path": str(app / "security/certs/bot.pem"),
                     "cert_warn_days": 30,
+                    "audit_status_cmd": "",
+                    "page_url": "",
+                    "page_routing_keys": {},
+                    "page_ack_url": "",
+                    "slack_webhook_url": "",
                     "certbot_cmd": "",
                 },
             }
@@ -121,14 +131,15 @@ def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
 
 @pytest.fixture
 def demo_ssh(demo: Demo, sshd: Any) -> Demo:
-    """The demo target reached through sshd: the runbooks target `local`, which this inventory
-    makes an SSH host (it has an address), with the same variables."""
+    """The demo target reached through sshd: host `app1` of the application group the runbooks
+    target, with the same variables."""
     data = json.loads(demo.inv.read_text())
     data["ssh"] = {
         "known_hosts": str(sshd.known_hosts),
         "key": str(sshd.client_key),
         "connect_timeout": "5s",
     }
-    data["hosts"] = {"local": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}}
+    data["hosts"] = {"app1": {"address": "127.0.0.1", "port": sshd.port, "user": sshd.user}}
+    data["groups"] = {"app": ["app1"]}
     demo.inv.write_text(json.dumps(data))
     return demo

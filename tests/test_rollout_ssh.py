@@ -84,7 +84,7 @@ def rollout_run(
 
 
 def test_demo_health_check_over_ssh(workdir: Path, demo_ssh: Demo) -> None:
-    """health-check.yaml on the demo target through sshd; the http: step runs from the runner."""
+    """health-check.yaml on the demo target through sshd, as host app1."""
     rb = str(REPO / "runbooks/health-check.yaml")
     assert main(["run", rb, "-i", str(demo_ssh.inv)]) == 0
     (demo_ssh.app / ".health_override").write_text("unhealthy\n")
@@ -96,7 +96,7 @@ def test_demo_health_check_over_ssh(workdir: Path, demo_ssh: Demo) -> None:
     (good,) = [r for r in runs if r[-1]["exit_code"] == 0]
     ran = {e["step"] for e in good if e["event"] == "step.finished" and e["ok"]}
     assert {"db-integrity", "health-endpoint", "service-status"} <= ran
-    assert {e["host"] for e in good if e["event"] == "step.finished"} == {"local"}
+    assert {e["host"] for e in good if e["event"] == "step.finished"} == {"app1"}
     assert main(["audit", "verify"]) == 0
 
 

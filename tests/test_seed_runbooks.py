@@ -135,8 +135,7 @@ def test_install_maintenance_schedule_is_idempotent(demo: Demo) -> None:
     assert demo.run("install-maintenance-schedule") == 0
     assert demo.run("install-maintenance-schedule") == 0
     bot = (demo.app / "cron/polymarket-bot").read_text()
-    assert bot.count("# runbook:") == 3 and "0 2 * * *" in bot
-    assert (demo.app / "cron/root").read_text().count("# runbook:health") == 1
+    assert bot.count("# runbook:") == 7 and "0 2 * * *" in bot
     assert "rotate 30" in (demo.app / "logrotate.d/polymarket-bot").read_text()
 
 
@@ -151,8 +150,14 @@ def test_incident_response_resets_the_circuit_breaker(demo: Demo) -> None:
 def test_resource_monitoring_cleans_old_logs(demo: Demo) -> None:
     old = demo.app / "logs/trade_2026-09-01.log.gz"
     assert old.exists()
-    assert demo.run("resource-monitoring") == 0
+    assert demo.run("resource-monitoring", "samples=1") == 0
     assert not old.exists()
+
+
+def test_rpc_check_reads_the_endpoint_from_env(demo: Demo) -> None:
+    assert demo.run("rpc-check") == 1  # the demo's RPC_URL (port 8545) is down
+    assert demo.run("network-connectivity") == 0  # switches to RPC_FALLBACK_URL
+    assert demo.run("rpc-check") == 0
 
 
 @pytest.mark.parametrize(
@@ -161,7 +166,6 @@ def test_resource_monitoring_cleans_old_logs(demo: Demo) -> None:
         ("health-check", []),
         ("pre-update-checks", []),
         ("dependency-update", []),
-        ("rpc-check", []),
         ("security-scan", []),
         ("sqlite-maintenance", []),
         ("certificate-check", []),
@@ -182,7 +186,9 @@ def test_runbook_executes(demo: Demo, name: str, params: list[str]) -> None:
 def _assert_over_ssh(demo: Demo, workdir: Path) -> None:
     """Evidence that this inventory runs `local` through sshd: SSH_CONNECTION is set remotely."""
     probe = workdir / "runbooks" / "probe.yaml"
-    probe.write_text("runbook: probe\nsteps: [{id: where, run: 'test -n \"$SSH_CONNECTION\"'}]\n")
+    probe.write_text(
+        "runbook: probe\ntargets: app\nsteps: [{id: where, run: 'test -n \"$SSH_CONNECTION\"'}]\n"
+    )
     assert main(["run", str(probe), "-i", str(demo.inv)]) == 0
 
 

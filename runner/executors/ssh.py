@@ -266,6 +266,14 @@ class SSHExecutor:
             timed_out=timed_out,
         )
 
+    async def open_tcp(
+        self, host: str, port: int
+    ) -> tuple[asyncssh.SSHReader[bytes], asyncssh.SSHWriter[bytes]]:
+        """A TCP connection made by the host over this connection (direct-tcpip): `http:` steps
+        reach the host's own localhost (executors/tunnel.py)."""
+        conn = await self._connection()
+        return await conn.open_connection(host, port, encoding=None)
+
     async def connect(self) -> None:
         """Open (or reuse) the connection; raises ConnectionFailed with a one-line reason."""
         await self._connection()
