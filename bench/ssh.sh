@@ -16,6 +16,6 @@ for w in $WORKLOADS; do
 done
 echo
 for w in $WORKLOADS; do
-  target=$([ $w = W2 ] && echo 0.8 || echo 0.6)
+  target=$([ $w = W2 ] && echo 0.45 || echo 0.35)
   ratio_line "$T/cmp-$w.txt" "$w (target <= ${target}x)"
 done

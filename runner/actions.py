@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ async def execute(
     *,
     command: str | None = None,  # the rendered run: command, when the caller already has it
     into: Digests | None = None,  # the executor fills these: see Executor.run
+    ready: Callable[[], None] | None = None,  # see CommandRequest.ready
 ) -> Outcome:
     """The action's outcome. Whatever a hostile value or a sick host makes it raise (a NUL in a
     value, a URL http.client rejects, exec's E2BIG) is the action failing, with the reason, so the
@@ -48,7 +50,7 @@ async def execute(
     from runner.errors import StateError
 
     try:
-        return await _execute(action, ctx, executor, on_output, command, into)
+        return await _execute(action, ctx, executor, on_output, command, into, ready)
     except (RenderError, StateError):
         raise  # a template error is reported as such; a journal that cannot be written stops all
     except Exception as exc:  # see the docstring
@@ -63,10 +65,15 @@ async def _execute(
     on_output: OutputCallback,
     command: str | None,
     into: Digests | None,
+    ready: Callable[[], None] | None,
 ) -> Outcome:
     if action.kind == "http":
+        if ready is not None:
+            ready()
         return await _http(action, ctx, executor)
     if action.kind == "notify":
+        if ready is not None:
+            ready()  # a page is sent like a command starts: what announces it is durable first
         from runner import notify
 
         return await notify.execute(action, ctx, on_output)
@@ -78,6 +85,7 @@ async def _execute(
         cwd=render(action.cwd, ctx) if action.cwd else None,
         sudo=_sudo_user(action, ctx),
         timeout=action.timeout,
+        ready=ready,
     )
     from runner.executors.base import ConnectionFailed
 

@@ -3,9 +3,10 @@ instance, plan approval and review: `list_journals`).
 
 Every record is canonical JSON (sorted keys, no insignificant space, UTF-8) carrying `seq`,
 `ts`, `run_id`, `event`, `actor`, `prev` (the previous record's hash) and `hash` (SHA-256 of the
-canonical record without `hash`). Each record is written and fsynced before the runner goes on;
-if it cannot be, the write raises StateError and the engine stops before the next command
-(fail closed: no command ever runs unrecorded).
+canonical record without `hash`). Each record is written and fsynced before the runner goes on
+(a run's journal groups them: one sync before each command, see groupcommit.py); if it cannot
+be, the write raises StateError and the engine stops before the next command (fail closed: no
+command ever runs unrecorded).
 
 Signatures of closing records and the ledger (ledger.py) sign a journal's last `hash`.
 """
@@ -116,19 +117,26 @@ class Journal:
             prev=self.last_hash,
         )
         record["hash"] = record_hash(record)
-        line = canonical(record) + b"\n"
+        self._commit(canonical(record) + b"\n")
+        self.seq += 1
+        self.last_hash = record["hash"]
+        return record
+
+    def _commit(self, data: bytes) -> None:
+        """Write whole records and make them durable, or raise StateError."""
         try:
-            written = os.write(self._fd, line)
-            if written != len(line):
+            written = os.write(self._fd, data)
+            if written != len(data):
                 raise OSError(28, "short write (disk full?)")
-            os.fsync(self._fd)
+            # appends: the data and the new size are what a reader needs, not the mtime
+            getattr(os, "fdatasync", os.fsync)(self._fd)
         except OSError as exc:
             raise StateError(
                 f"cannot write the audit log {self.path}: {exc.strerror or exc}; stopping before the next command"
             ) from None
-        self.seq += 1
-        self.last_hash = record["hash"]
-        return record
+
+    def sync(self) -> None:
+        """Make every record appended so far durable: here each already is (see groupcommit.py)."""
 
     def close(self) -> None:
         if self._fd >= 0:

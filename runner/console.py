@@ -23,7 +23,7 @@ class Console:
 
     def __init__(self, stream: TextIO | None = None, *, show_output: bool = True) -> None:
         self.stream = stream or sys.stdout
-        self.show_output = show_output
+        self.show_output = self.shows_output = show_output  # the bus skips live output if False
         self.tty = self.stream.isatty()
         self.color = self.tty and not os.environ.get("NO_COLOR")
         self._rich: Any = None
@@ -135,6 +135,8 @@ class Console:
             self.line(f"{where}↩ rolled back {f['step']}{undo}: {result}", "yellow")
         elif name == "interrupt":
             self.line(f"⚠ {f['signal']}: {f['then']}", "bold yellow")
+        elif name == "host.notice":
+            self.line(f"{where}ℹ {f['message']}", "dim")
         elif name == "run.finished":
             for ln in self.recap.lines(f.get("planned", [])):
                 self.line(ln, "bold" if ln == "RECAP" else "")
@@ -246,11 +248,16 @@ class _Running:
 class JournalSink:
     """Writes every engine event to the audit journal (live output is not journaled)."""
 
+    shows_output = False
+
     def __init__(self, journal: Any) -> None:
         self.journal = journal
 
     def event(self, name: str, f: dict[str, Any]) -> None:
         self.journal.append(name, {k: v for k, v in f.items() if not k.endswith("_")})
+
+    def sync(self) -> None:
+        self.journal.sync()
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:
         return None

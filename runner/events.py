@@ -22,6 +22,8 @@ class Bus:
         self.redactor = redactor
         self.subscribers = subscribers
         self._partial: dict[tuple[str, str, str], bytes] = {}
+        # a subscriber may say it ignores live output (`shows_output = False`)
+        self.live = any(getattr(sub, "shows_output", True) for sub in subscribers)
 
     def emit(self, event: str, /, **fields: Any) -> None:
         masked = self.redactor.value(fields)
@@ -30,6 +32,8 @@ class Bus:
 
     def output(self, host: str, step: str, stream: str, chunk: bytes) -> None:
         """Live output, masked per complete line so a secret split across chunks is still caught."""
+        if not self.live:  # nobody shows it (--quiet): no decoding or masking of every byte
+            return
         key = (host, step, stream)
         data = self._partial.pop(key, b"") + chunk
         cut = data.rfind(b"\n") + 1
@@ -42,6 +46,13 @@ class Bus:
             cut = max(1, len(data) - self.redactor.longest())
         self._partial[key] = data[cut:]
         self._send(host, step, stream, data[:cut])
+
+    def sync(self) -> None:
+        """Make what was emitted durable: before a command starts (groupcommit.py)."""
+        for sub in self.subscribers:
+            sync = getattr(sub, "sync", None)
+            if sync is not None:
+                sync()
 
     def flush(self, host: str, step: str) -> None:
         for stream in ("stdout", "stderr"):

@@ -231,8 +231,13 @@ class LiveShipper:
         self._thread = threading.Thread(target=self._loop, name="runbook-ship", daemon=True)
         self._thread.start()
 
+    shows_output = False  # events.Bus: no live output to mask for us
+
     def event(self, name: str, fields: dict[str, Any]) -> None:
-        self._wake.set()  # subscribed after the journal: the record is on disk by now
+        self._wake.set()  # subscribed after the journal: the record is written by now, or ...
+
+    def sync(self) -> None:
+        self._wake.set()  # ... at the journal's next sync (a run's journal: groupcommit.py)
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:
         return None

@@ -309,7 +309,10 @@ class Steps:
             self.bus.output(h.name, sid, stream, chunk)
 
         began = time.monotonic()
-        running = execute(action, ctx, executor, live, command=command, into=seen)
+        # ready: what announces the command is made durable before it runs (the executor calls it)
+        running = execute(
+            action, ctx, executor, live, command=command, into=seen, ready=self.bus.sync
+        )
         out, stopped = (
             await self.interrupt.unless_stopped(running) if forward else (await running, False)
         )

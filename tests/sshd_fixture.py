@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import pwd
 import random
 import signal
 import socket
@@ -32,7 +33,7 @@ Port {port}
 {listen}
 HostKey {dir}/host_ed25519
 PidFile none
-AuthorizedKeysFile {dir}/authorized_keys
+AuthorizedKeysFile {dir}/authorized_keys .ssh/authorized_keys
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
@@ -192,6 +193,26 @@ class SSHServer:
         return path
 
 
+SSH_PATHS = ("helper", "channel")  # RUNBOOK_SSH_HELPER: auto (the helper) or off
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that talks to an sshd runs twice: through the per-host helper, and with one
+    channel per command (the path taken when a host has no Python 3)."""
+    if {"sshd", "make_sshd"} & set(
+        metafunc.fixturenames
+    ) and "ssh_path" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("ssh_path")
+        metafunc.parametrize("ssh_path", SSH_PATHS, indirect=True)
+
+
+@pytest.fixture
+def ssh_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = str(getattr(request, "param", "helper"))
+    monkeypatch.setenv("RUNBOOK_SSH_HELPER", "auto" if path == "helper" else "off")
+    return path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ssh: needs the real OpenSSH server of sshd_fixture")
 
@@ -229,3 +250,31 @@ def make_sshd(
     yield make
     for server in servers:
         server.stop()  # SIGKILL reaches frozen processes too
+
+
+@pytest.fixture(scope="session")
+def sudo_login(sshd: SSHServer) -> Iterator[str]:
+    """A throwaway non-root user that logs in with the test client key and may sudo anything
+    without a password (as a deploy user on a real host), removed with its processes after."""
+    if os.geteuid() != 0 or not Path("/usr/sbin/useradd").exists():
+        pytest.skip("creating a test user needs root and useradd")
+    name = f"rbt{os.getpid()}"
+    sudoers = Path(f"/etc/sudoers.d/{name}")
+    # -p "*": no password, but not locked ("!"), which sshd without PAM refuses
+    subprocess.run(["useradd", "-m", "-p", "*", "-s", "/bin/sh", name], check=True)
+    try:
+        home = Path(f"/home/{name}")
+        (home / ".ssh").mkdir(mode=0o700)
+        (home / ".ssh" / "authorized_keys").write_text((sshd.dir / "authorized_keys").read_text())
+        subprocess.run(["chown", "-R", f"{name}:{name}", str(home / ".ssh")], check=True)
+        sudoers.write_text(f"{name} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+        sudoers.chmod(0o440)
+        yield name
+    finally:
+        sudoers.unlink(missing_ok=True)
+        uid = pwd.getpwnam(name).pw_uid
+        for status in Path("/proc").glob("[0-9]*/status"):
+            with contextlib.suppress(OSError, ValueError):
+                if f"\nUid:\t{uid}\t" in status.read_text():
+                    os.kill(int(status.parent.name), signal.SIGKILL)
+        subprocess.run(["userdel", "-r", name], capture_output=True, check=False)

@@ -152,7 +152,7 @@ def test_root_sudo_as_root_needs_no_sudo(sshd: SSHServer) -> None:
 @pytest.mark.skipif(shutil.which("sudo") is None, reason="sudo is not installed")
 def test_sudo_to_another_user(sshd: SSHServer) -> None:
     [result] = arun(run_all(executor(sshd), "id -un", sudo="nobody"))
-    assert (result.exit, result.stdout.text) == (0, "nobody\n")
+    assert (result.exit, result.stdout.text) == (0, "nobody\n"), result.stderr.text
 
 
 def test_ssh_config_supplies_hostname_port_user_and_key(sshd: SSHServer, tmp_path: Path) -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, planfile
-from runner.audit import Journal, current_actor, run_path
+from runner.audit import current_actor, run_path
 from runner.commands.common import prepare
 from runner.console import Console, JournalSink
 from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, StateError, StoppedMidRun, UsageError
 from runner.events import Bus, Subscriber
 from runner.executors.pool import Executors
+from runner.groupcommit import GroupCommitJournal, synced
 from runner.ledger import opened, seal
 from runner.lifecycle import State, Tracker
 from runner.locks import Lock, lock_path
@@ -121,12 +122,13 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
-        journal = Journal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
+        journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
         first = journal.seq + 1
         console = Console(screen, show_output=not a.quiet)
         sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
         bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(event, run_id_=plan.run_id, **fields)
+        journal.sync()  # the ledger's opening entry names its last hash: on disk first
         opened(journal, state_dir, signer, first)
         if lock.taken_over:
             bus.emit("lock.taken_over", previous=lock.taken_over, reason="its process is gone")
@@ -135,8 +137,14 @@ def execute(
         undoing = rollback_only is not None
         why = fields.get("reason") or _OPENING.get(event, event)
         life.to("rolling-back" if undoing else "running", str(why))
-        executors = Executors(plan.inventory, accept_new_host_keys=a.accept_new_host_keys)
-        engine = Engine(plan, bus, executors, console.ask, options, life, console.choose)
+        executors = Executors(
+            plan.inventory,
+            accept_new_host_keys=a.accept_new_host_keys,
+            notify=lambda host, text: bus.emit("host.notice", host=host, message=text),
+        )
+        # what the operator is asked about is on disk while they think (groupcommit.py)
+        ask, choose = synced(console.ask, journal.sync), synced(console.choose, journal.sync)
+        engine = Engine(plan, bus, executors, ask, options, life, choose)
         try:
             return asyncio.run(_main(engine, executors, rollback_only))
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -145,6 +153,7 @@ def execute(
             raise StoppedMidRun(f"{exc} (commands before it ran: see the audit log)") from None
         finally:
             try:
+                journal.write_through()
                 seal(journal, state_dir, signer)
             except StateError as exc:
                 raise StoppedMidRun(f"{exc} (the run was not sealed in the ledger)") from None

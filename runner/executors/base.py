@@ -94,6 +94,11 @@ class CommandRequest:
     cwd: str | None = None
     sudo: str | None = None  # user to become, or None
     timeout: float | None = None  # seconds
+    # Called by the executor at the last moment before the command may start, once its process
+    # (or channel) is ready: it returns when what announces the command is durable
+    # (groupcommit.py). The local executor spawns the shell first and lets it go after, so the
+    # sync overlaps the fork/exec.
+    ready: Callable[[], None] | None = field(default=None, compare=False)
 
 
 class Executor(Protocol):

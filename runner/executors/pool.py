@@ -9,15 +9,23 @@ idle connections are closed, oldest first, so that at most `limit` (`--forks`) a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from runner.inventory import Host, Inventory
 
 
 class Executors:
-    def __init__(self, inventory: Inventory, *, accept_new_host_keys: bool = False) -> None:
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        accept_new_host_keys: bool = False,
+        notify: Callable[[str, str], None] | None = None,  # (host, message): e.g. no SSH helper
+    ) -> None:
         self.inventory = inventory
         self.accept_new = accept_new_host_keys
+        self.notify = notify
         self._by_host: dict[str, Any] = {}
         self._held: set[str] = set()
         self._idle: list[str] = []  # hosts with an executor and no slot, least recently used first
@@ -67,7 +75,12 @@ class Executors:
             ssh_config=s.config,
             connect_timeout=s.connect_timeout,
             accept_new_host_keys=self.accept_new,
+            notify=self._notify_for(host.name),
         )
+
+    def _notify_for(self, name: str) -> Callable[[str], None] | None:
+        notify = self.notify
+        return None if notify is None else (lambda text: notify(name, text))
 
     def hurry(self) -> None:
         """A second interrupt: commands still to be killed get no grace."""

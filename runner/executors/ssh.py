@@ -1,20 +1,22 @@
 """Run commands on one host over one SSH connection, opened on first use and reused (asyncssh).
 
-Remote commands run as `/bin/sh -c …` under the login shell sshd starts for each channel. sshd
-makes that shell a session and process-group leader, so its pid is the group id of everything the
-command starts; the shell reports it on stderr before exec'ing /bin/sh, and a timeout kills the
-whole group from a second channel. Closing a channel kills nothing on the remote side.
+Commands go to the host's helper (helper.py: one channel for all of them, a supervisor on the
+host) when it can start there. Otherwise, with a `host.notice` saying so (or when
+RUNBOOK_SSH_HELPER=off), each command gets a channel of its own and runs as `/bin/sh -c …`
+under the login shell sshd starts for it, inside the wrapper of channel.py. sshd makes that shell
+a session and process-group leader, so its pid is the group id of everything the command starts;
+the shell reports it on stderr before exec'ing /bin/sh, and a timeout kills the whole group from
+a second channel (through sudo too, for a sudo command).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import shlex
+import os
 import socket
 import time
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.executors._asyncssh_import import asyncssh  # skips a slow liboqs probe: see there
@@ -25,15 +27,14 @@ from runner.executors.base import (
     Digests,
     OutputCallback,
     OutputDigest,
-    wrap_command,
 )
+from runner.executors.channel import channel_text, helper_text, kill_line, sudo_user
+from runner.executors.helper import Helper
 
 KILL_GRACE = 2.0  # seconds between TERM and KILL, and the wait after KILL
 KEEPALIVE_COUNT_MAX = 3  # unanswered keepalives before the host counts as hung
 _MARK = b"\x1erunner-pgid "  # \036 starts the line so no real output is mistaken for it
-_MARK_SHELL = "printf '\\036runner-pgid %s\\n' \"$$\" >&2; "
 _MAX_PREAMBLE = 1 << 16  # stderr held back while looking for the mark
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class _HostKeys(asyncssh.SSHClient):
@@ -78,12 +79,31 @@ class _HostKeys(asyncssh.SSHClient):
         return True
 
 
-async def _signal(conn: asyncssh.SSHClientConnection, pgid: int, sig: str) -> None:
+async def _signal(
+    conn: asyncssh.SSHClientConnection, pgid: int, sig: str, sudo: str | None = None
+) -> None:
     """Send `sig` to a remote process group, from a channel of its own."""
-    # `kill -- -PGID` reaches every process of the group, not just the shell
-    script = f"kill -{sig} -- -{pgid} 2>/dev/null || kill -{sig} {pgid}"
+    # `kill -PGID` reaches every process of the group, not just the shell
+    script = kill_line(sig, str(pgid), sudo)
     with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
         await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
+
+
+_KNOWN: dict[Path, tuple[tuple[int, int, int], asyncssh.SSHKnownHosts]] = {}
+
+
+def _known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """known_hosts parsed once per version of the file, not once per host: with a line per host,
+    parsing it for each of 1,000 connections was a million key decodes (~30 s of CPU)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return asyncssh.SSHKnownHosts()
+    version = (st.st_ino, st.st_size, st.st_mtime_ns)  # accept-new appends: a new version
+    cached = _KNOWN.get(path)
+    if cached is None or cached[0] != version:
+        _KNOWN[path] = cached = (version, asyncssh.read_known_hosts(str(path)))
+    return cached[1]
 
 
 class _Abandoned(Exception):
@@ -178,6 +198,7 @@ class SSHExecutor:
         accept_new_host_keys: bool = False,
         keepalive_interval: float = 15.0,
         keepalive_count_max: int = KEEPALIVE_COUNT_MAX,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.name, self.address, self.port, self.user = name, address, port, user
         self.key = Path(key).expanduser() if key else None
@@ -199,13 +220,19 @@ class SSHExecutor:
         self._failure: ConnectionFailed | None = None
         self._kills: set[asyncio.Task[None]] = set()  # kills started by cancelled commands
         self._signals: tuple[str, ...] = ("TERM", "KILL")  # hurry(): KILL at once
-        self._killing: dict[int, asyncssh.SSHClientConnection] = {}  # pgid -> its connection
+        # pgid -> its connection and sudo user
+        self._killing: dict[int, tuple[asyncssh.SSHClientConnection, str | None]] = {}
+        self.notify = notify or (lambda message: None)
+        self.use_helper = os.environ.get("RUNBOOK_SSH_HELPER", "auto") != "off"
+        self._helper: Helper | None = None
 
     def hurry(self) -> None:
         """A second interrupt: no more TERM grace, for kills to come and kills under way."""
         self._signals = ("KILL",)
-        for pgid, conn in list(self._killing.items()):
-            task = asyncio.ensure_future(_signal(conn, pgid, "KILL"))
+        if self._helper is not None:
+            self._helper.hurry()
+        for pgid, (conn, sudo) in list(self._killing.items()):
+            task = asyncio.ensure_future(_signal(conn, pgid, "KILL", sudo))
             self._kills.add(task)
             task.add_done_callback(self._kills.discard)
 
@@ -213,6 +240,17 @@ class SSHExecutor:
         self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None
     ) -> CommandResult:
         conn = await self._connection()
+        helper = await self._helper_for(conn)
+        if helper is not None:
+            text, sudo = helper_text(request, as_root=conn.get_extra_info("username") == "root")
+            if request.ready is not None:
+                request.ready()
+            result = await helper.run(text, sudo, request.timeout, on_output, into)
+            if helper.closed:
+                self._forget(conn)
+            return result
+        if request.ready is not None:
+            request.ready()
         start = time.monotonic()
         session = _Session(on_output, into)
         opening = asyncio.ensure_future(
@@ -232,7 +270,7 @@ class SSHExecutor:
             session.abandoned = True
             started = await _settled(opening)
             if started is not None:
-                await self._kill_owned(conn, started, session)
+                await self._kill_owned(conn, started, session, request)
             raise
         closed = asyncio.ensure_future(chan.wait_closed())
         timed_out = abandoned = False
@@ -240,13 +278,13 @@ class SSHExecutor:
             await asyncio.wait({closed}, timeout=request.timeout)
             if not closed.done():
                 timed_out = True
-                await self._kill(conn, chan, session)
+                await self._kill(conn, chan, session, request)
         except asyncio.CancelledError:
             # Stopped (Ctrl-C): make sure nothing is left running before going on (to a rollback,
             # say). The kill owns the channel now: it watches the channel close to know the
             # command died. Cancelled again, we stop waiting, and close() still awaits the kill.
             abandoned = True
-            await self._kill_owned(conn, chan, session)
+            await self._kill_owned(conn, chan, session, request)
             raise
         finally:
             if not closed.done() and not abandoned:
@@ -281,6 +319,9 @@ class SSHExecutor:
     async def close(self) -> None:
         if self._kills:
             await asyncio.gather(*self._kills, return_exceptions=True)
+        if self._helper is not None:
+            helper, self._helper = self._helper, None
+            await helper.close()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             sock = conn.get_extra_info("socket")
@@ -289,33 +330,26 @@ class SSHExecutor:
                 await conn.wait_closed()
             # wait_closed can return a loop iteration or more before asyncio closes the socket
             # itself; --forks counts open connections, so only return once it is really closed
-            for _ in range(200):
+            for tick in range(400):
                 if sock is None or sock.fileno() == -1:
                     break
+                if tick == 20:  # a busy loop (1,000 hosts) can take long: close it now
+                    conn.abort()
                 await asyncio.sleep(0.005)
 
     def _shell_text(self, request: CommandRequest, conn: asyncssh.SSHClientConnection) -> str:
-        # Exports go inside what sudo runs (sudo resets the environment), and not through SSH env
-        # requests, which sshd drops unless AcceptEnv allows them. The braces keep a multi-line
-        # command one compound command, so `cd dir && …` guards all of it, not its first line.
-        for name in request.env:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"invalid environment variable name: {name!r}")
-        exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in request.env.items())
-        inner = replace(request, command=f"{{ {exports}{request.command}\n}}")
-        as_root = conn.get_extra_info("username") == "root"
-        command = wrap_command(inner, as_root=as_root)
-        return f"{_MARK_SHELL}exec /bin/sh -c {shlex.quote(command)}"
+        return channel_text(request, as_root=conn.get_extra_info("username") == "root")
 
     async def _kill_owned(
         self,
         conn: asyncssh.SSHClientConnection,
         chan: asyncssh.SSHClientChannel[bytes],
         session: _Session,
+        request: CommandRequest,
     ) -> None:
         """The kill of a stopped command, as a task of its own that close() awaits: cancelled
         again (a second Ctrl-C), we stop waiting for it, but it still runs to its end."""
-        task = asyncio.ensure_future(self._kill(conn, chan, session))
+        task = asyncio.ensure_future(self._kill(conn, chan, session, request))
         self._kills.add(task)
         task.add_done_callback(self._kills.discard)
         await asyncio.shield(task)
@@ -325,6 +359,7 @@ class SSHExecutor:
         conn: asyncssh.SSHClientConnection,
         chan: asyncssh.SSHClientChannel[bytes],
         session: _Session,
+        request: CommandRequest,
     ) -> None:
         """TERM the command's process group, then KILL what ignored it (e.g. `trap '' TERM`)."""
         if session.pgid is None:  # stopped just after it started: its group is on its way
@@ -334,10 +369,11 @@ class SSHExecutor:
         if pgid is None:  # the shell never reported in
             chan.close()
             return
-        self._killing[pgid] = conn
+        sudo = sudo_user(request, as_root=conn.get_extra_info("username") == "root")
+        self._killing[pgid] = (conn, sudo)
         try:
             for sig in self._signals:
-                await _signal(conn, pgid, sig)
+                await _signal(conn, pgid, sig, sudo)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(chan.wait_closed()), KILL_GRACE)
                     return
@@ -360,6 +396,24 @@ class SSHExecutor:
             duration=time.monotonic() - start,
             error=f"{self.name}: {what}: {reason}",
         )
+
+    async def _helper_for(self, conn: asyncssh.SSHClientConnection) -> Helper | None:
+        """The helper on this connection: started by the first command, or None (with a notice,
+        once per host) when it cannot start there: then each command gets a channel."""
+        if not self.use_helper:
+            return None
+        async with self._lock:
+            helper = self._helper
+            if helper is None or helper.closed or helper.conn is not conn:
+                started = await Helper.start(self.name, conn, self.connect_timeout)
+                if isinstance(started, str):
+                    self.use_helper = False
+                    self.notify(
+                        f"no helper on the host ({started}): one SSH channel per command instead"
+                    )
+                    return None
+                self._helper = helper = started
+            return helper
 
     def _forget(self, conn: asyncssh.SSHClientConnection) -> None:
         # The next command reconnects; whether to send one is the engine's decision.
@@ -388,9 +442,7 @@ class SSHExecutor:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         try:
-            known = asyncssh.SSHKnownHosts()
-            if self.known_hosts.is_file():
-                known = asyncssh.read_known_hosts(str(self.known_hosts))
+            known = _known_hosts(self.known_hosts)
         except (OSError, ValueError) as exc:
             raise ConnectionFailed(f"{self.name}: cannot read {self.known_hosts}: {exc}") from None
         policy = _HostKeys(known, self.known_hosts, self.accept_new_host_keys)
