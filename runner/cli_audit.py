@@ -71,3 +71,6 @@ def add_audit(a: argparse.ArgumentParser) -> None:
         metavar="PREFIX",
         help="default: runbook-signing-key",
     )
+    from runner.commands.audit_report import add_parser as add_report
+
+    add_report(asub)

@@ -252,7 +252,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("audit",),
-        "for auditors: verify, list, show, export, review; keygen, checkpoint, ship",
+        "for auditors: verify, list, show, export, report, review; keygen, checkpoint, ship",
         add.audit_args,
         _audit,
     ),

@@ -9,13 +9,13 @@ import csv
 import html
 import io
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner import identity
 from runner.audit import Verdict
 from runner.lifecycle import Lifecycle, derive
+from runner.termsafe import json_safe, neutralise, neutralise_all
 
 
 @dataclass
@@ -135,11 +135,19 @@ def _line(e: dict[str, Any]) -> str | None:
         return f"{host}confirmation '{e.get('question')}': {'yes' if e.get('answer') else 'no'} ({e.get('via')}, by {e['actor']['user']})"
     if ev in ("manual.confirmed", "manual.declined"):
         return f"{host}manual step {e['step']} {ev.split('.')[1]} by {identity.label(e)}"
-    if ev == "run.resumed" and e.get("confirmed"):
+    if ev == "run.resumed":
         done = ", ".join(
-            f"{c['step']} on {c['host']} by {identity.label(c)}" for c in e["confirmed"]
+            f"{c['step']} on {c['host']} by {identity.label(c)}" for c in e.get("confirmed", [])
         )
-        return f"resumed {e.get('resumes')}; manual step confirmed: {done}"
+        return f"resumed by {e['actor']['user']}" + (
+            f"; manual step confirmed: {done}" if done else ""
+        )
+    if ev == "rollback.requested":
+        return f"rollback requested by {e['actor']['user']}: {e.get('reason') or 'no reason given'}"
+    if ev in ("manual.shown", "step.waiting"):
+        return f"{host}manual step {e['step']} {'shown' if ev == 'manual.shown' else 'waits for a person'}"
+    if ev == "run.finished":
+        return f"finished: {e.get('outcome')} (exit {e.get('exit_code')})"
     if ev.startswith("rollback.") and ev != "rollback.started":
         detail = e.get("reason") or ", ".join(e.get("steps", []))
         return f"{host}{ev} {e.get('step', '')} {detail}".rstrip()
@@ -189,23 +197,18 @@ def timeline(s: RunSummary) -> str:
     return printable("\n".join(out))
 
 
-# C0 controls but newline and tab, DEL and C1 controls: what a terminal acts on
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Text a terminal shows as it is: command output in the log may hold escape sequences
-    (ESC [ 2 J clears the auditor's screen, ESC ] 52 writes their clipboard, a CR overwrites a
-    line). Each control character becomes a visible `\\xHH`."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+# What a terminal must not receive as it is: one definition, termsafe.py (bidi overrides too).
+printable = neutralise
 
 
 def export(summaries: list[RunSummary], fmt: str) -> str:
-    """Every format neutralises control characters (see printable): an export is read in a
-    terminal too (`cat`, `less -R`), and JSON leaves C1 controls as they are."""
+    """Every format neutralises control characters and bidi overrides (termsafe.py): an export
+    is read in a terminal too (`cat`, `less -R`)."""
     text = _export(summaries, fmt)
-    if fmt == "json":  # JSON escapes C0 itself; C1 and DEL as \u escapes keep it valid JSON
-        return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if fmt == "json":  # as \u escapes: still valid JSON that decodes to the recorded values
+        return json_safe(text)
+    if fmt == "csv":  # each cell was neutralised: the rows' CRLF are the format's own
+        return text
     return printable(text)
 
 
@@ -239,7 +242,9 @@ def _export(summaries: list[RunSummary], fmt: str) -> str:
         w.writeheader()
         for s in summaries:
             for e in s.events:
-                w.writerow({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
+                w.writerow(
+                    neutralise_all({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
+                )
         return buf.getvalue()
     if fmt == "md":
         parts = []
@@ -252,8 +257,8 @@ def _export(summaries: list[RunSummary], fmt: str) -> str:
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}
-td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}
-.ok{color:#176117}.bad{color:#a11}h1{font-size:1.4em}@media print{body{margin:0}}"""
+td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}td:first-child{white-space:nowrap}
+.ok{color:#176117}.bad{color:#a11}.fail td{background:#fde5e5}h1{font-size:1.4em}@media print{body{margin:0}}"""
 
 
 def _html(summaries: list[RunSummary]) -> str:
@@ -282,7 +287,7 @@ def _html(summaries: list[RunSummary]) -> str:
             f"<tr><th>{e_(k)}</th><td><pre>{e_(str(v))}</pre></td></tr>" for k, v in head
         )
         events = "".join(
-            f"<tr><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
+            f"<tr{' class=fail' if ev.get('ok') is False else ''}><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
             f"<td>{e_(str(ev.get('step', '')))}</td><td><pre>{e_(_line(ev) or '')}</pre></td></tr>"
             for ev in s.events
         )

@@ -56,6 +56,10 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
         return EXIT_OK
     if action == "export":
         return export_cmd(state_dir, args)
+    if action == "report":
+        from runner.commands.audit_report import report
+
+        return report(state_dir, args)
     if action == "review":
         return review(
             state_dir,

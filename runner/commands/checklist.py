@@ -31,6 +31,7 @@ from runner.commands.checklist_run import run_items
 from runner.errors import EXIT_OK, UsageError
 from runner.identity import label
 from runner.signoffs import policy_shortfalls, signed_record
+from runner.termsafe import neutralise
 
 
 def add_arguments(c: argparse.ArgumentParser) -> None:
@@ -286,7 +287,7 @@ def status(
     path = cs.journal_path(state_dir, c.id, instance)
     if not path.exists():
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}")
-    sys.stdout.write(render_status(read(path), fmt, history=history))
+    sys.stdout.write(neutralise(render_status(read(path), fmt, history=history)))
     return EXIT_OK
 
 

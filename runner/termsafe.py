@@ -1,0 +1,59 @@
+"""Command output made safe to read: what a host printed reaches an auditor's terminal, browser
+or spreadsheet only as visible text.
+
+A recorded stdout head may hold escape sequences (colours, a window title, clear-screen, cursor
+moves), a carriage return that hides what precedes it on a terminal, or a bidi override that
+shows text in another order than it is. `audit show`, the exports and the report print each of
+them as a visible escape (`\\x1b`, `\\r`, `\\u202e`) instead: the evidence stays readable and
+nothing it contains can repaint what the auditor sees. The journal itself keeps the bytes as
+they were (its hashes cover them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# C0 controls but tab and newline, DEL, C1 controls; bidi embeddings, overrides and isolates;
+# the line and paragraph separators (some terminals and editors break lines at them).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+
+
+def _visible(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def neutralise(text: str) -> str:
+    """Every unsafe character as a visible escape; tabs, newlines and all else unchanged."""
+    return _UNSAFE.sub(_visible, text)
+
+
+def neutralise_all(value: Any) -> Any:
+    """The same, through every string of a JSON-like value (dict keys included)."""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, dict):
+        return {neutralise_all(k): neutralise_all(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [neutralise_all(v) for v in value]
+    return value
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def json_safe(text: str) -> str:
+    """JSON text with every unsafe character written as a `\\uXXXX` escape: safe to print, and
+    it decodes to exactly the same values (outside strings JSON has no such characters, and
+    inside one that escape means the character itself)."""
+    return _UNSAFE.sub(_json_escape, text)
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """`json.dumps` made safe to print (json_safe)."""
+    return json_safe(json.dumps(value, ensure_ascii=False, **kwargs))
