@@ -14,6 +14,7 @@ from typing import Any
 from runner import (
     __version__,
     checklist,
+    checklist_state,
     identity,
     integrity,
     policy,
@@ -89,7 +90,7 @@ class RunView:
 
 @dataclass
 class ChecklistView:
-    instance: checklist.Instance
+    instance: checklist_state.Instance
     verdict: Verdict
     overdue: bool
 
@@ -252,7 +253,7 @@ def _checklists(verdicts: list[Verdict], period: Period) -> list[ChecklistView]:
     for v in verdicts:
         if not v.ok:
             continue
-        inst = checklist.derive(v.events)
+        inst = checklist_state.derive(v.events)
         if not (
             any(period.holds(e["ts"]) for e in v.events)
             or overlaps(inst.period, inst.instance, period.since, period.until)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from runner import checklist
+from runner import checklist, checklist_state
 from runner.errors import Error
 from runner.loader import discover
 
@@ -32,7 +32,7 @@ def never_started(since: str | None, until: str | None, started: set[str]) -> li
         day, seen = first, set()
         while day <= last:
             name = checklist.current_period(c.period, dt.datetime.combine(day, dt.time()))
-            instance = checklist.instance_id(c.id, name)
+            instance = checklist_state.instance_id(c.id, name)
             if name < current and name not in seen and instance not in started:
                 out.append(instance)
             seen.add(name)
