@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner.audit import GENESIS, canonical, record_hash
+from runner.audit.journal import GENESIS, canonical, record_hash
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import __version__
-from runner.cli_table import COMMANDS, HIDDEN, Command
+from runner.commands.table import COMMANDS, HIDDEN, Command
 from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, Error
 
 OVERVIEW = """\

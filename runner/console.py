@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from runner.eventkinds import Event
+from runner.execution.eventkinds import Event
 from runner.recap import Recap
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}

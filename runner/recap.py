@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from runner.eventkinds import Event
+from runner.execution.eventkinds import Event
 
 COLUMNS = ("ok", "failed", "skipped", "rolled back")
 

@@ -9,7 +9,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from runner.auditreport.pdf import FLAGS
+from runner.audit.reports.pdf import FLAGS
 
 CHROMIUM = shutil.which("chromium")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import write_runbook
 
-from runner.audit import canonical, record_hash
+from runner.audit.journal import canonical, record_hash
 from runner.cli import main
 
 

@@ -16,7 +16,7 @@ import pytest
 from audit_scenario import NOISY, SECRET, UNSAFE, out, out_code, records, run_of
 from demo_target import REPO
 
-from runner.audit import Journal
+from runner.audit.journal import Journal
 from runner.cli import main
 
 # --- without the demo: escapes in every view, the period and filters, a journal that does not hold --

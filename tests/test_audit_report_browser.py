@@ -17,7 +17,8 @@ from browser import CHROMIUM, Node, chromium, dom
 from demo_target import Demo
 from people import People
 
-from runner import __version__, signing
+from runner import __version__
+from runner.audit import signing
 from runner.cli import main
 
 # --- reading the document as a browser does ------------------------------------------------------

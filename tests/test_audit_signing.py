@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import write_runbook
 
-from runner import signing
-from runner.audit import canonical, record_hash
+from runner.audit import signing
+from runner.audit.journal import canonical, record_hash
 from runner.cli import main
 
 SECRET = "pa55-w0rd-xyz"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_runbook
 
-from runner import checklist as cl
-from runner import checklist_state as cs
-from runner.audit import verify_run
+from runner.audit.journal import verify_run
+from runner.checklists import definition as cl
+from runner.checklists import state as cs
 from runner.cli import main
 from runner.commands import checklist as cmd
 from runner.errors import UsageError

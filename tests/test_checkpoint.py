@@ -10,7 +10,7 @@ import pytest
 from conftest import write_runbook
 from people import People
 
-from runner.audit import canonical, record_hash
+from runner.audit.journal import canonical, record_hash
 from runner.cli import main
 
 RUNBOOK = "runbook: tick\nsteps:\n  - id: tick\n    run: echo tick >> ticks\n"

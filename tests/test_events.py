@@ -9,9 +9,9 @@ from pathlib import Path
 from conftest import run_events, write_runbook
 from test_lifecycle import cli, run_id, trail
 
-from runner import eventkinds, stepevents
-from runner.eventkinds import Event, RunOpened
-from runner.stepevents import ActionFinished
+from runner.execution import eventkinds, stepevents
+from runner.execution.eventkinds import Event, RunOpened
+from runner.execution.stepevents import ActionFinished
 
 
 def test_a_called_runbooks_steps_name_their_caller_and_resume_redoes_only_them(

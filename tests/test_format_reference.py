@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner.render import BUILTIN_NAMES
+from runner.format.render import BUILTIN_NAMES
 
 ROOT = Path(__file__).parent.parent
 DOC = ROOT / "docs" / "format.md"

@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import write_runbook
 
 from runner.errors import UsageError
-from runner.locks import Lock, lock_path
+from runner.execution.locks import Lock, lock_path
 
 ROUNDS, RACERS = 40, 4
 

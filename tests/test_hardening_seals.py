@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_ledger_journals import DAY, keys, ledger, lines, make_journal, rewrite, verify
 
-from runner import checklist_state as cs
+from runner.checklists import state as cs
 from runner.cli import main
 
 __all__ = ["keys"]  # the fixture, imported for its name

@@ -154,8 +154,8 @@ class _Screen:
 def test_a_secret_across_a_64_kib_cut_of_live_output_is_masked() -> None:
     """Live output with no newline is passed on in 64 KiB pieces: a piece may end mid-secret
     (as a pipe read of 64 KiB does), and each half would pass the redactor unmasked."""
-    from runner.events import Bus
-    from runner.redact import Redactor
+    from runner.execution.events import Bus
+    from runner.format.redact import Redactor
 
     screen = _Screen()
     bus = Bus(Redactor([SECRET]), [screen])

@@ -10,7 +10,7 @@ import pytest
 from conftest import write_runbook
 from people import People
 
-from runner.audit import Journal
+from runner.audit.journal import Journal
 from runner.cli import main
 
 POLICY = """
@@ -150,7 +150,7 @@ def test_an_expired_plan_is_refused_and_its_expiry_cannot_be_edited(
     plan = _plan(people, "plan.json", "alice", "--expires", "1s")
     data = json.loads(Path(plan).read_text())
     data["expires"] = "2000-01-01T00:00:00Z"  # an expired plan, hash recomputed by hand...
-    from runner import planfile
+    from runner.planning import planfile
 
     data["plan_hash"] = planfile.digest(data)
     Path("old.json").write_text(json.dumps(data))
@@ -191,7 +191,7 @@ def test_the_policy_example_in_the_docs_is_valid_and_a_bad_policy_is_placed(
 ) -> None:
     from conftest import REPO
 
-    from runner import policy
+    from runner.audit import policy
 
     doc = (REPO / "docs" / "audit.md").read_text()
     example = doc.split("## Policy", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]

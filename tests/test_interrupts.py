@@ -372,8 +372,8 @@ def test_a_command_cancelled_while_starting_dies_with_its_children(tmp_path: Pat
     then waits for the pipes, which the shell's children still hold: a hang and a survivor."""
     import asyncio
 
-    from runner.executors.base import CommandRequest
-    from runner.executors.local import LocalExecutor
+    from runner.execution.executors.base import CommandRequest
+    from runner.execution.executors.local import LocalExecutor
 
     marker = "61.23456"  # a sleep no other process on the machine runs
 

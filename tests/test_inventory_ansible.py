@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from runner import inventory
 from runner.errors import InvalidInput
+from runner.format import inventory
 
 CASES = Path(__file__).parent / "cases" / "inventories"
 ANSIBLE_INVENTORY = shutil.which("ansible-inventory", path=str(Path(sys.executable).parent))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import write_runbook
 
-from runner import checklist_state as cs
-from runner import signing
-from runner.audit import canonical, record_hash
+from runner.audit import signing
+from runner.audit.journal import canonical, record_hash
+from runner.audit.ledger import signed_text
+from runner.checklists import state as cs
 from runner.cli import main
-from runner.ledger import signed_text
 
 DAY = "2026-11-24"
 CHECKLIST = """

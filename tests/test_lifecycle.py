@@ -57,7 +57,7 @@ def listed(workdir: Path, *flags: str, env: dict[str, str] | None = None) -> lis
 
 def assert_lawful(workdir: Path) -> None:
     """Every transition the run recorded is one lifecycle.py allows."""
-    from runner.lifecycle import allowed, derive
+    from runner.execution.lifecycle import allowed, derive
 
     life = derive(run_events(workdir / "state"))
     for t in life.history:
@@ -79,7 +79,7 @@ steps:
 def test_a_manual_undo_without_a_terminal_waits_and_resume_continues_the_rollback(
     workdir: Path,
 ) -> None:
-    """Was: a traceback (runner.steps.Waiting), `■ error (exit 3)` while the exit code was 1;
+    """Was: a traceback (runner.execution.steps.Waiting), `■ error (exit 3)` while the exit code was 1;
     then `resume --confirm` skipped the failed step as completed and ended `succeeded`."""
     write_runbook(workdir, "svc", MANUAL_UNDO)
     first = cli(workdir, "run", "svc")
@@ -369,7 +369,7 @@ def test_the_batch_gate_names_the_hosts_of_the_next_batch(workdir: Path, sshd: S
 
 
 def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
-    from runner.lifecycle import derive
+    from runner.execution.lifecycle import derive
 
     def rec(seq: int, event: str, **f: object) -> dict:
         return {"seq": seq, "ts": f"t{seq}", "event": event, "actor": {"user": "ops"}, **f}
@@ -394,7 +394,7 @@ def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
 
 def test_a_resolve_is_signed_with_the_persons_key(workdir: Path, people: People) -> None:
     """`resolve` is a person's claim: vouched for like a manual confirmation (identity.py)."""
-    from runner import identity
+    from runner.audit import identity
     from runner.cli import main
 
     (workdir / "policy.yaml").write_text(f"allowed_signers: {people.allowed}\n")

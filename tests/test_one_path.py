@@ -18,11 +18,11 @@ from test_lifecycle import cli, fleet
 from runner.cli import main
 from runner.commands.common import prepare
 from runner.console import Console
-from runner.engine import Engine
-from runner.events import Bus
-from runner.executors.pool import Executors
-from runner.plan import PlannedAction
-from runner.steps import Options
+from runner.execution.engine import Engine
+from runner.execution.events import Bus
+from runner.execution.executors.pool import Executors
+from runner.execution.steps import Options
+from runner.planning.planned import PlannedAction
 
 
 def test_plan_check_exits_1_when_a_safe_step_fails(workdir: Path) -> None:

@@ -217,7 +217,7 @@ steps:
 def test_an_approval_the_ledger_does_not_vouch_for_does_not_count(
     planned: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from runner.audit import Journal
+    from runner.audit.journal import Journal
 
     run = ["run", "--plan", str(planned), "-p", "token=tok-s3cret", "--require-approval"]
     assert main(["plan", "approve", str(planned), "--by", "alice"]) == 0  # sealed: counts

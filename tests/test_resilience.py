@@ -132,7 +132,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(workdir: Path) -> None:
     write_runbook(workdir, "one", "runbook: one\nsteps: [{id: a, run: 'true'}]\n")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    from runner.locks import lock_path
+    from runner.execution.locks import lock_path
 
     path = lock_path(workdir / "state", "one", ["local"])
     path.parent.mkdir(parents=True)

@@ -12,8 +12,8 @@ import pytest
 from conftest import write_runbook
 from people import People
 
-from runner import identity
-from runner.audit import canonical, record_hash
+from runner.audit import identity
+from runner.audit.journal import canonical, record_hash
 from runner.cli import main
 
 POLICY = """

@@ -15,8 +15,8 @@ import asyncssh
 import pytest
 from sshd_fixture import SSHServer
 
-from runner.executors.base import CommandRequest, CommandResult, ConnectionFailed
-from runner.executors.ssh import SSHExecutor
+from runner.execution.executors.base import CommandRequest, CommandResult, ConnectionFailed
+from runner.execution.executors.ssh import SSHExecutor
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ import pytest
 from sshd_fixture import SSHServer, _children
 from test_ssh_executor import arun, executor, run_all
 
-from runner.executors.base import CommandRequest
+from runner.execution.executors.base import CommandRequest
 
 pytestmark = pytest.mark.ssh
 

@@ -79,7 +79,7 @@ def recording(name):
     asked.append(name)
     return real(name)
 ctypes.util.find_library = recording
-from runner.executors._asyncssh_import import asyncssh
+from runner.execution.executors._asyncssh_import import asyncssh
 from asyncssh.kex import get_kex_algs
 print("asked:", " ".join(asked))
 print("restored:", ctypes.util.find_library is recording)

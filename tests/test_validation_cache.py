@@ -177,8 +177,8 @@ def test_runbook_no_cache_neither_reads_nor_writes(workdir: Path, cache_home: Pa
 def test_a_pass_counts_only_for_the_kind_it_was_checked_as(
     workdir: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner import schema
-    from runner.source import load_text
+    from runner.format import schema
+    from runner.format.source import load_text
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     monkeypatch.delenv("RUNBOOK_NO_CACHE", raising=False)
@@ -195,8 +195,8 @@ def test_a_pass_counts_only_for_the_kind_it_was_checked_as(
 def test_the_cache_stays_small(
     workdir: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner import diskcache, schema
-    from runner.source import load_text
+    from runner.format import diskcache, schema
+    from runner.format.source import load_text
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     monkeypatch.delenv("RUNBOOK_NO_CACHE", raising=False)

@@ -8,20 +8,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runner import (
-    checkpoint,
-    collected,
-    identity,
-    integrity,
-    ledger,
-    policy,
-    ship,
-    signing,
-    signoffs,
-)
-from runner.audit import list_journals, verify_run
+from runner.audit import checkpoint, collected, identity, integrity, ledger, policy, ship, signing
+from runner.audit.journal import list_journals, verify_run
+from runner.audit.report import RunSummary, export, printable, summarize, timeline
+from runner.checklists import signoffs
 from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
-from runner.report import RunSummary, export, printable, summarize, timeline
 from runner.safefs import write_file
 
 
@@ -192,7 +183,7 @@ def _matches(s: RunSummary, a: argparse.Namespace) -> bool:
 
 
 def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = False) -> int:
-    from runner import timespec
+    from runner.audit import timespec
 
     if a.since:
         a.since = timespec.parse(a.since, flag="--since")

@@ -38,8 +38,8 @@ def add_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def report(state_dir: Path, a: argparse.Namespace) -> int:
     """Exit 0 when every journal in scope holds, 4 (as `audit verify`) when one does not: the
     document is written either way, and says which."""
-    from runner.auditreport import summary
-    from runner.auditreport.collect import Period, collect
+    from runner.audit.reports import summary
+    from runner.audit.reports.collect import Period, collect
 
     if getattr(a, "json", False):  # the global --json, as elsewhere
         a.format = "json"
@@ -54,17 +54,17 @@ def report(state_dir: Path, a: argparse.Namespace) -> int:
         allowed_signers=a.allowed_signers,
     )
     if a.format in ("html", "pdf"):
-        from runner.auditreport.html import render
+        from runner.audit.reports.html import render
 
         text = render(rep)
     elif a.format == "md":
-        from runner.auditreport.md import render
+        from runner.audit.reports.md import render
 
         text = render(rep)
     else:
         text = summary.as_json(rep) if a.format == "json" else summary.as_csv(rep)
     if a.format == "pdf":
-        from runner.auditreport.pdf import print_pdf
+        from runner.audit.reports.pdf import print_pdf
 
         # Chromium lays out ~20 runs a second here (bench: 300 runs, 320 pages, 18 s)
         print_pdf(text, Path(a.out), timeout=120 + len(rep.runs) * 0.5)

@@ -14,9 +14,11 @@ import json
 import sys
 from pathlib import Path
 
-from runner import checklist as cl
-from runner import checklist_state as cs
-from runner.audit import current_actor
+from runner.audit.identity import label
+from runner.audit.journal import current_actor
+from runner.checklists import definition as cl
+from runner.checklists import state as cs
+from runner.checklists.signoffs import policy_shortfalls, signed_record
 from runner.commands.checklist_journal import (
     appending_to,
     ensure_open,
@@ -29,8 +31,6 @@ from runner.commands.checklist_journal import (
 )
 from runner.commands.checklist_run import run_items
 from runner.errors import EXIT_OK, UsageError
-from runner.identity import label
-from runner.signoffs import policy_shortfalls, signed_record
 from runner.termsafe import neutralise
 
 
@@ -293,7 +293,7 @@ def status(
 
 def due(state_dir: Path, *, now: dt.datetime, as_json: bool = False) -> int:
     rows: list[dict[str, str]] = []
-    from runner.loader import discover
+    from runner.format.loader import discover
 
     for path in discover("checklist"):
         c = cl.load(str(path))

@@ -11,12 +11,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from runner import checklist as cl
-from runner import checklist_state as cs
-from runner import identity, signing
-from runner.audit import Journal, current_actor, verify_run
+from runner.audit import identity, signing
+from runner.audit.journal import Journal, current_actor, verify_run
+from runner.audit.ledger import appending
+from runner.checklists import definition as cl
+from runner.checklists import state as cs
 from runner.errors import AuditError, UsageError
-from runner.ledger import appending
 from runner.safefs import open_beneath
 
 
@@ -31,7 +31,7 @@ def read(path: Path, signing_key: str | None = None) -> cs.Instance:
     appended by hand, or by a command killed before it sealed: it does not count, and stderr says
     so. Otherwise a forged `item.signed` would show as done and let `complete` pass.
     """
-    from runner.integrity import vouched
+    from runner.audit.integrity import vouched
 
     verdict = verify_run(path, keep=True)
     if not verdict.ok:

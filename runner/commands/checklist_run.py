@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner import checklist as cl
-from runner import checklist_state as cs
-from runner import inventory as inventory_mod
-from runner.audit import run_path, verify_run
+from runner.audit.journal import run_path, verify_run
+from runner.checklists import definition as cl
+from runner.checklists import state as cs
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
 from runner.errors import EXIT_FAILED, EXIT_OK, Error, UsageError
-from runner.model import Param, Runbook, Step
+from runner.format import inventory as inventory_mod
+from runner.format.model import Param, Runbook, Step
 
 TAIL = 2000  # characters of a check's output kept in the journal; the digest covers all of it
 
@@ -144,10 +144,10 @@ def _run_check(
 ) -> tuple[bool, dict[str, Any]]:
     from runner.commands.common import new_run_id
     from runner.commands.run import RunArgs, start
-    from runner.lifecycle import derive
-    from runner.loader import Catalog
-    from runner.planner import build
-    from runner.redact import Redactor
+    from runner.execution.lifecycle import derive
+    from runner.format.loader import Catalog
+    from runner.format.redact import Redactor
+    from runner.planning.planner import build
 
     assert item.check is not None
     evidence: dict[str, Any] = {"check": item.check.action.text}

@@ -9,16 +9,16 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from runner import inventory as inventory_mod
-from runner import params as params_mod
 from runner.console import interactive
 from runner.errors import InvalidInput, Location, Problem, UsageError
-from runner.inventory import Host, Inventory
-from runner.loader import Catalog
-from runner.model import Param
-from runner.plan import Plan
-from runner.planner import build
-from runner.redact import Redactor
+from runner.format import inventory as inventory_mod
+from runner.format import params as params_mod
+from runner.format.inventory import Host, Inventory
+from runner.format.loader import Catalog
+from runner.format.model import Param
+from runner.format.redact import Redactor
+from runner.planning.planned import Plan
+from runner.planning.planner import build
 
 
 def new_run_id(runbook: str) -> str:

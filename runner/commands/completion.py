@@ -80,7 +80,7 @@ def _subcommands(p: argparse.ArgumentParser) -> list[str]:
 
 
 def _values(path: tuple[str, ...], state: Path, before: Sequence[str]) -> list[str]:
-    from runner.loader import discover
+    from runner.format.loader import discover
 
     if path == ("plan",) and [w for w in before if not w.startswith("-")] == ["plan"]:
         return ["approve", "show", *(p.stem for p in discover("runbook"))]
@@ -91,7 +91,7 @@ def _values(path: tuple[str, ...], state: Path, before: Sequence[str]) -> list[s
     if path in RUN_ID_COMMANDS:
         if "--state-dir" in before[:-1]:
             state = Path(before[list(before).index("--state-dir") + 1])
-        from runner.audit import runs_dir
+        from runner.audit.journal import runs_dir
 
         return sorted(p.stem for p in runs_dir(state).glob("*.jsonl"))
     return []

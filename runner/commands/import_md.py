@@ -9,11 +9,11 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from runner import checklist as checklist_mod
+from runner.checklists import definition as checklist_mod
 from runner.errors import EXIT_FAILED, EXIT_OK, InvalidInput, Problem, UsageError
+from runner.format.loader import Catalog
 from runner.importer import emit
 from runner.importer.build import ITEM, MANUAL, RUN, SKIPPED, Library, build
-from runner.loader import Catalog
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

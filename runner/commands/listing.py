@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from runner.loader import discover
+from runner.format.loader import discover
 
 try:  # libyaml: listing reads every file, and only needs a few top-level values
     from yaml import CSafeLoader as _Loader

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import approvals, identity, planfile, planuse, policy
+from runner.audit import identity, policy
 from runner.commands.common import prepare, target_hosts
-from runner.plan import Plan
+from runner.planning import approvals, planfile, planuse
+from runner.planning.planned import Plan
 
 if TYPE_CHECKING:
     from runner.commands.run import RunArgs
@@ -151,9 +152,9 @@ def _check(p: Plan, state_dir: Path, *, as_json: bool) -> int:
     held; 1 when one failed (a precondition that would abort the run, or a safe step)."""
     import sys
 
-    from runner import checkmode
     from runner.commands.run import RunArgs, execute
-    from runner.steps import Options
+    from runner.execution.steps import Options
+    from runner.planning import checkmode
 
     hosts = [h.name for h in p.hosts]
     report = checkmode.Report(hosts)

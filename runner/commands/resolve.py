@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from runner import policy
-from runner import resume as state_mod
-from runner.audit import Journal
+from runner.audit import policy
+from runner.audit.journal import Journal
+from runner.audit.journalsink import JournalSink
+from runner.audit.ledger import seal
+from runner.audit.signing import load_signer
 from runner.errors import UsageError
-from runner.journalsink import JournalSink
-from runner.ledger import seal
-from runner.lifecycle import Tracker
-from runner.locks import Lock, lock_path
-from runner.signing import load_signer
+from runner.execution import resume_state as state_mod
+from runner.execution.lifecycle import Tracker
+from runner.execution.locks import Lock, lock_path
 
 _OPEN = ("waiting", "failed", "rollback-failed", "interrupted", "running", "rolling-back")
 

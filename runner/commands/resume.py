@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner import identity, policy
-from runner import resume as state_mod
+from runner.audit import identity, policy
 from runner.commands.common import prepare
 from runner.commands.run import RunArgs, execute
 from runner.console import interactive
 from runner.errors import UsageError
-from runner.plan import Plan
-from runner.steps import Options
+from runner.execution import resume_state as state_mod
+from runner.execution.steps import Options
+from runner.planning.planned import Plan
 
 
 def _rebuild(

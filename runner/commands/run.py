@@ -9,27 +9,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner import __version__, planfile
-from runner.approvals import require_approval
-from runner.audit import current_actor, run_path
+from runner import __version__
+from runner.audit.groupcommit import GroupCommitJournal, synced
+from runner.audit.journal import current_actor, run_path
+from runner.audit.journalsink import JournalSink
+from runner.audit.ledger import opened, seal
+from runner.audit.signing import load_signer
 from runner.commands.common import prepare
 from runner.console import Console
-from runner.engine import Engine
 from runner.errors import EXIT_INTERRUPTED, StateError, StoppedMidRun, UsageError
-from runner.eventkinds import HostNotice, LockTakenOver, RunOpened
-from runner.events import Bus, Subscriber
-from runner.executors.pool import Executors
-from runner.groupcommit import GroupCommitJournal, synced
-from runner.journalsink import JournalSink
-from runner.ledger import opened, seal
-from runner.lifecycle import State, Tracker
-from runner.locks import Lock, lock_path
-from runner.plan import Plan
-from runner.signing import load_signer
-from runner.steps import Options
+from runner.execution.engine import Engine
+from runner.execution.eventkinds import HostNotice, LockTakenOver, RunOpened
+from runner.execution.events import Bus, Subscriber
+from runner.execution.executors.pool import Executors
+from runner.execution.lifecycle import State, Tracker
+from runner.execution.locks import Lock, lock_path
+from runner.execution.steps import Options
+from runner.planning import planfile
+from runner.planning.approvals import require_approval
+from runner.planning.planned import Plan
 
 if TYPE_CHECKING:
-    from runner.ship import LiveShipper
+    from runner.audit.ship import LiveShipper
 
 
 @dataclass
@@ -91,11 +92,11 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
     }
     options = Options(yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, from_step=a.from_step)
     if a.from_step and rb.step(a.from_step) is None:
-        from runner.suggest import did_you_mean
+        from runner.format.suggest import did_you_mean
 
         hint = did_you_mean(a.from_step, [s.id for s in rb.steps])
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
-    from runner import planuse  # here: a run without a policy or a plan pays ~1 ms, not 10
+    from runner.planning import planuse
 
     planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
     return execute(plan, state_dir, "run.started", started, options, a)
@@ -178,7 +179,7 @@ _OPENING = {"run.started": "started", "run.resumed": "resumed", "check.started":
 def _shipper(state_dir: Path) -> LiveShipper | None:
     if not os.environ.get("RUNBOOK_SHIP_TO"):
         return None  # without importing ship (ssl, threading): ~5 ms of every start
-    from runner import ship
+    from runner.audit import ship
 
     return ship.live(state_dir)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from runner.loader import Catalog
-from runner.model import Action, Runbook
+from runner.format.loader import Catalog
+from runner.format.model import Action, Runbook
 
 
 def show(name: str, *, fmt: str = "text") -> int:

@@ -5,11 +5,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner import checklist as checklist_mod
-from runner import inventory as inventory_mod
+from runner.checklists import definition as checklist_mod
 from runner.errors import EXIT_OK, EXIT_USAGE, Error, InvalidInput, Problem
-from runner.loader import Catalog, discover
-from runner.source import load_file
+from runner.format import inventory as inventory_mod
+from runner.format.loader import Catalog, discover
+from runner.format.source import load_file
 
 
 def validate(refs: list[str], *, inventory: str | Sequence[str] | None = None) -> int:
@@ -95,7 +95,7 @@ def _checklist(ref: str, catalog: Catalog) -> list[Problem]:
 
 def _policy() -> list[Problem]:
     """The policy in force (policy.yaml or RUNBOOK_POLICY), when there is one."""
-    from runner import policy
+    from runner.audit import policy
     from runner.errors import Location
 
     try:

@@ -1,0 +1,315 @@
+"""Verifying everything an auditor relies on: every journal's chain, the runs' signatures, and
+the ledger's entries (ledger.py writes them) against the journals they vouch for.
+
+A journal the ledger lists that is gone is "deleted"; one shorter than an entry recorded is
+"truncated"; one whose record at an entry's length has another hash was "rewritten". With a
+public key expected, every run must be signed by it, and every record of the other journals must
+be one that a signed seal's own command appended.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.audit import signing
+from runner.audit.journal import (
+    KINDS,
+    Kind,
+    Verdict,
+    list_journals,
+    relative_name,
+    run_path,
+    verify_run,
+)
+from runner.audit.ledger import RUN_CLOSED, RUN_OPENED, SEALED, ledger_path, signed_text
+from runner.execution.lifecycle import derive
+
+
+@dataclass
+class Report:
+    verdicts: list[Verdict]
+    ledger: list[str]  # problems found through the ledger
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts) and not self.ledger
+
+
+def verify(
+    state_dir: Path,
+    run_id: str | None = None,
+    public_key: str | None = None,
+    *,
+    kinds: tuple[Kind, ...] = KINDS,
+) -> Report:
+    """Every journal of those kinds (or the one run), its signatures, and the ledger's entries."""
+    expected = signing.load_public(public_key) if public_key else None
+    found: list[tuple[Kind, Path]] = (
+        [("run", run_path(state_dir, run_id))] if run_id else list_journals(state_dir, kinds)
+    )
+    verdicts: dict[str, Verdict] = {}
+    for kind, path in found:
+        if path.exists():
+            name = relative_name(state_dir, path)
+            verdicts[name] = verify_run(path, keep=True, kind=kind, journal=name)
+    for v in verdicts.values():
+        if v.ok and v.kind == "run":
+            _check_signatures(v, expected)
+            v.state = derive(v.events).state or ""
+    seals, problems = _read_ledger(state_dir)
+    only = relative_name(state_dir, run_path(state_dir, run_id)) if run_id else None
+    seals = [s for s in seals if s.journal == only or (only is None and s.kind in kinds)]
+    problems += _check_seals(seals, verdicts, expected)
+    _check_entered(verdicts, seals)
+    for v in verdicts.values():
+        if v.kind != "run":
+            _check_covered(v, seals, expected)
+    return Report(list(verdicts.values()), problems)
+
+
+def _check_entered(verdicts: dict[str, Verdict], seals: list[Seal]) -> None:
+    """A run enters the ledger with its first record (ledger.opened): a run log it never heard of
+    was fabricated (or copied in). One record and no entry is a crash between the two writes."""
+    entered = {s.journal for s in seals}
+    for name, v in verdicts.items():
+        if v.kind != "run" or not v.ok or name in entered:
+            continue
+        if v.records == 1 and not v.closed:
+            v.status, v.reason = (
+                "incomplete",
+                "not entered in the ledger yet (a crash at its start)",
+            )
+        else:
+            _fail(
+                v, 1, "not in the ledger (a run log no run ever entered: fabricated or copied in)"
+            )
+
+
+def _check_signatures(v: Verdict, expected_key: bytes | None) -> None:
+    """Applied to a run whose chain holds; marks it failed on any signature problem.
+
+    Each command that appends to a run (run, resume, rollback, resolve) closes its own segment
+    with a `run.signature` of the record before it, so a run is a chain of signed segments: a
+    signature covers every record since the one before it. Only records no signature covers are
+    flagged: a closed segment left unsigned after a signed one (appended by someone without
+    the key). An open tail (a command running now, or one that crashed) is not closed yet.
+    """
+    sigs = [e for e in v.events if e["event"] == "run.signature"]
+    if not sigs:
+        if expected_key is not None and v.closed:
+            _fail(v, v.records, "unsigned, but a signing key was expected")
+        return
+    first_key = sigs[0]["public_key"]
+    for s in sigs:
+        line = s["seq"]
+        prev = v.events[line - 2] if line > 1 else {}
+        if s["signs"] != prev.get("hash"):
+            _fail(v, line, "the signature does not sign the record before it")
+            return
+        if not signing.valid(s["public_key"], s["signs"], s["signature"]):
+            _fail(
+                v, line, "invalid signature (records changed after signing, or a forged signature)"
+            )
+            return
+        key = base64.b64decode(s["public_key"])
+        if (expected_key is not None and key != expected_key) or s["public_key"] != first_key:
+            _fail(v, line, f"signed by another key ({s['key_id']})")
+            return
+    tail = v.events[sigs[-1]["seq"] :]  # after the last signed segment
+    if any(e["event"] == "run.finished" for e in tail):
+        n = sigs[-1]["seq"] + 1
+        _fail(v, n, f"records {n}-{v.records} are not covered by a signature (unsigned segment)")
+    elif tail:
+        v.reason = f"records {sigs[-1]['seq'] + 1}-{v.records} not signed yet (open)"
+
+
+def _fail(v: Verdict, line: int, reason: str) -> None:
+    v.ok, v.status, v.first_bad, v.reason = False, "failed", line, reason
+
+
+@dataclass(frozen=True)
+class Seal:
+    """A ledger entry of either type: the journal at `journal` had `records` records then."""
+
+    seq: int  # the ledger record's
+    journal: str  # path relative to the state dir
+    kind: Kind
+    name: str  # how problems name the journal: a run's id, else its path
+    records: int
+    last_hash: str
+    entry: dict[str, Any]
+    first: int = 1  # the first record it vouches for (older entries: all from the first)
+
+    @property
+    def label(self) -> str:
+        return f"run {self.name}" if self.kind == "run" else f"{self.kind} journal {self.name}"
+
+
+def _read_ledger(state_dir: Path) -> tuple[list[Seal], list[str]]:
+    path = ledger_path(state_dir)
+    if not path.exists():
+        return [], []
+    lv = verify_run(path, keep=True)
+    if not lv.ok:
+        return [], [f"ledger: {lv.line()}"]
+    seals, problems = [], []
+    for e in lv.events:
+        if e["event"] not in (RUN_OPENED, RUN_CLOSED, SEALED):
+            continue
+        if "ledger_prev" in e and e["ledger_prev"] != e["prev"]:
+            problems.append(
+                f"ledger record {e['seq']}: does not follow the entry it signed (entries before "
+                "it were dropped, inserted or reordered)"
+            )
+        s = _seal_of(e)
+        if s is None:
+            problems.append(f"ledger record {e['seq']}: a malformed {e['event']} entry")
+        else:
+            seals.append(s)
+    return seals, problems
+
+
+def _seal_of(e: dict[str, Any]) -> Seal | None:
+    """The entry as a Seal, or None when a field an auditor relies on is missing or mistyped."""
+    run = e["event"] in (RUN_OPENED, RUN_CLOSED)  # a run is named by its id
+    name = e.get("run") if run else e.get("journal")
+    kind = "run" if run else e.get("kind")
+    records, last_hash, first = e.get("records"), e.get("last_hash"), e.get("first", 1)
+    sig_fields = [e.get(k) for k in ("public_key", "signature", "key_id")]
+    if (
+        not isinstance(name, str)
+        or kind not in KINDS
+        or not isinstance(records, int)
+        or not isinstance(first, int)
+        or not 1 <= first <= records
+        or not isinstance(last_hash, str)
+        or ("signature" in e and not all(isinstance(x, str) for x in sig_fields))
+    ):
+        return None
+    journal = f"runs/{name}.jsonl" if run else name
+    return Seal(e["seq"], journal, kind, name, records, last_hash, e, first)
+
+
+def vouched(state_dir: Path, path: Path, v: Verdict, public_b64: str | None = None) -> set[int]:
+    """The records of a journal (`v`: its verdict, with its records) the ledger vouches for:
+    those a seal says its command appended, where the journal still ends that seal's records
+    with the same hash (and, given a key, the seal is signed by it). Other records were appended
+    without a seal: by a command that crashed before sealing, or by hand."""
+    if not v.ok:
+        return set()
+    seals, _ = _read_ledger(state_dir)
+    return _covered(
+        v, [s for s in seals if s.journal == relative_name(state_dir, path)], public_b64
+    )
+
+
+def _covered(v: Verdict, seals: list[Seal], public_b64: str | None) -> set[int]:
+    out: set[int] = set()
+    for seal in seals:
+        if seal.records > v.records or v.events[seal.records - 1]["hash"] != seal.last_hash:
+            continue
+        if public_b64 is not None and not (
+            seal.entry.get("public_key") == public_b64 and _signed(seal)
+        ):
+            continue
+        out.update(range(seal.first, seal.records + 1))
+    return out
+
+
+def _check_seals(
+    seals: list[Seal], verdicts: dict[str, Verdict], expected: bytes | None
+) -> list[str]:
+    problems = [p for s in seals if (p := _seal_signature_problem(s, expected))]
+    missing: set[str] = set()
+    # the longest seal first: a truncation is measured against the most the ledger ever recorded
+    for s in sorted(seals, key=lambda s: s.records, reverse=True):
+        v = verdicts.get(s.journal)
+        if v is None and s.journal not in missing:
+            missing.add(s.journal)
+            noun = "run's log" if s.kind == "run" else f"{s.kind} journal"
+            problems.append(
+                f"{s.name}: the {noun} is missing (deleted); the ledger recorded {s.records} records"
+            )
+        elif v is not None and v.ok:
+            _check_held(v, s)
+    return problems
+
+
+def _seal_signature_problem(s: Seal, expected: bytes | None) -> str:
+    e = s.entry
+    if "signature" not in e:
+        if expected is not None:
+            return f"ledger record {s.seq}: {s.label} unsigned, but a signing key was expected"
+        return ""
+    if not _signed(s):
+        if signing.valid(e["public_key"], s.last_hash, e["signature"]):
+            return (
+                f"ledger record {s.seq}: {s.label} is signed in the old format (the signature "
+                "covers only last_hash, not which records the entry vouches for)"
+            )
+        return f"ledger record {s.seq}: invalid signature for {s.label}"
+    if expected is not None and base64.b64decode(e["public_key"]) != expected:
+        return f"ledger record {s.seq}: {s.label} signed by another key ({e['key_id']})"
+    return ""
+
+
+def _signed(s: Seal) -> bool:
+    """The entry's signature covers all it says (ledger.signed_text), not the hash alone."""
+    e = s.entry
+    return signing.valid(
+        str(e.get("public_key", "")), signed_text(e["event"], e), str(e.get("signature", ""))
+    )
+
+
+def _check_held(v: Verdict, s: Seal) -> None:
+    """The journal still has the records the ledger recorded, ending in the same hash."""
+    if v.records < s.records:
+        _fail(
+            v,
+            v.records,
+            f"truncated: {v.records} records left of the {s.records} the ledger recorded",
+        )
+    elif v.events[s.records - 1]["hash"] != s.last_hash:
+        what = "the closing hash" if s.kind == "run" else f"the hash of record {s.records}"
+        noun = "run" if s.kind == "run" else "journal"
+        _fail(v, s.records, f"{what} differs from the ledger's (the {noun} was rewritten)")
+
+
+def _check_covered(v: Verdict, seals: list[Seal], expected: bytes | None) -> None:
+    """With a key expected, every record of a journal must be vouched for by a signed seal.
+
+    A journal has no signature of its own, so without this a record appended to it (a forged
+    sign-off, say) would pass: appending needs no rewrite of the chain. A seal vouches only for
+    the records its own command appended, so a later command's seal does not launder one.
+    """
+    if not v.ok:
+        return
+    mine = [s for s in seals if s.journal == v.journal]
+    key = base64.b64encode(expected).decode() if expected is not None else None
+    covered = _covered(v, mine, key)
+    missing = [n for n in range(1, v.records + 1) if n not in covered]
+    if expected is None:  # a crash between append and seal leaves such records: say, not fail
+        if missing and mine:
+            v.reason = f"not vouched for by the ledger: record(s) {_ranges(missing)}"
+        return
+    if len(missing) == v.records:
+        _fail(v, v.records, "unsigned, but a signing key was expected (no signed ledger entry)")
+    elif missing:
+        _fail(v, missing[0], f"record {missing[0]} is not in a signed ledger entry")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[2, 3, 4, 7] -> "2-4, 7"."""
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(out)

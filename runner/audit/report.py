@@ -1,0 +1,301 @@
+"""A run read back from its log: summary, auditor's timeline, and exports (md, html, json, csv).
+
+Everything here reads the journal, which never held a secret, so no export can contain one.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.audit import identity
+from runner.audit.journal import Verdict
+from runner.execution.lifecycle import Lifecycle, derive
+from runner.termsafe import json_safe, neutralise, neutralise_all
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    verdict: Verdict
+    events: list[dict[str, Any]]
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    ledger_problems: list[str] = field(default_factory=list)
+
+    def _first(self, event: str) -> dict[str, Any]:
+        return next((e for e in self.events if e["event"] == event), {})
+
+    @property
+    def started_rec(self) -> dict[str, Any]:
+        return self._first("run.started")
+
+    @property
+    def finished(self) -> dict[str, Any]:
+        return self._first("run.finished")
+
+    @property
+    def runbook(self) -> str | None:
+        return self.started_rec.get("runbook") or self._first("check.started").get("runbook")
+
+    @property
+    def actor(self) -> str:
+        return str((self.events[0].get("actor") or {}).get("user", "")) if self.events else ""
+
+    @property
+    def operator(self) -> str:
+        return str(self.started_rec.get("operator") or self.actor)
+
+    @property
+    def started(self) -> str | None:
+        return self.events[0]["ts"] if self.events else None
+
+    @property
+    def ticket(self) -> str | None:
+        return self.started_rec.get("ticket")
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return derive(self.events)
+
+    @property
+    def outcome(self) -> str:
+        """The run's last transition (lifecycle.py), not its first command's outcome."""
+        if self._first("check.started"):
+            return "check"
+        return self.lifecycle.state or "open"
+
+    @property
+    def verified(self) -> str:
+        if not self.verdict.ok:
+            return f"FAILED at record {self.verdict.first_bad}: {self.verdict.reason}"
+        return "verified" if self.verdict.status == "ok" else self.verdict.status
+
+    @property
+    def last_hash(self) -> str:
+        return self.verdict.last_hash
+
+    @property
+    def needs_review(self) -> bool:
+        return self.started_rec.get("change") == "emergency" and not self.reviews
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "runbook": self.runbook,
+            "operator": self.operator,
+            "actor": self.actor,
+            "started": self.started,
+            "duration": self.finished.get("duration", ""),
+            "outcome": self.outcome,
+            "exit_code": self.lifecycle.exit_code if self.lifecycle.history else None,
+            "transitions": [
+                {"state": t.state, "from": t.previous, "ts": t.ts, "by": t.by, "reason": t.reason}
+                for t in self.lifecycle.history
+            ],
+            "ticket": self.ticket,
+            "change": self.started_rec.get("change"),
+            "verified": self.verified,
+            "needs_review": self.needs_review,
+            "reviewed_by": [identity.label(r) for r in self.reviews],  # "NAME (signed)"
+        }
+
+
+def summarize(
+    v: Verdict, reviews: dict[str, list[dict[str, Any]]], ledger_problems: list[str]
+) -> RunSummary:
+    mine = [p for p in ledger_problems if v.run_id in p]
+    return RunSummary(v.run_id, v, v.events, reviews.get(v.run_id, []), mine)
+
+
+def _line(e: dict[str, Any]) -> str | None:
+    """One timeline line per event an auditor cares about."""
+    ev = e["event"]
+    host = f"[{e['host']}] " if e.get("host") else ""
+    if ev == "step.started":
+        return f"{host}step {e['step']} started (attempt {e.get('attempt', 1)}): {e.get('command', '')}"
+    if ev in ("step.finished", "rollback.finished"):
+        out = e.get("stdout", {})
+        excerpt = (out.get("head") or "").strip().splitlines()[:3]
+        text = f"{host}{ev.split('.')[0]} {e['step']}: exit {e.get('exit')}, {e.get('duration', 0):.3f}s, {'ok' if e.get('ok') else 'FAILED: ' + e.get('reason', '')}"
+        text += f"; stdout {out.get('bytes', 0)} bytes sha256 {str(out.get('sha256', ''))[:16]}"
+        return text + "".join(f"\n      | {x}" for x in excerpt)
+    if ev == "check":
+        return f"{host}check ({e.get('scope')}) {e.get('name') or e.get('command', '')}: {'ok' if e.get('ok') else 'FAILED: ' + str(e.get('reason', ''))}"
+    if ev == "step.outcome":
+        return f"{host}step {e['step']}: {e['status']}" + (
+            f" ({e['reason']})" if e.get("reason") else ""
+        )
+    if ev == "step.skipped":
+        return f"{host}step {e['step']} skipped: {e.get('reason')}"
+    if ev == "confirm":
+        return f"{host}confirmation '{e.get('question')}': {'yes' if e.get('answer') else 'no'} ({e.get('via')}, by {e['actor']['user']})"
+    if ev in ("manual.confirmed", "manual.declined"):
+        return f"{host}manual step {e['step']} {ev.split('.')[1]} by {identity.label(e)}"
+    if ev == "run.resumed":
+        done = ", ".join(
+            f"{c['step']} on {c['host']} by {identity.label(c)}" for c in e.get("confirmed", [])
+        )
+        return f"resumed by {e['actor']['user']}" + (
+            f"; manual step confirmed: {done}" if done else ""
+        )
+    if ev == "rollback.requested":
+        return f"rollback requested by {e['actor']['user']}: {e.get('reason') or 'no reason given'}"
+    if ev in ("manual.shown", "step.waiting"):
+        return f"{host}manual step {e['step']} {'shown' if ev == 'manual.shown' else 'waits for a person'}"
+    if ev == "run.finished":
+        return f"finished: {e.get('outcome')} (exit {e.get('exit_code')})"
+    if ev.startswith("rollback.") and ev != "rollback.started":
+        detail = e.get("reason") or ", ".join(e.get("steps", []))
+        return f"{host}{ev} {e.get('step', '')} {detail}".rstrip()
+    if ev == "run.state":
+        why = f": {e['reason']}" if e.get("reason") else ""
+        return f"state {e.get('from') or '-'} -> {e['state']} (by {e.get('by')}){why}"
+    if ev == "step.resolved":
+        return f"{host}step {e['step']} {'undone' if e.get('phase') == 'rollback' else 'done'} by hand by {e.get('by')}: {e.get('reason')}"
+    if ev == "run.signature":
+        return f"closing record signed by key {e['key_id']}"
+    if ev in ("run.aborted", "run.error", "rollout.stopped", "batch.started"):
+        return f"{host}{ev}: {e.get('reason') or e.get('hosts') or ''}"
+    return None
+
+
+def timeline(s: RunSummary) -> str:
+    st = s.started_rec
+    out = [
+        f"run {s.run_id}",
+        f"  runbook:   {s.runbook} ({st.get('file')}, sha256 {st.get('runbook_sha256')})",
+        f"  tool:      runbook {st.get('tool_version')}",
+        f"  operator:  {s.operator} (OS user {s.actor}@{(s.events[0].get('actor') or {}).get('host', '') if s.events else ''})",
+        f"  ticket:    {s.ticket or '-'}   change: {st.get('change') or '-'}",
+        f"  params:    {json.dumps(st.get('params', {}), sort_keys=True)}",
+        f"  inventory: {json.dumps(st.get('inventory'))}",
+        f"  plan hash: {st.get('plan_hash')}"
+        + (f" (from {st['plan_file']})" if st.get("plan_file") else ""),
+        "",
+    ]
+    for e in s.events:
+        line = _line(e)
+        if line:
+            out.append(f"{e['ts']}  {line}")
+    life = s.lifecycle
+    code = life.exit_code if life.history else "-"
+    out += ["", f"outcome:  {s.outcome} (exit {code})", "history:"]
+    out += [
+        f"  {t.ts}  {t.state:<15} by {t.by}" + (f": {t.reason}" if t.reason else "")
+        for t in life.history
+    ]
+    for r in s.reviews:
+        out.append(
+            f"reviewed: by {identity.label(r)} at {r['ts']}"
+            + (f": {r['note']}" if r.get("note") else "")
+        )
+    out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
+    return printable("\n".join(out))
+
+
+# What a terminal must not receive as it is: one definition, termsafe.py (bidi overrides too).
+printable = neutralise
+
+
+def export(summaries: list[RunSummary], fmt: str) -> str:
+    """Every format neutralises control characters and bidi overrides (termsafe.py): an export
+    is read in a terminal too (`cat`, `less -R`)."""
+    text = _export(summaries, fmt)
+    if fmt == "json":  # as \u escapes: still valid JSON that decodes to the recorded values
+        return json_safe(text)
+    if fmt == "csv":  # each cell was neutralised: the rows' CRLF are the format's own
+        return text
+    return printable(text)
+
+
+def _export(summaries: list[RunSummary], fmt: str) -> str:
+    if fmt == "json":
+        return (
+            json.dumps(
+                [{**s.row(), "events": s.events} for s in summaries], indent=2, ensure_ascii=False
+            )
+            + "\n"
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        cols = [
+            "run_id",
+            "seq",
+            "ts",
+            "event",
+            "host",
+            "step",
+            "command",
+            "exit",
+            "ok",
+            "reason",
+            "outcome",
+            "state",  # a run.state record: the state entered, and by whom (lifecycle.py)
+            "by",
+            "verified",
+        ]
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for s in summaries:
+            for e in s.events:
+                w.writerow(
+                    neutralise_all({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
+                )
+        return buf.getvalue()
+    if fmt == "md":
+        parts = []
+        for s in summaries:
+            parts.append(
+                f"# Run {s.run_id}\n\n**Audit verification: {s.verified}**\n\n```\n{timeline(s)}\n```\n"
+            )
+        return "\n".join(parts)
+    return _html(summaries)
+
+
+_CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}td:first-child{white-space:nowrap}
+.ok{color:#176117}.bad{color:#a11}.fail td{background:#fde5e5}h1{font-size:1.4em}@media print{body{margin:0}}"""
+
+
+def _html(summaries: list[RunSummary]) -> str:
+    e_ = html.escape
+    body = []
+    for s in summaries:
+        st = s.started_rec
+        cls = "ok" if s.verdict.ok else "bad"
+        head = [
+            ("runbook", f"{s.runbook} (sha256 {st.get('runbook_sha256', '')})"),
+            ("operator", s.operator),
+            ("ticket", s.ticket or "-"),
+            ("change", st.get("change") or "-"),
+            ("outcome", s.outcome),
+            (
+                "history",
+                "\n".join(
+                    f"{t.ts} {t.state} by {t.by}" + (f": {t.reason}" if t.reason else "")
+                    for t in s.lifecycle.history
+                ),
+            ),
+            ("params", json.dumps(st.get("params", {}), sort_keys=True)),
+            ("plan hash", st.get("plan_hash") or "-"),
+        ]
+        rows = "".join(
+            f"<tr><th>{e_(k)}</th><td><pre>{e_(str(v))}</pre></td></tr>" for k, v in head
+        )
+        events = "".join(
+            f"<tr{' class=fail' if ev.get('ok') is False else ''}><td>{e_(ev['ts'])}</td><td>{e_(ev['event'])}</td><td>{e_(str(ev.get('host', '')))}</td>"
+            f"<td>{e_(str(ev.get('step', '')))}</td><td><pre>{e_(_line(ev) or '')}</pre></td></tr>"
+            for ev in s.events
+        )
+        body.append(
+            f'<section><h1>Run {e_(s.run_id)}</h1><p class="{cls}"><strong>Audit verification: {e_(s.verified)}</strong></p>'
+            f"<table>{rows}</table><table><tr><th>time (UTC)</th><th>event</th><th>host</th><th>step</th><th>detail</th></tr>{events}</table></section>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>runbook audit report</title>'
+        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )

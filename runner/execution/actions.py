@@ -1,0 +1,240 @@
+"""Execute one run:/http: action on one host and judge it against its `expect`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runner.execution.executors.base import (
+    CommandRequest,
+    CommandResult,
+    Digests,
+    Executor,
+    OutputCallback,
+    StreamOutput,
+)
+from runner.format import limits
+from runner.format.model import Action
+from runner.format.render import RenderError, evaluate, render
+from runner.planning.planned import Context
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: CommandResult
+    command: str  # what ran: the rendered command, or "METHOD url"
+    status: int | None = None  # HTTP status
+    reason: str = ""  # empty when the expectation holds
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+
+async def execute(
+    action: Action,
+    ctx: Context,
+    executor: Executor,
+    on_output: OutputCallback,
+    *,
+    command: str | None = None,  # the rendered run: command, when the caller already has it
+    into: Digests | None = None,  # the executor fills these: see Executor.run
+    ready: Callable[[], None] | None = None,  # see CommandRequest.ready
+) -> Outcome:
+    """The action's outcome. Whatever a hostile value or a sick host makes it raise (a NUL in a
+    value, a URL http.client rejects, exec's E2BIG) is the action failing, with the reason, so the
+    failure policy applies: never a traceback that skips the rollback."""
+    from runner.errors import StateError
+
+    try:
+        return await _execute(action, ctx, executor, on_output, command, into, ready)
+    except (RenderError, StateError):
+        raise  # a template error is reported as such; a journal that cannot be written stops all
+    except Exception as exc:  # see the docstring
+        result = CommandResult(exit=127, error=f"{type(exc).__name__}: {exc}")  # never ran
+        return Outcome(result, command or "", None, result.error or "")
+
+
+async def _execute(
+    action: Action,
+    ctx: Context,
+    executor: Executor,
+    on_output: OutputCallback,
+    command: str | None,
+    into: Digests | None,
+    ready: Callable[[], None] | None,
+) -> Outcome:
+    if action.kind == "http":
+        if ready is not None:
+            ready()
+        return await _http(action, ctx, executor)
+    if action.kind == "notify":
+        if ready is not None:
+            ready()  # a page is sent like a command starts: what announces it is durable first
+        from runner.execution import notify
+
+        return await notify.execute(action, ctx, on_output)
+    if command is None:
+        command = render(action.text, ctx, shell=True)
+    request = CommandRequest(
+        command=command,
+        env={k: render(v, ctx) for k, v in action.env},
+        cwd=render(action.cwd, ctx) if action.cwd else None,
+        sudo=_sudo_user(action, ctx),
+        timeout=action.timeout,
+        ready=ready,
+    )
+    from runner.execution.executors.base import ConnectionFailed
+
+    try:
+        result = await executor.run(request, on_output, into)
+    except ConnectionFailed as exc:
+        result = CommandResult(exit=255, error=str(exc))
+    return Outcome(result, command, None, judge(action, result, None, ctx))
+
+
+async def _http(action: Action, ctx: Context, executor: Executor) -> Outcome:
+    assert action.http is not None
+    h = action.http
+    url = render(h.url, ctx)
+    headers = {k: render(v, ctx) for k, v in h.headers}
+    body = render(h.body, ctx).encode() if h.body is not None else None
+    start = time.monotonic()
+    # a remote host's request goes through its SSH connection, unless `from: runner` says not
+    open_tcp = executor.tunnel if h.origin == "host" else None
+    if open_tcp is not None:
+        from runner.execution.executors import tunnel
+        from runner.execution.executors.base import ConnectionFailed
+
+        try:
+            status, data, error = await tunnel.request(
+                open_tcp, h.method, url, headers, body, action.timeout, executor.name
+            )
+        except ConnectionFailed as exc:
+            status, data, error = None, b"", str(exc)
+    else:
+        status, data, error = await asyncio.to_thread(
+            _request, h.method, url, headers, body, action.timeout
+        )
+    stdout = StreamOutput(kept=data, tail=data[-4096:], size=len(data), sha256=_sha(data))
+    result = CommandResult(
+        exit=0 if not error else 1, stdout=stdout, duration=time.monotonic() - start, error=error
+    )
+    return Outcome(result, f"{h.method} {url}", status, judge(action, result, status, ctx))
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _request(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float | None
+) -> tuple[int | None, bytes, str]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    opener = _opener()
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read(1 << 20), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(1 << 20), ""
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, b"", f"{url}: {reason}"
+
+
+def _sudo_user(action: Action, ctx: Context) -> str | None:
+    """`sudo: "{{ user }}"` is a template like any other field (it was passed on unrendered)."""
+    if not action.sudo:
+        return None
+    user = render(action.sudo, ctx)
+    if not user.strip():
+        raise RenderError(f"sudo: {action.sudo!r} renders to an empty user name")
+    return user
+
+
+def _opener() -> Any:
+    """An opener whose redirects to another origin (scheme, host, port) do not carry the
+    credentials: urllib forwards every header, so an `Authorization: Bearer {{ token }}` went
+    wherever the server redirected (as curl and requests do, drop them). Built on first use:
+    urllib.request is slow to import, and most runs make no HTTP request."""
+    import urllib.request
+
+    class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and _origin(newurl) != _origin(req.full_url):
+                for name in ("Authorization", "Proxy-authorization", "Cookie"):
+                    new.remove_header(name)
+            return new
+
+    return urllib.request.build_opener(SameOriginCredentials)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or ""), parts.port
+
+
+def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
+    """What `expect.that` sees as `result`."""
+    stdout = result.stdout.text
+    try:
+        parsed: Any = json.loads(stdout) if stdout.strip() else None
+    except ValueError:
+        parsed = None
+    return {
+        "exit": result.exit,
+        "stdout": stdout,
+        "stderr": result.stderr.text,
+        "json": parsed,
+        "status": status,
+    }
+
+
+def judge(action: Action, result: CommandResult, status: int | None, ctx: Context) -> str:
+    """Why the result misses the expectation, or "" when it holds."""
+    e = action.expect
+    if result.timed_out:
+        return f"timed out after {action.timeout:g}s"
+    if result.error and (action.kind != "http" or status is None):
+        return result.error
+    if action.kind == "http":
+        wanted = e.status or (action.http.status if action.http else (200,))
+        if status not in wanted:
+            return f"HTTP status {status}, expected {_codes(wanted)}"
+    else:
+        wanted_exit = e.exit if e.exit is not None else (0,)
+        if result.exit not in wanted_exit:
+            return f"exit {result.exit}, expected {_codes(wanted_exit)}"
+    text = result.stdout.text
+    for needle in e.stdout_contains:
+        if needle not in text:
+            return f"stdout does not contain {needle!r}"
+    if e.stdout_matches:
+        try:
+            if not limits.matches(e.stdout_matches, text):
+                return f"stdout does not match {e.stdout_matches!r}"
+        except limits.TooCostly as exc:
+            return str(exc)
+    if e.that:
+        value = evaluate(e.that, {**ctx, "result": result_view(result, status)})
+        if not value:
+            return f"expect.that is false: {e.that}"
+    return ""
+
+
+def _codes(codes: tuple[int, ...]) -> str:
+    return " or ".join(str(c) for c in codes)

@@ -1,0 +1,212 @@
+"""The runner's side of the per-host helper (remote_helper.py): one SSH channel per connection
+instead of one per command, and no login shell per command.
+
+`Helper.start` starts it over an open connection (Python 3 on the host), or says why it cannot;
+`Helper.run` sends one command and streams its framed output into the digests and callback.
+A timeout or cancel asks the helper to kill the command's group (TERM, then KILL), a lost
+connection fails every command still running, and the helper on the host kills them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import shlex
+import struct
+import time
+from pathlib import Path
+
+from runner.execution.executors._asyncssh_import import asyncssh
+from runner.execution.executors.base import CommandResult, Digests, OutputCallback, OutputDigest
+from runner.execution.executors.remote_helper import BOOT
+
+KILL_GRACE = 2.0  # seconds between TERM and KILL, and the wait after KILL
+_HEADER = struct.Struct(">cII")
+_SOURCE = Path(__file__).with_name("remote_helper.py").read_bytes()
+_BOOT = BOOT % len(_SOURCE)
+# -I -S: no site, no user paths, no PYTHON* variables (~15 ms of start-up; the helper needs
+# only the standard library)
+START = f"exec python3 -I -S -c {shlex.quote(_BOOT)}"  # under the login shell, once per connection
+
+
+class _Command:
+    def __init__(self, on_output: OutputCallback, into: Digests | None) -> None:
+        self.on_output = on_output
+        self.stdout, self.stderr = into or (OutputDigest(), OutputDigest())
+        self.done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+
+    def emit(self, stream: str, data: bytes) -> None:
+        (self.stdout if stream == "stdout" else self.stderr).feed(data)
+        self.on_output(stream, data)
+
+
+class _Channel(asyncssh.SSHClientSession[bytes]):
+    """Parses the helper's frames as they arrive; never holds more than one frame (1 MiB)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.commands: dict[int, _Command] = {}
+        self.hello: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.said = bytearray()  # the helper's own stderr (e.g. "python3: not found")
+        self.lost: str | None = None
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self.said = (self.said + data)[-2048:]
+            return
+        self.buf += data
+        while len(self.buf) >= _HEADER.size:
+            kind, cid, size = _HEADER.unpack_from(self.buf)
+            end = _HEADER.size + size
+            if len(self.buf) < end:
+                return
+            payload = bytes(self.buf[_HEADER.size : end])
+            del self.buf[:end]
+            self._frame(kind, cid, payload)
+
+    def _frame(self, kind: bytes, cid: int, payload: bytes) -> None:
+        if kind == b"H":
+            if not self.hello.done():
+                self.hello.set_result(None)
+            return
+        cmd = self.commands.get(cid)
+        if cmd is None:
+            return
+        if kind == b"O":
+            cmd.emit("stdout", payload)
+        elif kind == b"E":
+            cmd.emit("stderr", payload)
+        elif kind == b"X":
+            del self.commands[cid]
+            if not cmd.done.done():
+                cmd.done.set_result(int(payload))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = str(exc).splitlines()[0] if exc and str(exc) else "the helper's channel closed"
+        self.lost = reason
+        if not self.hello.done():
+            self.hello.set_exception(ConnectionError(reason))
+        for cmd in self.commands.values():
+            if not cmd.done.done():
+                cmd.done.set_result(None)
+        self.commands.clear()
+
+
+class Helper:
+    def __init__(
+        self,
+        name: str,
+        conn: asyncssh.SSHClientConnection,
+        chan: asyncssh.SSHClientChannel[bytes],
+        session: _Channel,
+    ) -> None:
+        self.name, self.conn, self.chan, self.session = name, conn, chan, session
+        self._ids = itertools.count(1)
+        self._kills: set[asyncio.Task[None]] = set()
+        self._killing: set[int] = set()
+        self.signals: tuple[str, ...] = ("TERM", "KILL")
+
+    @classmethod
+    async def start(
+        cls, name: str, conn: asyncssh.SSHClientConnection, timeout: float
+    ) -> Helper | str:
+        """The running helper, or why there is none (no python3, a shell that prints, ...)."""
+        session = _Channel()
+        try:
+            chan, _ = await asyncio.wait_for(
+                conn.create_session(lambda: session, START, encoding=None), timeout
+            )
+        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+            return f"cannot open its channel: {exc}"
+        chan.write(_SOURCE)
+        try:
+            await asyncio.wait_for(asyncio.shield(session.hello), timeout)
+        except (ConnectionError, asyncio.TimeoutError):
+            chan.close()
+            said = session.said.decode(errors="replace").strip().splitlines()
+            return said[-1] if said else f"no answer in {timeout:g}s"
+        return cls(name, conn, chan, session)
+
+    @property
+    def closed(self) -> bool:
+        return self.session.lost is not None
+
+    def hurry(self) -> None:
+        self.signals = ("KILL",)
+        for cid in self._killing:
+            self._send(b"K", cid, b"KILL")
+
+    async def run(
+        self,
+        text: str,
+        sudo: str | None,
+        timeout: float | None,
+        on_output: OutputCallback,
+        into: Digests | None,
+    ) -> CommandResult:
+        start = time.monotonic()
+        cid = next(self._ids)
+        cmd = _Command(on_output, into)
+        if self.closed:  # lost since the executor chose it: it never reaches the host
+            cmd.done.set_result(None)
+        else:
+            self.session.commands[cid] = cmd
+            self._send(b"R", cid, (sudo or "").encode() + b"\0" + text.encode())
+        timed_out = False
+        try:
+            await asyncio.wait_for(asyncio.shield(cmd.done), timeout)
+        except asyncio.TimeoutError:
+            timed_out = True
+            await self._kill(cid, cmd)
+        except asyncio.CancelledError:
+            # Stopped (Ctrl-C): kill it before going on (to a rollback, say), as a task close()
+            # awaits, so that a second Ctrl-C stops our waiting, not the kill.
+            task = asyncio.ensure_future(self._kill(cid, cmd))
+            self._kills.add(task)
+            task.add_done_callback(self._kills.discard)
+            await asyncio.shield(task)
+            raise
+        status = cmd.done.result() if cmd.done.done() else None
+        duration = time.monotonic() - start
+        if status is None and not timed_out:
+            why = self.session.lost or "the helper stopped answering"
+            return CommandResult(
+                exit=255,
+                stdout=cmd.stdout.freeze(),
+                stderr=cmd.stderr.freeze(),
+                duration=duration,
+                error=f"{self.name}: connection lost: {why}",
+            )
+        return CommandResult(
+            exit=124 if status is None else status,
+            stdout=cmd.stdout.freeze(),
+            stderr=cmd.stderr.freeze(),
+            duration=duration,
+            timed_out=timed_out,
+        )
+
+    async def _kill(self, cid: int, cmd: _Command) -> None:
+        """TERM the command's group, then KILL what ignored it; the helper does it as the
+        command's own user."""
+        self._killing.add(cid)
+        try:
+            for sig in self.signals:
+                if cmd.done.done():
+                    return
+                self._send(b"K", cid, sig.encode())
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(cmd.done), KILL_GRACE)
+        finally:
+            self._killing.discard(cid)
+
+    def _send(self, kind: bytes, cid: int, payload: bytes) -> None:
+        if self.closed:
+            return
+        with contextlib.suppress(asyncssh.Error, OSError):
+            self.chan.write(_HEADER.pack(kind, cid, len(payload)) + payload)
+
+    async def close(self) -> None:
+        if self._kills:
+            await asyncio.gather(*self._kills, return_exceptions=True)
+        self.chan.close()

@@ -1,0 +1,196 @@
+"""Run commands on this machine: `/bin/sh -c` in its own process group.
+
+A timeout (or cancellation) kills the whole group: SIGTERM, then SIGKILL after a grace period,
+so a child that ignores SIGTERM or leaves grandchildren behind still goes.
+
+The process is spawned directly (vfork/exec, synchronously: nothing can interrupt a start half
+done) and watched from the event loop: its two pipes and a pidfd for its exit. asyncio's own
+subprocess machinery costs a thread per process to wait for it (Python < 3.12) and ~20 loop
+iterations a command; this is 4. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import time
+
+from runner.execution.executors.base import (
+    CommandRequest,
+    CommandResult,
+    Digests,
+    OpenTCP,
+    OutputCallback,
+    OutputDigest,
+    wrap_command,
+)
+
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+# Waits for the runner's go (one line on stdin), then gives the command /dev/null as stdin.
+_GATE = "read -r _ || exit 125; exec </dev/null\n"
+_CHUNK = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe, so a command printing a lot wakes us 16x less often
+
+
+class LocalExecutor:
+    def __init__(self, name: str = "local") -> None:
+        self.name = name
+        self._as_root = os.geteuid() == 0
+        self.kill_grace = KILL_GRACE  # hurry() makes it 0: straight to SIGKILL
+
+    def hurry(self) -> None:
+        """A second interrupt: kill what is still running without the SIGTERM grace."""
+        self.kill_grace = 0.0
+
+    async def connect(self) -> None:
+        return None  # nothing to open: this machine
+
+    @property
+    def tunnel(self) -> OpenTCP | None:
+        return None  # an http: step's request from this host is the runner's own
+
+    async def run(
+        self, request: CommandRequest, on_output: OutputCallback, into: Digests | None = None
+    ) -> CommandResult:
+        # cwd and sudo are applied in the shell text, the same way for local and SSH hosts
+        command = wrap_command(request, as_root=self._as_root)
+        env = None
+        if request.env:
+            env = dict(os.environ)
+            env.update(request.env)
+        start = time.monotonic()
+        gate = request.ready is not None
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", _GATE + command if gate else command],
+                stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # own process group: a timeout kills all of it
+            )
+        except OSError as exc:
+            return CommandResult(exit=127, error=f"cannot start /bin/sh: {exc}", duration=0.0)
+        if request.ready is not None and proc.stdin is not None:
+            # The shell starts (exec, its own start-up) on another core while the journal syncs;
+            # it runs the command only once told to, after the sync. If the sync fails, closing
+            # the gate unopened makes it exit 125 without running anything.
+            try:
+                request.ready()
+                proc.stdin.write(b"\n")
+            finally:
+                with contextlib.suppress(BrokenPipeError):  # killed meanwhile: nothing ran
+                    proc.stdin.close()
+        out, err = into or (OutputDigest(), OutputDigest())
+        child = _Child(proc, out, err, on_output)
+        timed_out = False
+        try:
+            await asyncio.wait_for(asyncio.shield(child.done), request.timeout)
+        except asyncio.TimeoutError:
+            timed_out = True
+            await _kill_group(child, self.kill_grace)
+            await child.done
+        except asyncio.CancelledError:
+            await _kill_group(child, self.kill_grace)
+            await asyncio.shield(child.done)
+            raise
+        rc = proc.returncode if proc.returncode is not None else -9
+        return CommandResult(
+            exit=rc,
+            stdout=out.freeze(),
+            stderr=err.freeze(),
+            duration=time.monotonic() - start,
+            timed_out=timed_out,
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+class _Child:
+    """Pumps a process's stdout and stderr into digests and the callback; `done` resolves once
+    both pipes are at EOF and the process has exited (a grandchild holding a pipe is waited for,
+    as a shell's `$(…)` would)."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        out: OutputDigest,
+        err: OutputDigest,
+        cb: OutputCallback,
+    ) -> None:
+        self.proc = proc
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.exited: asyncio.Future[None] = self.loop.create_future()
+        self._open = 3
+        assert proc.stdout is not None and proc.stderr is not None
+        for stream, digest, name in ((proc.stdout, out, "stdout"), (proc.stderr, err, "stderr")):
+            fd = stream.fileno()
+            os.set_blocking(fd, False)
+            with contextlib.suppress(OSError):  # not Linux, or over the user's pipe quota
+                fcntl.fcntl(fd, _F_SETPIPE_SZ, _CHUNK)
+            self.loop.add_reader(fd, self._read, stream, digest, name, cb)
+        try:
+            self._pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):  # no pidfd (not Linux, or an old kernel): a thread waits
+            self._pidfd = -1
+            self.loop.run_in_executor(None, proc.wait).add_done_callback(lambda _: self._reaped())
+        else:
+            self.loop.add_reader(self._pidfd, self._exit)
+
+    def _read(self, stream: object, digest: OutputDigest, name: str, cb: OutputCallback) -> None:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        if chunk:
+            digest.feed(chunk)
+            cb(name, chunk)
+            return
+        self.loop.remove_reader(fd)
+        stream.close()  # type: ignore[attr-defined]
+        self._closed()
+
+    def _exit(self) -> None:
+        self.loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self.proc.wait()  # the pidfd is readable: it has exited, this reaps at once
+        self._reaped()
+
+    def _reaped(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+        self._closed()
+
+    def _closed(self) -> None:
+        self._open -= 1
+        if self._open == 0 and not self.done.done():
+            self.done.set_result(None)
+
+
+async def _kill_group(child: _Child, grace: float) -> None:
+    pid = child.proc.pid
+    try:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(child.exited), wait)
+                # the shell may be gone while a grandchild that ignores TERM lives on in the group
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            except asyncio.TimeoutError:
+                continue
+    except asyncio.CancelledError:  # interrupted again while waiting out the grace: no more grace
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        raise

@@ -1,0 +1,143 @@
+"""What a run's audit log says about where it stopped: the basis of `resume`, `rollback` and
+`resolve`. The run's state and phase come from lifecycle.derive; this adds, per host, which
+steps are done, undone, unknown or waiting for a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.audit.journal import run_path, verify_run
+from runner.errors import UsageError
+from runner.execution.lifecycle import Lifecycle, Phase, State, derive
+
+
+@dataclass
+class RunState:
+    run_id: str
+    path: Path
+    started: dict[str, Any]
+    lifecycle: Lifecycle
+    completed: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # host -> top-level step ids, in order
+    unknown: dict[str, list[str]] = field(default_factory=dict)  # started, no outcome recorded
+    waiting: dict[str, str] = field(
+        default_factory=dict
+    )  # host -> manual step waiting for a person (of the steps, or of the rollback: see phase)
+    resolved: dict[str, list[str]] = field(default_factory=dict)  # host -> closed by a person
+    captures: dict[str, dict[str, str]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # verified records
+
+    @property
+    def outcome(self) -> State | None:
+        return self.lifecycle.state
+
+    @property
+    def phase(self) -> Phase:
+        return self.lifecycle.phase
+
+
+def _top_level(e: dict[str, Any]) -> tuple[str, str] | None:
+    """(host, step) for an event about one of the runbook's own steps; None for the steps of a
+    called runbook (their events name their `caller`) and events about no step."""
+    host, step = e.get("host", ""), str(e.get("step", ""))
+    if not host or not step or e.get("caller"):
+        return None
+    return host, step
+
+
+def load(state_dir: Path, run_id: str) -> RunState:
+    path = run_path(state_dir, run_id)
+    if not path.exists():
+        raise UsageError(f"no audit log for run {run_id} under {state_dir}")
+    verdict = verify_run(path, keep=True)
+    if not verdict.ok:
+        raise UsageError(
+            f"the log of run {run_id} does not verify ({verdict.line()}); not resuming"
+        )
+    events = verdict.events
+    started = next((e for e in events if e["event"] == "run.started"), None)
+    if started is None:
+        raise UsageError(f"run {run_id} has no run.started record")
+    state = RunState(run_id, path, started, derive(events), events=events)
+    # started and not finished: "step" (its action), or "rollback" (its undoing)
+    open_steps: dict[tuple[str, str], str] = {}
+    for e in events:
+        ev = e["event"]
+        if ev == "run.resumed":  # what an earlier resume counted as done (a confirmed manual step)
+            for c in e.get("confirmed") or []:
+                if state.waiting.get(c["host"]) == c["step"]:
+                    state.waiting.pop(c["host"])
+            for h, ids in (e.get("completed_before") or {}).items():
+                done = state.completed.setdefault(h, [])
+                done += [i for i in ids if i not in done]
+                if state.waiting.get(h) in ids:
+                    state.waiting.pop(h)
+        where = _top_level(e)
+        if where is None:
+            continue
+        host, step = where
+        undoing = e.get("phase") == "rollback"  # a manual undo: not the step's own action
+        if ev == "step.resolved":
+            state.resolved.setdefault(host, []).append(step)
+            if state.waiting.get(host) == step:
+                state.waiting.pop(host)
+            if not undoing and step not in state.completed.setdefault(host, []):
+                state.completed[host].append(step)
+        elif ev == "step.started":
+            open_steps[(host, step)] = "step"
+        elif ev == "rollback.started":
+            open_steps[(host, step)] = "rollback"
+        elif ev == "step.outcome":
+            open_steps.pop((host, step), None)
+            state.waiting.pop(host, None)
+            if e["status"] in ("ok", "skipped") and step not in state.completed.setdefault(
+                host, []
+            ):
+                state.completed[host].append(step)
+            for name, value in (e.get("capture") or {}).items():
+                state.captures.setdefault(host, {})[name] = value
+        elif ev == "rollback.finished":
+            open_steps.pop((host, step), None)
+            if e.get("ok") and step in state.completed.get(host, []):
+                state.completed[host].remove(step)  # undone: a resume must do it again
+        elif ev == "step.waiting":
+            state.waiting[host] = step
+        elif ev == "manual.confirmed" and undoing:
+            state.waiting.pop(host, None)
+        elif ev == "manual.confirmed":
+            state.waiting.pop(host, None)
+            if step not in state.completed.setdefault(host, []):
+                state.completed[host].append(step)
+    for (host, step), what in open_steps.items():
+        if what == "rollback" and step in state.completed.get(host, []):
+            state.completed[host].remove(step)  # its rollback was cut short: half undone
+        if step not in state.completed.get(host, []) and state.waiting.get(host) != step:
+            state.unknown.setdefault(host, []).append(step)
+    return state
+
+
+def started_steps(st: RunState) -> dict[str, list[str]]:
+    """Per host, the top-level steps whose action started and that are not undone yet (by the
+    tool, or by a person: `resolve` in a rollback): what `rollback RUN_ID` undoes."""
+    out: dict[str, list[str]] = {}
+    undone: set[tuple[str, str]] = set()
+    for e in st.events:
+        where = _top_level(e)
+        if where is None:
+            continue
+        host, step = where
+        ev, undoing = e["event"], e.get("phase") == "rollback"
+        if ev in ("step.started", "manual.confirmed") and not undoing:
+            if step not in out.setdefault(host, []):
+                out[host].append(step)
+            undone.discard(where)  # done again (a resume) after it was undone
+        if ev in ("rollback.done", "rollback.none") or (ev == "rollback.finished" and e.get("ok")):
+            undone.add(where)
+        if ev == "step.resolved" and undoing:
+            undone.add(where)
+        if ev == "rollback.failed":  # one undo of several held, then one failed: not undone
+            undone.discard(where)
+    return {h: [s for s in steps if (h, s) not in undone] for h, steps in out.items()}

@@ -1,0 +1,227 @@
+"""Jinja2 in a sandbox with StrictUndefined, and shell quoting of every substituted value.
+
+Inside `run:` every `{{ expression }}` is passed through `shlex.quote` by the environment's
+`finalize` hook, so a value of `a b; rm -rf /` is one argument, never a second command. The
+runbook's own literal text is not touched. `{{ x | raw }}` opts out, visibly, for values that are
+meant to be shell syntax (e.g. a service control command of several words).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+BUILTIN_NAMES = frozenset({"host", "run_id"})
+# names Jinja itself provides (globals), never "undefined" in a runbook
+JINJA_GLOBALS = frozenset(
+    {
+        "range",
+        "dict",
+        "lipsum",
+        "cycler",
+        "joiner",
+        "namespace",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+    }
+)
+
+
+class RenderError(Exception):
+    """A template could not be rendered (undefined name, syntax error, sandbox violation)."""
+
+
+class Raw(str):
+    """A value marked `| raw`: substituted into a shell command without quoting."""
+
+    __slots__ = ()
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    if value is None:
+        return "''"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return shlex.quote(str(value))
+
+
+def _arg(value: Any) -> str:
+    """`{{ v | arg }}`: a value given to a command as an operand, never as an option. Quoting
+    keeps `--use-compress-program=sh x` one word, but `tar -cf x.tar {{ v }}` still reads that
+    word as an option and runs the program: a value that starts with `-` is refused."""
+    text = "" if value is None else str(value)
+    if text.startswith("-"):
+        raise RenderError(
+            f"| arg: the value {text!r} starts with '-': the command would read it as an option"
+        )
+    return text
+
+
+def _plain(value: Any) -> Any:
+    return "" if value is None else value
+
+
+@cache
+def _env(shell: bool) -> Any:
+    from jinja2 import StrictUndefined
+
+    from runner.format.limits import bounded_environment
+
+    env = bounded_environment()(
+        undefined=StrictUndefined,
+        finalize=_quote if shell else _plain,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["raw"] = lambda v: Raw("" if v is None else v)
+    env.filters["arg"] = _arg
+    env.filters["quote"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+@cache
+def _template(source: str, shell: bool) -> Any:
+    from jinja2 import TemplateError
+
+    try:
+        return _env(shell).from_string(source)
+    except TemplateError as exc:
+        raise RenderError(_describe(exc)) from None
+
+
+@cache
+def _expression(source: str) -> Any:
+    from jinja2 import TemplateError
+
+    try:
+        return _env(False).compile_expression(source, undefined_to_none=False)
+    except TemplateError as exc:
+        raise RenderError(_describe(exc)) from None
+
+
+def has_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> str:
+    """Render a template; `shell=True` quotes every substituted value for /bin/sh."""
+    if not has_template(source):
+        return source
+    from jinja2 import TemplateError
+
+    from runner.format.limits import TooCostly, time_limit
+
+    try:
+        with time_limit():
+            return str(_template(source, shell).render(context))
+    except TemplateError as exc:
+        raise RenderError(_describe(exc)) from None
+    except TooCostly as exc:
+        raise RenderError(str(exc)) from None
+
+
+def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate a Jinja expression (`when`, `expect.that`)."""
+    from jinja2 import TemplateError
+
+    from runner.format.limits import TooCostly, time_limit
+
+    try:
+        with time_limit():
+            return _expression(expression)(**context)
+    except TemplateError as exc:
+        raise RenderError(_describe(exc)) from None
+    except TooCostly as exc:
+        raise RenderError(str(exc)) from None
+    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}") from None
+
+
+def why_false(expression: str, context: Mapping[str, Any], mask: Callable[[str], str]) -> str:
+    """The reason a `when:` is false, with the values it looked at: `when is false: mode ==
+    'full', where mode='quick'`. Each value is masked (`mask`: the run's redactor) before it is
+    shortened: a long secret cut to `...` would no longer be recognised, and leak its start."""
+    try:
+        names = sorted(names_used(expression, expression=True))
+    except RenderError:
+        names = []
+    values = ", ".join(f"{n}={_short(mask(repr(context[n])))}" for n in names if n in context)
+    return f"when is false: {expression}" + (f", where {values}" if values else "")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def names_used(source: str, *, expression: bool = False) -> set[str]:
+    """Free variable names of a template or expression (syntax errors raise RenderError)."""
+    if not expression and not has_template(source):
+        return set()
+    from jinja2 import TemplateError, meta
+
+    from runner.format.limits import static_problem
+
+    text = "{{ (" + source + ") }}" if expression else source
+    try:
+        ast = _env(False).parse(text)
+        names = set(meta.find_undeclared_variables(ast))  # compiles: an unknown filter fails here
+    except TemplateError as exc:
+        raise RenderError(_describe(exc)) from None
+    problem = static_problem(ast)  # what the sandbox or evaluation would refuse whatever the values
+    if problem:
+        raise RenderError(problem)
+    return names - JINJA_GLOBALS
+
+
+_EXPR = re.compile(r"{{(.*?)}}", re.S)
+
+
+def quoted_expressions(source: str) -> list[str]:
+    """Expressions written inside shell quotes: `"{{ x }}"` would end up doubly quoted.
+
+    Tracks single/double quote state over the literal text between expressions; `| raw`
+    expressions are the author's explicit choice and are not reported.
+    """
+    found = []
+    state = ""  # "", "'" or '"'
+    pos = 0
+    for match in _EXPR.finditer(source):
+        state = _scan_quotes(source[pos : match.start()], state)
+        expr = match.group(1).strip()
+        if state and not re.search(r"\|\s*raw\s*$", expr):
+            found.append(expr)
+        pos = match.end()
+    return found
+
+
+def _scan_quotes(text: str, state: str) -> str:
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and state != "'":
+            escaped = True
+        elif state == "" and ch in "'\"":
+            state = ch
+        elif ch == state:
+            state = ""
+    return state
+
+
+def _describe(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    if type(exc).__name__ == "UndefinedError":
+        name = re.search(r"'([^']+)' is undefined", message)
+        return f"undefined name '{name.group(1)}'" if name else message
+    if type(exc).__name__ == "TemplateSyntaxError":
+        return f"template syntax error: {message}"
+    return message

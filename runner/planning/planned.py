@@ -1,0 +1,120 @@
+"""The Plan: a value that can be printed, hashed and saved (issue: plan review), and that the
+engine executes. planner.py builds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.format.inventory import Host, Inventory
+from runner.format.loader import Catalog
+from runner.format.model import Action, Runbook, Scalar, Step
+from runner.format.redact import Redactor
+from runner.format.render import names_used, render
+
+Context = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    kind: str
+    text: str  # rendered (secrets still in: redact before showing), or the template if deferred
+    deferred: tuple[str, ...] = ()  # run-time names it waits for
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: Step
+    status: str  # will-run | skipped | decided-at-run-time | manual | not-targeted
+    reason: str = ""
+    action: PlannedAction | None = None
+    children: tuple[PlannedStep, ...] = ()
+    extras: tuple[tuple[str, PlannedAction], ...] = ()  # ("precondition"|"verify"|"rollback", ...)
+
+
+@dataclass
+class Plan:
+    runbook: Runbook
+    params: dict[str, Scalar | None]
+    inventory: Inventory
+    hosts: list[Host]
+    batches: list[list[Host]]
+    run_id: str
+    contexts: dict[str, Context]
+    steps: dict[str, list[PlannedStep]]
+    redactor: Redactor
+    catalog: Catalog
+    secret_params: set[str] = field(default_factory=set)
+
+    def view(self) -> dict[str, Any]:
+        """JSON-shaped, secrets masked: what is shown, saved and hashed."""
+        view: dict[str, Any] = self.redactor.value(
+            {
+                "runbook": self.runbook.id,
+                "runbook_sha256": self.runbook.sha256,
+                "params": {
+                    k: ("***" if k in self.secret_params else v) for k, v in self.params.items()
+                },
+                "inventory": self.inventory.file,
+                "inventory_sha256": self.inventory.sha256,
+                "batches": [[h.name for h in b] for b in self.batches],
+                "preconditions": {
+                    h: [
+                        plan_action(c.action, self.contexts[h], set()).text
+                        for c in self.runbook.preconditions
+                    ]
+                    for h in self.steps
+                },
+                "hosts": {h: [_step_view(p) for p in steps] for h, steps in self.steps.items()},
+            }
+        )
+        return view
+
+    def command(self, host: str, sid: str) -> str | None:
+        """The rendered command the plan holds for a `run:` step (`caller/step` inside a call),
+        or None when it waits for a run-time value: the engine executes this text, so the plan
+        shown, saved and approved is what runs."""
+        steps, found = self.steps.get(host, []), None
+        for part in sid.split("/"):
+            found = next((p for p in steps if p.step.id == part), None)
+            if found is None:
+                return None
+            steps = list(found.children)
+        a = found.action if found is not None else None
+        return a.text if a is not None and a.kind == "run" and not a.deferred else None
+
+    def digest(self) -> str:
+        body = json.dumps(self.view(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(body).hexdigest()
+
+
+def _step_view(p: PlannedStep) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": p.step.id, "name": p.step.name, "status": p.status}
+    if p.reason:
+        out["reason"] = p.reason
+    if p.action:
+        out[p.action.kind] = p.action.text
+        if p.action.deferred:
+            out["waits_for"] = list(p.action.deferred)
+    for label, extra in p.extras:
+        item: dict[str, Any] = {extra.kind: extra.text}
+        if extra.deferred:
+            item["waits_for"] = list(extra.deferred)
+        out.setdefault(label, []).append(item)
+    if p.children:
+        out["steps"] = [_step_view(c) for c in p.children]
+    return out
+
+
+def plan_action(action: Action, ctx: Context, captures: set[str]) -> PlannedAction:
+    source = action.http.url if action.kind == "http" and action.http else action.text
+    waits = tuple(sorted(names_used(source) & captures))
+    if waits:
+        return PlannedAction(action.kind, source, waits)
+    text = render(source, ctx, shell=action.kind == "run")
+    if action.kind == "http" and action.http:
+        text = f"{action.http.method} {text}"
+    return PlannedAction(action.kind, text)
