@@ -54,6 +54,6 @@ def no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 os.environ.setdefault("NO_COLOR", "1")
-# the start-up cache (runner/diskcache.py) of the runs the tests make goes to a scratch dir,
+# the start-up cache (runner/format/diskcache.py) of the runs the tests make goes to a scratch dir,
 # not the user's ~/.cache; tests of the cache itself point XDG_CACHE_HOME at their own dirs
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="runbook-test-cache-")

@@ -142,7 +142,7 @@ def test_report_in_chromium(
 
     # final state and every transition, with who and why
     assert section(sc.succeeded).one(cls="final-state").text == "succeeded"
-    # (the states and who are runner/lifecycle.py's; the report adds what the record says beside)
+    # (the states and who are runner/execution/lifecycle.py's; the report adds what the record says beside)
     assert [m[:2] for m in moves(sc.succeeded)] == [("running", "olga"), ("succeeded", "olga")]
     assert "ticket CHG-1001" in moves(sc.succeeded)[0][2]
     assert [m[0] for m in moves(sc.rolled_back)] == ["running", "rolling-back", "rolled-back"]

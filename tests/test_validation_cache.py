@@ -1,4 +1,4 @@
-"""The start-up cache (runner/diskcache.py): a file that passed the schema before is not checked
+"""The start-up cache (runner/format/diskcache.py): a file that passed the schema before is not checked
 against it (nor is jsonschema imported) again, and nothing invalid or altered gets by. Only the
 fact of a pass is stored, never a file's content.
 

@@ -1,4 +1,4 @@
-"""`runbook audit report`: the auditor's document for a period (runner/auditreport/)."""
+"""`runbook audit report`: the auditor's document for a period (runner/audit/reports/)."""
 
 from __future__ import annotations
 

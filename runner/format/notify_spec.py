@@ -1,4 +1,4 @@
-"""What a `notify:` action says (validated input; runner/notify.py executes it)."""
+"""What a `notify:` action says (validated input; runner/execution/notify.py executes it)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def _validator(kind: str) -> Any:
 def validate(doc: Document, kind: str) -> list[Problem]:
     """All schema problems of a document, in file order.
 
-    A pass is recorded in the cache (runner/diskcache.py) under a key made of the document's
+    A pass is recorded in the cache (runner/format/diskcache.py) under a key made of the document's
     text, the schema and what checked it; the same text later passes without jsonschema. Only
     passes are recorded, so a file with problems is always checked in full and reported with
     its positions, and an edited file has a new key.

@@ -163,7 +163,7 @@ def collect(
         runs.append(
             RunView(
                 s,
-                s.outcome,  # the last transition (runner/lifecycle.py), or "check"
+                s.outcome,  # the last transition (runner/execution/lifecycle.py), or "check"
                 explained(v.events, derive(v.events).history),
                 per_host(v.events),
                 approvals.get(plan or "", []),

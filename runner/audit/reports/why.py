@@ -1,6 +1,6 @@
 """Why each transition of a run happened, in words an auditor can check against the record.
 
-The states and transitions are runner/lifecycle.py's; this adds, for display, what the command
+The states and transitions are runner/execution/lifecycle.py's; this adds, for display, what the command
 behind a transition recorded beside it: the ticket and the saved plan a run started under, who
 confirmed the manual step a resume went on from (signed or not), why a rollback was asked for, which manual
 step a run waits at.
