@@ -194,9 +194,9 @@ def resume_only(p: argparse.ArgumentParser) -> None:
 
 
 def checklist_args(p: argparse.ArgumentParser) -> None:
-    from runner.commands import checklist
+    from runner.commands import checklist_arguments
 
-    checklist.add_arguments(p)
+    checklist_arguments.add_arguments(p)
 
 
 def rollback_args(p: argparse.ArgumentParser) -> None:
