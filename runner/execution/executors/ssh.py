@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -31,8 +30,8 @@ from runner.execution.executors.base import (
     OutputDigest,
 )
 from runner.execution.executors.channel import channel_text, helper_text, kill_line, sudo_user
+from runner.execution.executors.connecting import open_connection
 from runner.execution.executors.helper import Helper
-from runner.execution.executors.hostkeys import HostKeys, host_key_problem, known_hosts
 from runner.execution.executors.session import Session, settled
 
 KILL_GRACE = 2.0  # seconds between TERM and KILL, and the wait after KILL
@@ -300,54 +299,8 @@ class SSHExecutor:
                 self._attempts += 1
                 self._failure = None
                 try:
-                    self._conn = await self._connect()
+                    self._conn = await open_connection(self)
                 except ConnectionFailed as exc:
                     self._failure = exc
                     raise
             return self._conn
-
-    async def _connect(self) -> asyncssh.SSHClientConnection:
-        try:
-            known = known_hosts(self.known_hosts)
-        except (OSError, ValueError) as exc:
-            raise ConnectionFailed(f"{self.name}: cannot read {self.known_hosts}: {exc}") from None
-        policy = HostKeys(known, self.known_hosts, self.accept_new_host_keys)
-        where = f"{self.address}:{self.port}" if self.port else self.address
-        try:
-            return await asyncssh.connect(
-                self.address,
-                port=self.port if self.port is not None else (),
-                username=self.user if self.user is not None else (),
-                client_keys=[str(self.key)] if self.key else (),
-                known_hosts=known,
-                config=[str(self.ssh_config)] if self.ssh_config else None,
-                client_factory=lambda: policy,
-                server_host_keys_handler=policy.host_keys_sent,
-                connect_timeout=self.connect_timeout,
-                keepalive_interval=self.keepalive_interval,
-                keepalive_count_max=self.keepalive_count_max,
-            )
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise ConnectionFailed(
-                host_key_problem(self.name, self.known_hosts, policy, where, exc)
-            ) from None
-        except asyncssh.PermissionDenied as exc:
-            why = f"authentication failed ({exc.reason})"
-        except (asyncio.TimeoutError, TimeoutError):
-            why = f"timed out connecting to {where} after {self.connect_timeout:g}s"
-        except ConnectionRefusedError:
-            why = f"connection refused by {where}"
-        except socket.gaierror as exc:
-            why = f"cannot resolve {self.address}: {exc.strerror}"
-        except OSError as exc:
-            if exc.filename:  # a key or config file, not the network
-                why = f"cannot read {exc.filename}: {exc.strerror}"
-            else:
-                why = f"cannot connect to {where}: {exc.strerror or exc}"
-        except asyncssh.KeyImportError as exc:
-            why = f"cannot load client key: {exc}"
-        except ValueError as exc:  # e.g. asyncssh.ConfigParseError
-            why = f"invalid SSH settings: {str(exc).splitlines()[0]}"
-        except asyncssh.Error as exc:
-            why = f"SSH error from {where}: {exc.reason}"
-        raise ConnectionFailed(f"{self.name}: {why}")
