@@ -1,4 +1,4 @@
-"""The argument tree, built from the command table (cli_table.py); one error handler.
+"""The argument tree, built from the command table (commands/table.py); one error handler.
 
 The handler maps errors to the exit codes of SPEC §5 and prints one clear line each (a
 traceback only with --debug).

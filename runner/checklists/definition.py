@@ -1,5 +1,5 @@
 """Checklists: the model (a check item is a runbook Check, model.py) and the period math. An
-instance's state, derived from its journal, is checklist_state.py's.
+instance's state, derived from its journal, is state.py's.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Each command's arguments, with a line of help for every option and positional (a test
-walks the whole tree to keep it so). Rows of cli_table.py point here."""
+walks the whole tree to keep it so). Rows of commands/table.py point here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`runbook audit ACTION` arguments (a row of cli_table.py)."""
+"""`runbook audit ACTION` arguments (a row of commands/table.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runbook + params + inventory -> Plan (plan.py). Pure: nothing is executed, nothing is
+"""Runbook + params + inventory -> Plan (planned.py). Pure: nothing is executed, nothing is
 written.
 
 Building the plan renders every template that does not depend on a run-time value (a capture),
