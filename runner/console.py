@@ -145,6 +145,9 @@ class Console:
             style = "bold green" if f["exit_code"] == 0 else "bold red"
             self.line(f"■ {f['outcome']} (exit {f['exit_code']}) in {f['duration']:.2f}s", style)
 
+    def sync(self) -> None:
+        return None  # the screen keeps nothing
+
     def output(self, host: str, step: str, stream: str, text: str) -> None:
         if not self.show_output or self.gone:
             return

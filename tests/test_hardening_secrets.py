@@ -141,10 +141,15 @@ def test_a_redirect_to_another_host_drops_the_credentials(
 class _Screen:
     """A subscriber that keeps what it was given to show."""
 
+    shows_output = True
+
     def __init__(self) -> None:
         self.text = ""
 
-    def event(self, name: str, fields: dict) -> None:
+    def event(self, e: object) -> None:
+        pass
+
+    def sync(self) -> None:
         pass
 
     def output(self, host: str, step: str, stream: str, text: str) -> None:

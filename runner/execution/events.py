@@ -13,9 +13,15 @@ from runner.format.redact import Redactor
 
 
 class Subscriber(Protocol):
+    shows_output: bool  # False: live output is not for it (the bus skips masking it for nobody)
+
     def event(self, e: Event) -> None: ...
 
     def output(self, host: str, step: str, stream: str, text: str) -> None: ...
+
+    def sync(self) -> None:
+        """Make what it was given durable, if it keeps anything (groupcommit.py)."""
+        ...
 
 
 class Bus:
@@ -23,8 +29,7 @@ class Bus:
         self.redactor = redactor
         self.subscribers = subscribers
         self._partial: dict[tuple[str, str, str], bytes] = {}
-        # a subscriber may say it ignores live output (`shows_output = False`)
-        self.live = any(getattr(sub, "shows_output", True) for sub in subscribers)
+        self.live = any(sub.shows_output for sub in subscribers)
 
     def emit(self, e: Event) -> None:
         masked = e.masked(self.redactor.value) if self.redactor else e
@@ -51,9 +56,7 @@ class Bus:
     def sync(self) -> None:
         """Make what was emitted durable: before a command starts (groupcommit.py)."""
         for sub in self.subscribers:
-            sync = getattr(sub, "sync", None)
-            if sync is not None:
-                sync()
+            sub.sync()
 
     def flush(self, host: str, step: str) -> None:
         for stream in ("stdout", "stderr"):

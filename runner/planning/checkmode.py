@@ -67,6 +67,11 @@ class Report:
             plain = why == NOT_SAFE or why.startswith("cannot check")
             host.lines.append(f"{step}: {why if plain else f'skipped ({why})'}")
 
+    shows_output = False
+
+    def sync(self) -> None:
+        return None  # a report in memory
+
     def output(self, host: str, step: str, stream: str, text: str) -> None:
         return None
 
