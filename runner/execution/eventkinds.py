@@ -3,8 +3,8 @@ these (through events.Bus, which masks secrets); the journal, the console and th
 subscribers receive them.
 
 An event declares what its record holds: every field goes to the journal except those marked
-`LOCAL` (for this process's subscribers only), and a field marked `OPTIONAL` is left out of
-the record while it has its default. Here: the base, and the events of a run, its hosts and
+`LOCAL` (for this process's subscribers only), a field marked `OPTIONAL` is left out of the
+record while it has its default, and a field may give its record's key (`from`, a keyword). Here: the base, and the events of a run, its hosts and
 batches; the events about steps are stepevents.py's.
 """
 
@@ -34,7 +34,7 @@ class Event:
             value = getattr(self, f.name)
             if f.metadata.get("optional") and value == f.default:
                 continue
-            out[f.name.rstrip("_")] = value  # from_: `from` is a keyword
+            out[f.metadata.get("key", f.name)] = value
         return out
 
     def record(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class RunState(Event):
     by: str
     phase: str
     exit_code: int
-    from_: str | None
+    from_: str | None = field(metadata={"key": "from"})  # `from` is a keyword
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from typing import Any
 
 from runner.execution.eventkinds import OPTIONAL, Event
 
+KIND_KEY = {"key": "kind"}  # the action's kind, recorded as `kind`
+
 # --- steps -----------------------------------------------------------------------------------
 
 
@@ -43,7 +45,7 @@ class CallStarted(StepEvent):
     KIND = "step.started"
     command: str
     runbook_sha256: str
-    kind_: str = "call"
+    kind_: str = field(default="call", metadata=KIND_KEY)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class ActionStarted(StepEvent):
     """An attempt of a step's action (step.started) or of an undo (rollback.started)."""
 
     KIND = "step.started"
-    kind_: str
+    kind_: str = field(metadata=KIND_KEY)  # run, http, notify, manual (`kind` is the event's)
     attempt: int
     command: str
     name: str = field(default="", metadata=OPTIONAL)
