@@ -4,8 +4,9 @@ subscribers receive them.
 
 An event declares what its record holds: every field goes to the journal except those marked
 `LOCAL` (for this process's subscribers only), a field marked `OPTIONAL` is left out of the
-record while it has its default, and a field may give its record's key (`from`, a keyword). Here: the base, and the events of a run, its hosts and
-batches; the events about steps are stepevents.py's.
+record while it has its default, and a field may give its record's key (`from`, a keyword).
+Here: the base, and the events of a run, its hosts and batches; the events about steps are
+stepevents.py's.
 """
 
 from __future__ import annotations
