@@ -114,7 +114,9 @@ class Console:
         elif name == "step.waiting":
             what = "its undo" if f.get("phase") == "rollback" else "the step"
             self.line(
-                f"{where}⏸ waiting for a person; when {what} is done: {f['resume']}", "magenta"
+                f"{where}⏸ waiting for a person ({f['reason']}); when {what} is done: "
+                f"{f['resume']}",
+                "magenta",
             )
         elif name == "manual.shown":
             self.line(f"{where}✋ manual step {f['step']}:\n{f['instructions']}", "magenta")

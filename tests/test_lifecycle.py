@@ -392,6 +392,34 @@ def test_a_log_written_before_run_state_is_read_through_its_outcomes() -> None:
     assert life.history[1].previous == "running" and life.history[1].by == "ops"
 
 
+def test_a_manual_step_done_at_the_terminal_is_vouched_for_under_the_policy(
+    workdir: Path, people: People
+) -> None:
+    """Was: a "done" typed at the terminal recorded the OS user only, unsigned, even under a
+    policy that requires signatures (only `resume --confirm` was vouched for)."""
+    from runner.audit import identity
+
+    (workdir / "policy.yaml").write_text(f"allowed_signers: {people.allowed}\n")
+    write_runbook(workdir, "watch", WATCH)
+    term = Terminal(workdir, "run", "watch")  # no key: the policy refuses an unsigned "done"
+    term.expect("[d]one / [n]ot yet / [f]ailed")
+    term.send("d\n")
+    assert term.wait() == 5
+    assert "not vouched for" in term.seen and "--ssh-key" in term.seen
+    assert trail(workdir) == ["prep"]  # waiting, nothing undone, nothing after it ran
+    term = Terminal(workdir, "resume", run_id(workdir), "--ssh-key", people.key("bob"))
+    term.expect("[d]one / [n]ot yet / [f]ailed")
+    term.send("d\n")
+    assert term.wait() == 0
+    assert trail(workdir) == ["prep", "after"]
+    [rec] = [e for e in run_events(workdir / "state") if e["event"] == "manual.confirmed"]
+    [signed] = rec["confirmed"]
+    assert rec["by"] == signed["by"] == "bob@example.com" and signed["step"] == "look"
+    assert identity.check(signed, people.allowed).ok
+    assert not identity.check({**signed, "step": "prep"}, people.allowed).ok
+    assert cli(workdir, "audit", "verify").returncode == 0
+
+
 def test_a_resolve_is_signed_with_the_persons_key(workdir: Path, people: People) -> None:
     """`resolve` is a person's claim: vouched for like a manual confirmation (identity.py)."""
     from runner.audit import identity

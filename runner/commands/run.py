@@ -4,7 +4,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -102,6 +102,20 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
     return execute(plan, state_dir, "run.started", started, options, a)
 
 
+def _vouching(ssh_key: str | None) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """A person's "done" at a manual step, vouched for under the policy as `resume --confirm`
+    vouches for one: signed with the operator's SSH key (None: unsigned, which the policy
+    allows); the policy is read only when someone answers."""
+
+    def vouch(fields: dict[str, Any]) -> dict[str, Any] | None:
+        from runner.audit import identity, policy
+
+        signed = policy.load().vouch(fields, key=ssh_key, claimed=None)
+        return signed if identity.SIG in signed else None
+
+    return vouch
+
+
 def execute(
     plan: Plan,
     state_dir: Path,
@@ -124,6 +138,7 @@ def execute(
     asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
     `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
+    options.vouch = _vouching(a.ssh_key)
     shipper = _shipper(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runner.errors import Error
 from runner.execution.stepevents import ManualConfirmed, ManualDeclined, ManualShown, StepWaiting
 from runner.format.inventory import Host
 from runner.format.model import Action
@@ -52,15 +53,26 @@ async def manual_step(
         return StepResult.failed(
             f"interrupted ({steps.interrupt.signal}) before it was confirmed", started=forward
         )
+    signed, refused = None, ""
+    if answer == "d" and steps.options.vouch is not None:
+        fields = {"vouches": "manual.confirmed", "run": steps.plan.run_id, "host": h.name}
+        try:
+            signed = steps.options.vouch({**fields, "step": sid, "meaning": "performed"})
+        except Error as exc:  # the policy wants a signature this operator did not give
+            answer, refused = "n", f"done, but not vouched for: {exc}"
     if answer in (None, "n"):
         resume = f"runbook resume {steps.plan.run_id} --confirm {sid} --by NAME"
-        why = "not done yet" if answer else "no terminal (--yes never answers manual steps)"
+        why = refused or (
+            "not done yet" if answer else "no terminal (--yes never answers manual steps)"
+        )
         steps.bus.emit(StepWaiting(h.name, sid, phase, why, text, resume, caller=caller))
         what = "manual step" if forward else "manual undo of step"
         raise Waiting(f"waiting for a person at {what} '{sid}' ({why}): when done, `{resume}`")
     done = answer == "d"
     answered = ManualConfirmed if done else ManualDeclined
-    steps.bus.emit(answered(h.name, sid, steps.bus_actor(), phase, caller=caller))
+    by = signed["by"] if signed else steps.bus_actor()
+    confirmed = [signed] if signed else None  # audit verify checks it as a resume's (signoffs)
+    steps.bus.emit(answered(h.name, sid, by, phase, confirmed, caller=caller))
     if done:
         return StepResult("ok", started=forward)
     return StepResult.failed("the operator said the manual step failed", started=forward)

@@ -119,6 +119,8 @@ class ManualConfirmed(StepEvent):
     KIND = "manual.confirmed"
     by: str
     phase: str
+    # the answer vouched for under the policy (identity.vouch), signed when a key was given
+    confirmed: list[dict[str, Any]] | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ attempts (and their events) in attempts.py, `call:` in calls.py, manual steps in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from runner.execution.attempts import Attempts, Purpose
 from runner.execution.calls import call
@@ -40,6 +41,9 @@ class Options:
     # resume of a rollback: per host, the steps whose manual undo a person confirmed
     confirmed_undo: dict[str, set[str]] = field(default_factory=dict)
     check_only: bool = False  # `plan --check`: only `safe` steps run (checkmode.not_checked)
+    # a person's answer at a manual step, vouched for under the policy (identity.vouch: signed
+    # with the operator's SSH key, or refused when the policy requires a signature)
+    vouch: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
 
 
 @dataclass

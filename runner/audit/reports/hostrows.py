@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.audit import identity
+
 
 @dataclass
 class StepRow:
@@ -113,12 +115,10 @@ def _row(e: dict[str, Any]) -> StepRow | None:
             ts, "manual", step, reason=f"waiting for a person: {e.get('instructions', '')}"
         )
     if ev in ("manual.confirmed", "manual.declined"):
+        vouched = (e.get("confirmed") or [None])[0]  # a terminal answer given with --ssh-key
+        who = identity.label(vouched) if vouched else f"{e.get('by')} (unsigned)"
         return StepRow(
-            ts,
-            "manual",
-            step,
-            ok=ev == "manual.confirmed",
-            reason=f"{ev.split('.')[1]} by {e.get('by')}",
+            ts, "manual", step, ok=ev == "manual.confirmed", reason=f"{ev.split('.')[1]} by {who}"
         )
     if ev == "step.resolved":
         return StepRow(ts, "resolved by hand", step, reason=f"by {e.get('by')}: {e.get('reason')}")
