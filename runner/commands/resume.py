@@ -7,7 +7,7 @@ from typing import Any
 
 from runner.audit import identity, policy
 from runner.commands.common import prepare
-from runner.commands.run import RunArgs, execute
+from runner.commands.run import RunArgs, confirmation, execute
 from runner.console import interactive
 from runner.errors import UsageError
 from runner.execution import resume_state as state_mod
@@ -133,14 +133,7 @@ def _confirmed(
     rules = policy.load()
     confirmed = []
     for h in hosts:
-        what = {"vouches": "manual.confirmed", "run": st.run_id, "host": h, "step": confirm}
-        signed = rules.vouch({**what, "meaning": "performed"}, key=a.ssh_key, claimed=by)
-        if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
-            raise UsageError(
-                "a secret param's value appears in the signed confirmation (a very short "
-                "secret?): masking it would break the signature; nothing was recorded"
-            )
-        confirmed.append(signed)
+        confirmed.append(confirmation(rules, plan, h, confirm, key=a.ssh_key, by=by))
     return confirmed
 
 

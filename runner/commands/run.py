@@ -30,6 +30,7 @@ from runner.planning.approvals import require_approval
 from runner.planning.planned import Plan
 
 if TYPE_CHECKING:
+    from runner.audit.policy import Policy
     from runner.audit.ship import LiveShipper
 
 
@@ -102,15 +103,30 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
     return execute(plan, state_dir, "run.started", started, options, a)
 
 
-def _vouching(ssh_key: str | None) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    """A person's "done" at a manual step, vouched for under the policy as `resume --confirm`
-    vouches for one: signed with the operator's SSH key (None: unsigned, which the policy
-    allows); the policy is read only when someone answers."""
+def confirmation(
+    rules: Policy, plan: Plan, host: str, step: str, *, key: str | None, by: str | None
+) -> dict[str, Any]:
+    """A person's "done" at a manual step (or manual undo) of `plan`'s run, vouched for under the
+    policy (identity.vouch): signed with `key`, else `by` unsigned where the policy allows it.
+    One form for an answer at the terminal and for `resume --confirm`."""
+    fields = {"vouches": "manual.confirmed", "run": plan.run_id, "host": host, "step": step}
+    signed = rules.vouch({**fields, "meaning": "performed"}, key=key, claimed=by)
+    if plan.redactor.value(signed) != signed:  # the journal masks secrets everywhere
+        raise UsageError(
+            "a secret param's value appears in the signed confirmation (a very short "
+            "secret?): masking it would break the signature; nothing was recorded"
+        )
+    return signed
 
-    def vouch(fields: dict[str, Any]) -> dict[str, Any] | None:
+
+def _vouching(plan: Plan, key: str | None) -> Callable[[str, str], dict[str, Any] | None]:
+    """Options.vouch: a terminal answer's confirmation when it is signed (None: unsigned, which
+    the policy allows); the policy is read only when someone answers."""
+
+    def vouch(host: str, step: str) -> dict[str, Any] | None:
         from runner.audit import identity, policy
 
-        signed = policy.load().vouch(fields, key=ssh_key, claimed=None)
+        signed = confirmation(policy.load(), plan, host, step, key=key, by=None)
         return signed if identity.SIG in signed else None
 
     return vouch
@@ -138,7 +154,7 @@ def execute(
     asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
     `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
-    options.vouch = _vouching(a.ssh_key)
+    options.vouch = _vouching(plan, a.ssh_key)
     shipper = _shipper(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id

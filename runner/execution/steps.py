@@ -43,7 +43,7 @@ class Options:
     check_only: bool = False  # `plan --check`: only `safe` steps run (checkmode.not_checked)
     # a person's answer at a manual step, vouched for under the policy (identity.vouch: signed
     # with the operator's SSH key, or refused when the policy requires a signature)
-    vouch: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    vouch: Callable[[str, str], dict[str, Any] | None] | None = None  # (host, step)
 
 
 @dataclass
