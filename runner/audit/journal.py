@@ -213,9 +213,8 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
     run_id = path.name.removesuffix(".jsonl")
     verdict = Verdict(run_id=run_id, ok=True, records=0, status="ok", kind=kind, journal=journal)
     prev = GENESIS
-    ended = False  # the last whole record closed the run: nothing may follow it torn
     for line in read_records(path):
-        if line.torn and ended:
+        if line.torn and verdict.closed:  # nothing may follow a closed segment torn
             verdict.ok, verdict.status, verdict.first_bad = False, "failed", line.number
             verdict.reason = "torn data after the run closed (appended, not a crash mid-write)"
             return verdict
@@ -235,7 +234,6 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
         verdict.closed = rec["event"] == "run.finished" or (
             verdict.closed and rec["event"] == "run.signature"
         )
-        ended = verdict.closed
         if keep:
             verdict.events.append(rec)
     verdict.last_hash = prev
