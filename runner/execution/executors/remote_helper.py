@@ -6,7 +6,10 @@ Frames both ways: 1 byte kind, 4 bytes command id, 4 bytes length (big-endian), 
   runner -> host   R run: sudo user (or nothing), NUL, shell text     K kill: signal name
   host -> runner   H hello (id 0)   O stdout bytes   E stderr bytes   X exit: decimal status
 Each command runs as `/bin/sh -c` in a session (process group) of its own, stdin /dev/null.
-Imports are the cheapest that do (no json, subprocess or typing: ~40 ms of a host's start-up).
+Imports are C modules only (no selectors, signal or struct: their enum and friends were ~7 ms
+of CPU on every host, half of the helper's start; bench/README.md). What one pass of the loop
+has to say goes out in one write, so a short command's output and exit status reach the runner
+in one SSH packet.
 
 `sudo` commands go to a helper of the same kind started as that user (`sudo -n -H -u USER --
 python3 ...`), which runs them directly: so a kill comes from the command's own user and reaches
@@ -22,13 +25,20 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
-import selectors
-import signal
-import struct
+import select
 import sys
+import time
+from _struct import Struct
 
-HEADER = struct.Struct(">cII")
+MYPY = False  # `signal` for the type checker, the C module it wraps on the host
+if MYPY:
+    import signal as _signal
+else:
+    import _signal
+
+HEADER = Struct(">cII")
 CHUNK = 1 << 20  # and a 1 MiB pipe per stream: a command printing a lot, fewer wake-ups
+HOLD = 0.002  # seconds output may wait for its command's end, to leave with it in one packet
 SOURCE = b""  # set by the bootstrap: this file's text, to start helpers under sudo
 
 
@@ -76,7 +86,11 @@ class Sub:
 
 class Helper:
     def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.poll = select.poll()
+        self.pipes: dict[int, tuple[int, bytes]] = {}  # fd -> command id, b"O" or b"E"
+        self.sub_fds: dict[int, str] = {}  # a sudo helper's stdout -> its user
+        self.out: list[bytes] = []  # frames to send at the end of this pass of the loop
+        self.size, self.urgent, self.since = 0, False, 0.0  # of what `out` holds
         self.procs: dict[int, Child] = {}
         self.subs: dict[str, Sub] = {}
         self.routed: dict[int, str] = {}  # command id -> the sudo user whose helper runs it
@@ -85,31 +99,49 @@ class Helper:
         self.null = os.open(os.devnull, os.O_RDWR)
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
-        self.sel.register(0, selectors.EVENT_READ, ("in", None))
+        _signal.set_wakeup_fd(wake_w)
+        _signal.signal(_signal.SIGCHLD, lambda *_: None)
+        self.wake = wake_r
+        self.poll.register(wake_r, select.POLLIN)
+        self.poll.register(0, select.POLLIN)
 
-    def send(self, data: bytes) -> None:
-        view = memoryview(data)
+    def send(self, data: bytes, urgent: bool = True) -> None:
+        if not self.out:
+            self.since = time.monotonic()
+        self.out.append(data)
+        self.size += len(data)
+        self.urgent = self.urgent or urgent
+
+    def flush(self) -> None:
+        """Send what this pass queued, unless it is only some output of a command still running
+        that may end within HOLD: then the next pass (at the latest after HOLD)."""
+        held = time.monotonic() - self.since
+        if not self.out or (not self.urgent and self.size < CHUNK and held < HOLD):
+            return
+        view, self.out = memoryview(b"".join(self.out)), []
+        self.size, self.urgent = 0, False
         while view:
             view = view[os.write(1, view) :]
 
     def loop(self) -> None:
         self.send(frame(b"H", 0, b""))
+        self.flush()
         while True:
-            for key, _ in self.sel.select():
-                what, arg = key.data
-                if what == "in":
+            wait = None
+            if self.out:  # output held back: poll no longer than its HOLD
+                wait = max(0, int((self.since + HOLD - time.monotonic()) * 1000) + 1)
+            for fd, _ in self.poll.poll(wait):
+                if fd == 0:
                     if not self.read_runner():
                         return self.die()
-                elif what == "wake":
-                    os.read(key.fd, 4096)
-                elif what == "pipe":
-                    self.read_pipe(key.fd, *arg)
-                elif what == "sub":
-                    self.read_sub(key.fd, arg)
+                elif fd == self.wake:
+                    os.read(fd, 4096)
+                elif fd in self.pipes:  # (not closed earlier in this pass)
+                    self.read_pipe(fd, *self.pipes[fd])
+                elif fd in self.sub_fds:
+                    self.read_sub(fd, self.sub_fds[fd])
             self.reap()
+            self.flush()
 
     def read_runner(self) -> bool:
         data = os.read(0, CHUNK)
@@ -136,12 +168,12 @@ class Helper:
             return self.to_sub(self.routed[cid], cid, whole)
         child = self.procs.get(cid)
         if kind == b"K" and child is not None:
-            sig = getattr(signal, "SIG" + payload.decode())
+            sig = getattr(_signal, "SIG" + payload.decode())
             try:  # noqa: SIM105 - contextlib would cost the host's start-up its import
                 os.killpg(child.pid, sig)
             except OSError:
                 pass
-            if sig == signal.SIGKILL:
+            if sig == _signal.SIGKILL:
                 child.killed = True  # once it is dead, stop waiting for pipes a daemon may hold
 
     def start(self, cid: int, cmd: str) -> None:
@@ -164,20 +196,26 @@ class Helper:
                 fcntl.fcntl(fd, 1031, CHUNK)  # F_SETPIPE_SZ (Linux)
             except OSError:
                 pass
-            self.sel.register(fd, selectors.EVENT_READ, ("pipe", (cid, kind)))
+            self.pipes[fd] = (cid, kind)
+            self.poll.register(fd, select.POLLIN)
 
     def read_pipe(self, fd: int, cid: int, kind: bytes) -> None:
-        try:
-            data = os.read(fd, CHUNK)
-        except BlockingIOError:
-            return
-        if data:
-            self.send(frame(kind, cid, data))
-        else:
-            self.close_pipe(cid, fd)
+        """What the pipe holds; a short read is followed by one more, which finds the end of a
+        command that is done without another pass of the loop (and another SSH packet)."""
+        for _ in range(2):
+            try:
+                data = os.read(fd, CHUNK)
+            except BlockingIOError:
+                return
+            if not data:
+                return self.close_pipe(cid, fd)
+            self.send(frame(kind, cid, data), urgent=False)
+            if len(data) == CHUNK:  # more to come: the next pass
+                return
 
     def close_pipe(self, cid: int, fd: int) -> None:
-        self.sel.unregister(fd)
+        del self.pipes[fd]
+        self.poll.unregister(fd)
         os.close(fd)
         self.procs[cid].pipes -= 1
 
@@ -186,9 +224,9 @@ class Helper:
             if child.poll() is None:
                 continue
             if child.pipes and child.killed:
-                for key in list(self.sel.get_map().values()):
-                    if key.data[0] == "pipe" and key.data[1][0] == cid:
-                        self.close_pipe(cid, key.fd)
+                for fd, (owner, _) in list(self.pipes.items()):
+                    if owner == cid:
+                        self.close_pipe(cid, fd)
             if child.pipes == 0:
                 del self.procs[cid]
                 self.send(frame(b"X", cid, str(child.status).encode()))
@@ -216,7 +254,8 @@ class Helper:
                 os.close(fd)
             sub = self.subs[user] = Sub(Child(pid, 0), fds[0][1], fds[1][0], fds[2][0])
             self.write_sub(user, sub, SOURCE)
-            self.sel.register(sub.stdout, selectors.EVENT_READ, ("sub", user))
+            self.sub_fds[sub.stdout] = user
+            self.poll.register(sub.stdout, select.POLLIN)
         if sub.queued is None:
             self.write_sub(user, sub, whole)
         elif whole[:1] == b"R":
@@ -258,7 +297,8 @@ class Helper:
         if self.subs.get(user) is not sub:
             return
         del self.subs[user]
-        self.sel.unregister(sub.stdout)
+        del self.sub_fds[sub.stdout]
+        self.poll.unregister(sub.stdout)
         said = b""
         while True:
             chunk = os.read(sub.stderr, CHUNK)
@@ -279,7 +319,7 @@ class Helper:
     def die(self) -> None:
         for child in self.procs.values():
             try:  # noqa: SIM105 - as above
-                os.killpg(child.pid, signal.SIGKILL)
+                os.killpg(child.pid, _signal.SIGKILL)
             except OSError:
                 pass
         for sub in self.subs.values():
