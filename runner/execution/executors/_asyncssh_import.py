@@ -1,4 +1,5 @@
-"""`import asyncssh`, without paying ~15 ms of subprocesses to learn that liboqs is not installed.
+"""`import asyncssh`, without paying ~15 ms of subprocesses to learn that liboqs is not installed,
+nor ~20 ms for X.509 support that SSH as OpenSSH speaks it never uses.
 
 At import, `asyncssh/crypto/pq.py` looks for liboqs (the only provider of the sntrup761
 post-quantum key exchange) with `ctypes.util.find_library("oqs")`, then `("liboqs")`. On Linux
@@ -14,6 +15,12 @@ and ld search by default. On any sign of the library, or if the loader cache can
 (not glibc), the real `find_library` runs, so where liboqs is installed asyncssh finds it and
 offers sntrup761 exactly as before. Every other name goes to the real function; the original is
 restored as soon as asyncssh is imported. Other operating systems are left alone.
+
+X.509 certificates as SSH keys (RFC 6187: `x509v3-*` algorithms) are an asyncssh extra: OpenSSH
+has its own certificates and no X.509. Loading asyncssh's support imports `cryptography.x509`
+(~20 ms of every SSH run here). asyncssh treats that module as optional (`except ImportError`),
+so it is marked absent for the import: `x509v3-*` keys and host keys are not offered. OpenSSH
+certificates (`*-cert-v01@openssh.com`) are not affected.
 """
 
 from __future__ import annotations
@@ -96,5 +103,8 @@ def _quick_oqs_probe() -> Iterator[None]:
         ctypes.util.find_library = real
 
 
+_X509 = "asyncssh.crypto.x509"
+
 with _quick_oqs_probe():
+    sys.modules.setdefault(_X509, None)  # type: ignore[arg-type]  # absent: see above
     import asyncssh
