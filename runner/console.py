@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from runner.execution.eventkinds import Event
@@ -89,7 +90,7 @@ class Console:
         self._show(name, f, elapsed)
         self._spin()
 
-    def _show(self, name: str, f: dict[str, Any], elapsed: str) -> None:
+    def _show(self, name: str, f: Mapping[str, Any], elapsed: str) -> None:
         host = f.get("host", "")
         where = f"[{host}] " if host and host != "local" else ""
         if name == "run.started":

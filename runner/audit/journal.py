@@ -43,7 +43,11 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # 2026-11-29T20:28:55.023451Z (isoformat is twice as fast as strftime)
+    return dt.datetime.now(_UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+_UTC = dt.timezone.utc
 
 
 def current_actor() -> dict[str, str]:

@@ -12,12 +12,33 @@ stepevents.py's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 OPTIONAL = {"optional": True}  # a field recorded only when it differs from its default
 LOCAL = {"local": True}  # a field for subscribers in this process, never journaled
+
+# per event class, each field's (name, key, optional, default, local): its metadata read once,
+# not at every event by every subscriber (a run's events are most of its per-step work)
+Layout = tuple[tuple[str, str, bool, Any, bool], ...]
+_LAYOUTS: dict[type, Layout] = {}
+
+
+def _layout(cls: type) -> Layout:
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple(
+            (
+                f.name,
+                f.metadata.get("key", f.name),
+                bool(f.metadata.get("optional")),
+                f.default,
+                bool(f.metadata.get("local")),
+            )
+            for f in dataclasses.fields(cls)
+        )
+    return layout
 
 
 @dataclass(frozen=True)
@@ -28,20 +49,26 @@ class Event:
     def kind(self) -> str:
         return self.KIND
 
-    def fields(self) -> dict[str, Any]:
-        """Every field a subscriber sees (the journal's record plus the local ones)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("optional") and value == f.default:
-                continue
-            out[f.metadata.get("key", f.name)] = value
-        return out
+    def fields(self) -> Mapping[str, Any]:
+        """Every field a subscriber sees (the journal's record plus the local ones); built once
+        per event (it is frozen), shared by every subscriber: read-only."""
+        known: Mapping[str, Any] | None = self.__dict__.get("_fields")
+        if known is None:
+            known = self.__dict__["_fields"] = self._collect(local=True)
+        return known
 
     def record(self) -> dict[str, Any]:
         """What the journal holds of the event."""
-        hidden = {f.name for f in dataclasses.fields(self) if f.metadata.get("local")}
-        return {k: v for k, v in self.fields().items() if k not in hidden}
+        return self._collect(local=False)
+
+    def _collect(self, *, local: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, key, optional, default, is_local in _layout(type(self)):
+            value = getattr(self, name)
+            if (optional and value == default) or (is_local and not local):
+                continue
+            out[key] = value
+        return out
 
     def masked(self, mask: Callable[[Any], Any]) -> Event:
         return dataclasses.replace(
@@ -64,7 +91,7 @@ class RunOpened(Event):
     def kind(self) -> str:
         return self.event
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self) -> Mapping[str, Any]:
         return {**self.data, "run_id": self.run_id}
 
     def record(self) -> dict[str, Any]:

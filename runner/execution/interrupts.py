@@ -16,24 +16,29 @@ class Interrupt:
     def __init__(self) -> None:
         self.signal = ""  # the signal that stopped the run, once one has
         self.rolling_back = 0  # hosts rolling back now
-        self._event = asyncio.Event()
+        # done at the first signal; one for the run, not a waiting task per command (per step)
+        self._stopped: asyncio.Future[None] | None = None
 
     def fire(self, signal_name: str) -> bool:
         """True for the first signal, False for any after it."""
         if self.signal:
             return False
         self.signal = signal_name
-        self._event.set()
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
         return True
 
     async def unless_stopped(self, aw: Awaitable[Any]) -> tuple[Any, bool]:
         """(result, False), or (None, True) when an interrupt stopped `aw` (it is cancelled)."""
+        loop = asyncio.get_running_loop()
+        if self._stopped is None or self._stopped.get_loop() is not loop:
+            self._stopped = loop.create_future()
+            if self.signal:
+                self._stopped.set_result(None)
         task = asyncio.ensure_future(aw)
-        stopper = asyncio.ensure_future(self._event.wait())
         try:
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, self._stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopper.cancel()
             if not task.done():  # stopped, or cancelled ourselves: the command is killed
                 task.cancel()
                 await asyncio.wait({task})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,9 @@ class Plan:
     redactor: Redactor
     catalog: Catalog
     secret_params: set[str] = field(default_factory=set)
+    _index: dict[tuple[str, str], PlannedStep] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def view(self) -> dict[str, Any]:
         """JSON-shaped, secrets masked: what is shown, saved and hashed."""
@@ -77,18 +81,26 @@ class Plan:
         """The rendered command the plan holds for a `run:` step (`caller/step` inside a call),
         or None when it waits for a run-time value: the engine executes this text, so the plan
         shown, saved and approved is what runs."""
-        steps, found = self.steps.get(host, []), None
-        for part in sid.split("/"):
-            found = next((p for p in steps if p.step.id == part), None)
-            if found is None:
-                return None
-            steps = list(found.children)
+        if self._index is None:  # built once: a lookup per step must not scan the runbook
+            self._index = {}
+            for h, steps in self.steps.items():
+                for path, p in _paths(steps, ""):
+                    self._index.setdefault((h, path), p)
+        found = self._index.get((host, sid))
         a = found.action if found is not None else None
         return a.text if a is not None and a.kind == "run" and not a.deferred else None
 
     def digest(self) -> str:
         body = json.dumps(self.view(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(body).hexdigest()
+
+
+def _paths(steps: Sequence[PlannedStep], above: str) -> Iterator[tuple[str, PlannedStep]]:
+    """(`caller/step` path, planned step) of these steps and of the steps they call."""
+    for p in steps:
+        path = f"{above}{p.step.id}"
+        yield path, p
+        yield from _paths(p.children, f"{path}/")
 
 
 def _step_view(p: PlannedStep) -> dict[str, Any]:
