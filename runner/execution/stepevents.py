@@ -15,7 +15,7 @@ KIND_KEY = {"key": "kind"}  # the action's kind, recorded as `kind`
 # --- steps -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class StepEvent(Event):
     """About one step on one host; `caller` names the calling step inside a called runbook."""
 
@@ -24,13 +24,13 @@ class StepEvent(Event):
     caller: str | None = field(default=None, metadata=OPTIONAL, kw_only=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class StepSkipped(StepEvent):
     KIND = "step.skipped"
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class StepOutcome(StepEvent):
     KIND = "step.outcome"
     status: str
@@ -38,7 +38,7 @@ class StepOutcome(StepEvent):
     capture: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CallStarted(StepEvent):
     """A `call:` step begins: the called runbook, as it was loaded."""
 
@@ -48,7 +48,7 @@ class CallStarted(StepEvent):
     kind_: str = field(default="call", metadata=KIND_KEY)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ActionStarted(StepEvent):
     """An attempt of a step's action (step.started) or of an undo (rollback.started)."""
 
@@ -59,12 +59,12 @@ class ActionStarted(StepEvent):
     name: str = field(default="", metadata=OPTIONAL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class UndoStarted(ActionStarted):
     KIND = "rollback.started"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ActionFinished(StepEvent):
     """How an attempt ended: of a step's action (step.finished), an undo (rollback.finished) or
     a check (check)."""
@@ -85,12 +85,12 @@ class ActionFinished(StepEvent):
     scope: str = field(default="", metadata=OPTIONAL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class UndoFinished(ActionFinished):
     KIND = "rollback.finished"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CheckFinished(ActionFinished):
     KIND = "check"
 
@@ -98,14 +98,14 @@ class CheckFinished(ActionFinished):
 # --- manual steps ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ManualShown(StepEvent):
     KIND = "manual.shown"
     instructions: str
     phase: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class StepWaiting(StepEvent):
     KIND = "step.waiting"
     phase: str
@@ -114,7 +114,7 @@ class StepWaiting(StepEvent):
     resume: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ManualConfirmed(StepEvent):
     KIND = "manual.confirmed"
     by: str
@@ -123,7 +123,7 @@ class ManualConfirmed(StepEvent):
     confirmed: list[dict[str, Any]] | None = field(default=None, metadata=OPTIONAL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ManualDeclined(ManualConfirmed):
     KIND = "manual.declined"
 
@@ -131,20 +131,20 @@ class ManualDeclined(ManualConfirmed):
 # --- rollback --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RollbackBegin(Event):
     KIND = "rollback.begin"
     host: str
     steps: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RollbackNone(StepEvent):
     KIND = "rollback.none"
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RollbackFailed(StepEvent):
     KIND = "rollback.failed"
     name: str
@@ -152,19 +152,19 @@ class RollbackFailed(StepEvent):
     not_rolled_back: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RollbackDone(StepEvent):
     KIND = "rollback.done"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RollbackSkipped(Event):
     KIND = "rollback.skipped"
     host: str
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RollbackBatch(Event):
     KIND = "rollback.batch"
     batch: int
