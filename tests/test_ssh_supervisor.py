@@ -59,7 +59,7 @@ def test_commands_run_under_the_helper_or_the_wrapper(sshd: SSHServer, ssh_path:
     ex = executor(sshd, notify=notes.append)
     [parent] = arun(run_all(ex, "tr '\\0' ' ' < /proc/$PPID/cmdline"))
     if ssh_path == "helper":
-        assert "python3 -I -S -c import os;N=" in parent.stdout.text
+        assert "python3 -I -S -c import os,sys,marshal;N," in parent.stdout.text
     else:
         assert parent.stdout.text.startswith("/bin/sh -c exec 3<&0")
     assert notes == []
@@ -205,3 +205,25 @@ steps:
     undo = [r for r in records if r["event"] == "rollback.finished"]
     assert undo and undo[0]["ok"], undo
     assert gone(marker)
+
+
+@pytest.mark.parametrize(("tag", "runs"), [("ours", b"compiled"), ("cpython-01", b"source")])
+def test_the_helper_bootstrap_runs_our_compiled_code_only_on_the_same_python(
+    tag: str, runs: bytes
+) -> None:
+    """BOOT (remote_helper.py) reads a cache tag, compiled code and source; a host whose Python
+    has our tag runs the compiled code, any other compiles the source."""
+    import marshal
+    import subprocess
+    import sys
+
+    from runner.execution.executors.remote_helper import BOOT
+
+    ours = (sys.implementation.cache_tag or "").encode()
+    label = ours if tag == "ours" else tag.encode()
+    code = marshal.dumps(compile("import os; os.write(1, b'compiled')", "c", "exec"))
+    payload = label + code + b"import os; os.write(1, b'source')"
+    boot = BOOT % (len(payload), len(label), len(label) + len(code))
+    argv = [sys.executable, "-I", "-S", "-c", boot]
+    done = subprocess.run(argv, input=payload + b"frames", capture_output=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, runs, b"")

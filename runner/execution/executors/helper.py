@@ -11,23 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
+import marshal
 import shlex
 import struct
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
+from runner.execution.executors import remote_helper
 from runner.execution.executors._asyncssh_import import asyncssh
 from runner.execution.executors.base import CommandResult, Digests, OutputCallback, OutputDigest
 from runner.execution.executors.remote_helper import BOOT
 
+if TYPE_CHECKING:
+    from importlib.abc import InspectLoader
+
 KILL_GRACE = 2.0  # seconds between TERM and KILL, and the wait after KILL
 _HEADER = struct.Struct(">cII")
-_SOURCE = Path(__file__).with_name("remote_helper.py").read_bytes()
-_BOOT = BOOT % len(_SOURCE)
-# -I -S: no site, no user paths, no PYTHON* variables (~15 ms of start-up; the helper needs
-# only the standard library)
-START = f"exec python3 -I -S -c {shlex.quote(_BOOT)}"  # under the login shell, once per connection
+
+
+@functools.cache
+def boot() -> tuple[str, bytes]:
+    """The helper's start (under the login shell, once per connection) and what it reads: our
+    cache tag, remote_helper as our Python compiled it (from its .pyc), and its source."""
+    source = Path(remote_helper.__file__).read_bytes()
+    tag = (sys.implementation.cache_tag or "").encode()
+    loader = cast("InspectLoader", remote_helper.__loader__)
+    code = marshal.dumps(loader.get_code(remote_helper.__name__)) if tag else b""
+    payload = tag + code + source
+    text = BOOT % (len(payload), len(tag), len(tag) + len(code))
+    # -I -S: no site, no user paths, no PYTHON* variables (~15 ms of start-up; the helper needs
+    # only the standard library)
+    return f"exec python3 -I -S -c {shlex.quote(text)}", payload
 
 
 class _Command:
@@ -113,13 +131,14 @@ class Helper:
     ) -> Helper | str:
         """The running helper, or why there is none (no python3, a shell that prints, ...)."""
         session = _Channel()
+        start, payload = boot()
         try:
             chan, _ = await asyncio.wait_for(
-                conn.create_session(lambda: session, START, encoding=None), timeout
+                conn.create_session(lambda: session, start, encoding=None), timeout
             )
         except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
             return f"cannot open its channel: {exc}"
-        chan.write(_SOURCE)
+        chan.write(payload)
         try:
             await asyncio.wait_for(asyncio.shield(session.hello), timeout)
         except (ConnectionError, asyncio.TimeoutError):

@@ -1,15 +1,14 @@
 """The helper that runs on an SSH host (Python 3.8+, stdlib only): one per connection, the
 supervisor of every command the run sends there. Not imported by the runner: its source is sent
-to the host (`helper.py` starts `python3 -I -S -c BOOT` and writes this text to its stdin).
+to the host (`helper.py` starts `python3 -I -S -c BOOT` and writes it to its stdin: compiled
+by the runner's Python, run as it is by a host whose Python is the same version, and as source).
 
 Frames both ways: 1 byte kind, 4 bytes command id, 4 bytes length (big-endian), then the payload.
   runner -> host   R run: sudo user (or nothing), NUL, shell text     K kill: signal name
   host -> runner   H hello (id 0)   O stdout bytes   E stderr bytes   X exit: decimal status
 Each command runs as `/bin/sh -c` in a session (process group) of its own, stdin /dev/null.
-Imports are C modules only (no selectors, signal or struct: their enum and friends were ~7 ms
-of CPU on every host, half of the helper's start; bench/README.md). What one pass of the loop
-has to say goes out in one write, so a short command's output and exit status reach the runner
-in one SSH packet.
+Imports are C modules only (selectors or signal would cost ~7 ms of CPU on every host: enum).
+One write per pass of the loop: a short command's output and exit status make one SSH packet.
 
 `sudo` commands go to a helper of the same kind started as that user (`sudo -n -H -u USER --
 python3 ...`), which runs them directly: so a kill comes from the command's own user and reaches
@@ -39,11 +38,24 @@ else:
 HEADER = Struct(">cII")
 CHUNK = 1 << 20  # and a 1 MiB pipe per stream: a command printing a lot, fewer wake-ups
 HOLD = 0.002  # seconds output may wait for its command's end, to leave with it in one packet
-SOURCE = b""  # set by the bootstrap: this file's text, to start helpers under sudo
+PAYLOAD = (b"", 0, 0)  # set by the bootstrap: what it read and where, for helpers under sudo
 
 
 def frame(kind: bytes, cid: int, payload: bytes) -> bytes:
     return HEADER.pack(kind, cid, len(payload)) + payload
+
+
+def frames(buf: bytes) -> tuple[list[tuple[bytes, int, bytes]], bytes]:
+    """The whole frames at the start of buf, each (kind, command id, frame), and what is left."""
+    out = []
+    while len(buf) >= HEADER.size:
+        kind, cid, size = HEADER.unpack_from(buf)
+        end = HEADER.size + size
+        if len(buf) < end:
+            break
+        out.append((kind, cid, buf[:end]))
+        buf = buf[end:]
+    return out, buf
 
 
 def spawn(argv: list[str], stdin: int, stdout: int, stderr: int, setsid: bool) -> int:
@@ -147,13 +159,8 @@ class Helper:
         data = os.read(0, CHUNK)
         if not data:
             return False
-        self.inbuf += data
-        while len(self.inbuf) >= HEADER.size:
-            kind, cid, size = HEADER.unpack_from(self.inbuf)
-            end = HEADER.size + size
-            if len(self.inbuf) < end:
-                break
-            whole, self.inbuf = self.inbuf[:end], self.inbuf[end:]
+        got, self.inbuf = frames(self.inbuf + data)
+        for kind, cid, whole in got:
             self.handle(kind, cid, whole[HEADER.size :], whole)
         return True
 
@@ -236,7 +243,8 @@ class Helper:
     def to_sub(self, user: str, cid: int, whole: bytes) -> None:
         sub = self.subs.get(user)
         if sub is None:
-            boot = BOOT % len(SOURCE)
+            payload, tag_end, code_end = PAYLOAD
+            boot = BOOT % (len(payload), tag_end, code_end)
             # python3 as sudo finds it (secure_path): ours may sit where USER cannot read
             argv = ["sudo", "-n", "-H", "-u", user, "--", "python3", "-I", "-S", "-c", boot]
             fds = os.pipe(), os.pipe(), os.pipe()
@@ -253,7 +261,7 @@ class Helper:
             for fd in (fds[0][0], fds[1][1], fds[2][1]):
                 os.close(fd)
             sub = self.subs[user] = Sub(Child(pid, 0), fds[0][1], fds[1][0], fds[2][0])
-            self.write_sub(user, sub, SOURCE)
+            self.write_sub(user, sub, payload)
             self.sub_fds[sub.stdout] = user
             self.poll.register(sub.stdout, select.POLLIN)
         if sub.queued is None:
@@ -274,13 +282,8 @@ class Helper:
         data = os.read(fd, CHUNK)
         if not data:
             return self.sub_died(user, sub)
-        buf = sub.buf + data
-        while len(buf) >= HEADER.size:
-            kind, cid, size = HEADER.unpack_from(buf)
-            end = HEADER.size + size
-            if len(buf) < end:
-                break
-            whole, buf = buf[:end], buf[end:]
+        got, sub.buf = frames(sub.buf + data)
+        for kind, cid, whole in got:
             if kind == b"H":  # it runs: send what waited for it
                 queued, sub.queued = sub.queued or [], None
                 for f in queued:
@@ -289,7 +292,6 @@ class Helper:
                 if kind == b"X":
                     self.routed.pop(cid, None)
                 self.send(whole)
-        sub.buf = buf
 
     def sub_died(self, user: str, sub: Sub) -> None:
         """sudo refused (or the helper under it died): every command sent its way fails, with
@@ -330,13 +332,21 @@ class Helper:
 
 
 # What the runner (and a helper, for one under sudo) runs with `python3 -I -S -c`, then writes
-# this file's text to its stdin: exactly that many bytes are read, so frames that follow stay.
-BOOT = "import os;N=%d;S=b''\nwhile len(S)<N:\n c=os.read(0,N-len(S))\n if not c:raise SystemExit(1)\n S+=c\nexec(S)"
+# to its stdin N bytes: a Python cache tag (cpython-311), this file compiled by that Python
+# (marshal), this file's text. Exactly N bytes are read, so frames that follow stay. A host whose
+# Python has the same tag runs the compiled code (no 2 ms compile on every host), others the text.
+BOOT = (
+    "import os,sys,marshal;N,A,B=%d,%d,%d;P=b''\nwhile len(P)<N:\n c=os.read(0,N-len(P))\n"
+    " if not c:raise SystemExit(1)\n P+=c\n"
+    "exec(marshal.loads(P[A:B])if A and P[:A]==(sys.implementation.cache_tag or'').encode()"
+    "else P[B:])"
+)
 
 if __name__ == "__main__":
     # the host's python, not ours: posix_spawn(setsid=) needs 3.8; exit before the hello, so
     # that the runner uses a channel per command instead
     if sys.version_info < (3, 8):  # noqa: UP036
         sys.exit("python3 is older than 3.8")
-    SOURCE = globals().get("S", SOURCE)  # the bootstrap's copy of this text
+    g = globals()
+    PAYLOAD = (g.get("P", b""), g.get("A", 0), g.get("B", 0))  # the bootstrap's
     Helper().loop()
