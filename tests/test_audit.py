@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from conftest import write_runbook
 
-from runner.audit.journal import canonical, record_hash
+from runner.audit.journal import canonical, hashed_line, record_hash
 from runner.cli import main
 
 
@@ -48,6 +49,35 @@ def test_clean_log_verifies_and_is_canonical(log: Path, capsys: pytest.CaptureFi
     for r in records:
         assert set(r) >= {"seq", "ts", "run_id", "event", "actor", "prev", "hash"}
     assert b"zzz-secret" not in log.read_bytes()
+
+
+def test_a_line_encoded_once_is_the_canonical_record_with_its_hash() -> None:
+    """Journal.append encodes a record once (hashed_line), not once to hash and once to write:
+    the bytes and the hash must be those of canonical() and record_hash(), whatever the keys."""
+    rnd = random.Random(15)
+    keys = ["hash", "has", "hasha", "h", "i", "", "Hash", "seq", "actor", "é", "zz", "😀"]
+
+    def value(depth: int) -> object:
+        kind = rnd.randrange(7 if depth < 3 else 5)
+        choices: list[object] = [
+            rnd.randrange(-(10**9), 10**9),
+            rnd.random() * 1e6,
+            "".join(rnd.choice('ab"\\\n\x00\u2028é😀') for _ in range(rnd.randrange(9))),
+            rnd.choice([True, False, None, float("nan")]),
+            [],
+        ]
+        if kind < 5:
+            return choices[kind]
+        if kind == 5:
+            return [value(depth + 1) for _ in range(rnd.randrange(4))]
+        return {rnd.choice(keys): value(depth + 1) for _ in range(rnd.randrange(4))}
+
+    for _ in range(3000):
+        record = {rnd.choice(keys): value(0) for _ in range(rnd.randrange(10))}
+        record.pop("hash", None)
+        line = hashed_line(mine := dict(record))
+        expected = {**record, "hash": record_hash(record)}
+        assert (line, mine) == (canonical(expected), expected)
 
 
 def test_one_byte_edit_is_detected(log: Path, capsys: pytest.CaptureFixture[str]) -> None:

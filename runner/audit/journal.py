@@ -31,15 +31,28 @@ Kind = Literal["run", "checklist", "approval", "review"]  # the kinds of journal
 RESERVED = frozenset({"seq", "ts", "run_id", "event", "actor", "prev", "hash"})
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _ENCODE(record).encode("utf-8")
 
 
 def record_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k != "hash"}
     return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def hashed_line(record: dict[str, Any]) -> bytes:
+    """Set record["hash"] (record_hash) and return canonical(record), encoding the record once
+    instead of twice: canonical JSON is its members in key order, so the keys sorting before
+    "hash" and those after are encoded apart, and the hash goes in between."""
+    low = _ENCODE({k: v for k, v in record.items() if k < "hash"})[1:-1]
+    high = _ENCODE({k: v for k, v in record.items() if k > "hash"})[1:-1]
+    body = "{" + ",".join(part for part in (low, high) if part) + "}"
+    record["hash"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    members = (low, f'"hash":"{record["hash"]}"', high)
+    return ("{" + ",".join(part for part in members if part) + "}").encode("utf-8")
 
 
 def now() -> str:
@@ -120,8 +133,7 @@ class Journal:
             actor=self.actor,
             prev=self.last_hash,
         )
-        record["hash"] = record_hash(record)
-        self._commit(canonical(record) + b"\n")
+        self._commit(hashed_line(record) + b"\n")
         self.seq += 1
         self.last_hash = record["hash"]
         return record

@@ -102,8 +102,11 @@ class Attempts:
 
     async def connect(self, h: Host) -> str:
         """'' when the host's executor is connected (or needs no connection), else why not."""
+        executor = self.executors.get(h)
+        if executor.connected:  # nothing to wait for: no task to race an interrupt (per step)
+            return ""
         try:  # a host that is slow to answer must not hold up an interrupt
-            _, stopped = await self.interrupt.unless_stopped(self.executors.get(h).connect())
+            _, stopped = await self.interrupt.unless_stopped(executor.connect())
         except ConnectionFailed as exc:
             return f"unreachable: {exc}"
         return f"interrupted ({self.interrupt.signal}) while connecting" if stopped else ""

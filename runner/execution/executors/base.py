@@ -132,6 +132,11 @@ class Executor(Runner, Protocol):
         ...
 
     @property
+    def connected(self) -> bool:
+        """Nothing to open before a command: connect() would return at once."""
+        ...
+
+    @property
     def tunnel(self) -> OpenTCP | None:
         """How an `http:` request is made from the host (None: the host is this machine)."""
         ...

@@ -50,6 +50,10 @@ class LocalExecutor:
         return None  # nothing to open: this machine
 
     @property
+    def connected(self) -> bool:
+        return True
+
+    @property
     def tunnel(self) -> OpenTCP | None:
         return None  # an http: step's request from this host is the runner's own
 

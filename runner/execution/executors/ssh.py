@@ -184,6 +184,10 @@ class SSHExecutor:
         await self._connection()
 
     @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    @property
     def tunnel(self) -> OpenTCP:
         return self.open_tcp
 
