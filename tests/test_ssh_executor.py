@@ -169,6 +169,30 @@ def test_ssh_config_supplies_hostname_port_user_and_key(sshd: SSHServer, tmp_pat
     assert result.stdout.text.split()[2:] == [sshd.addresses[1], str(sshd.port)]
 
 
+def test_aes_gcm_is_preferred_unless_the_ssh_config_names_ciphers(
+    sshd: SSHServer, tmp_path: Path
+) -> None:
+    async def cipher(ex: SSHExecutor) -> str:
+        try:
+            await ex.connect()
+            assert ex._conn is not None
+            return str(ex._conn.get_extra_info("send_cipher"))
+        finally:
+            await ex.close()
+
+    assert arun(cipher(executor(sshd))) == "aes128-gcm@openssh.com"
+    config = tmp_path / "ssh_config"
+    for text in (
+        "Ciphers chacha20-poly1305@openssh.com\n",
+        "Ciphers=chacha20-poly1305@openssh.com\n",
+    ):
+        config.write_text(text)
+        chosen = arun(cipher(executor(sshd, ssh_config=config)))
+        assert chosen == "chacha20-poly1305@openssh.com", text
+    config.write_text(f"Host other\n  Port {sshd.port}\n")  # says nothing of ciphers
+    assert arun(cipher(executor(sshd, ssh_config=config))) == "aes128-gcm@openssh.com"
+
+
 # --- timeouts and cancellation kill the remote command ----------------------------------------
 
 
