@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_runbook
 
-from runner.audit.journal import verify_run
+from runner.audit.chain import verify_run
 from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.cli import main

@@ -26,7 +26,7 @@ _ED25519 = ("key_id", "public_key", "signature")
 
 def make(state_dir: Path, *, signing_key: str | None, ssh_key: str | None) -> dict[str, Any]:
     """The checkpoint of the ledger as it is now; refused if the ledger does not verify."""
-    from runner.audit.journal import verify_run
+    from runner.audit.chain import verify_run
 
     path = ledger_path(state_dir)
     if not path.exists():

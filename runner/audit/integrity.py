@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from runner.audit import signing
+from runner.audit.chain import Verdict, verify_run
 from runner.audit.journal import (
     KINDS,
     Kind,
-    Verdict,
     list_journals,
     relative_name,
     run_path,
-    verify_run,
 )
 from runner.audit.ledger import RUN_CLOSED, RUN_OPENED, SEALED, ledger_path, signed_text
 from runner.execution.lifecycle import derive

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.audit import identity
-from runner.audit.journal import Verdict
+from runner.audit.chain import Verdict
 from runner.execution.lifecycle import Lifecycle, derive
 from runner.termsafe import json_safe, neutralise, neutralise_all
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.audit import identity, policy
-from runner.audit.journal import Verdict, verify_run
+from runner.audit.chain import Verdict, verify_run
 from runner.audit.ledger import ledger_path
 from runner.checklists import state as cs
 

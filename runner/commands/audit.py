@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 
 from runner.audit import checkpoint, collected, identity, integrity, ledger, policy, ship, signing
-from runner.audit.journal import list_journals, verify_run
+from runner.audit.chain import verify_run
+from runner.audit.journal import list_journals
 from runner.audit.report import RunSummary, export, printable, summarize, timeline
 from runner.checklists import signoffs
 from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.audit import identity, signing
-from runner.audit.journal import Journal, current_actor, verify_run
+from runner.audit.chain import verify_run
+from runner.audit.journal import Journal, current_actor
 from runner.audit.ledger import appending
 from runner.checklists import definition as cl
 from runner.checklists import state as cs

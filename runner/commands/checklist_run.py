@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner.audit.journal import run_path, verify_run
+from runner.audit.chain import verify_run
+from runner.audit.journal import run_path
 from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who

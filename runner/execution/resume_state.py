@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.audit.journal import run_path, verify_run
+from runner.audit.chain import verify_run
+from runner.audit.journal import run_path
 from runner.errors import UsageError
 from runner.execution.lifecycle import Lifecycle, Phase, State, derive
 

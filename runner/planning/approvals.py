@@ -47,8 +47,8 @@ def require_approval(
 ) -> None:
     """Four eyes: an approval by someone else, counted only if the ledger vouches for it (sealed
     by `plan approve`; signed by our key when we have one), so a hand-added approval is no use."""
+    from runner.audit.chain import verify_run
     from runner.audit.integrity import vouched
-    from runner.audit.journal import verify_run
 
     path = approvals_path(state_dir, saved["plan_hash"])
     approvers: set[str] = set()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.audit import ledger
-from runner.audit.journal import Journal, now, verify_run
+from runner.audit.chain import verify_run
+from runner.audit.journal import Journal, now
 from runner.audit.policy import Policy, Rule, missing, seconds, tally
 from runner.errors import UsageError
 from runner.planning.planned import Plan

@@ -13,7 +13,8 @@ from typing import Any
 
 from runner import __version__
 from runner.audit import identity, integrity, policy, signing, timespec
-from runner.audit.journal import Verdict, now, verify_run
+from runner.audit.chain import Verdict, verify_run
+from runner.audit.journal import now
 from runner.audit.ledger import ledger_path
 from runner.audit.report import RunSummary
 from runner.audit.reports.hostrows import StepRow, per_host

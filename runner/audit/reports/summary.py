@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.audit import identity
-from runner.audit.journal import Verdict
+from runner.audit.chain import Verdict
 from runner.audit.reports.collect import Report, RunView
 from runner.termsafe import json_text, neutralise_all
 
