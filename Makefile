@@ -23,9 +23,11 @@ demo-stop:
 	demo/botctl stop
 
 # The tests use real components from Debian: OpenSSH (sshd, ssh-keygen, ssh-agent), sudo, cron,
-# logrotate, rsyslog, gpg, sqlite3, openssl and a headless Chromium. We run as root, so install
-# whichever is missing (command or file -> package below; rsyslog-openssl: its TLS driver).
+# logrotate, rsyslog, gpg, sqlite3, openssl, a headless Chromium, and zsh and fish (completion).
+# We run as root, so install whichever is missing (command or file -> package below;
+# rsyslog-openssl: its TLS driver).
 TEST_TOOLS := /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo crontab:cron \
+	zsh:zsh fish:fish \
 	curl:curl ping:iputils-ping traceroute:traceroute /usr/bin/pip3:python3-pip \
 	logrotate:logrotate rsyslogd:rsyslog gpg:gnupg sqlite3:sqlite3 openssl:openssl chromium:chromium \
 	/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so:rsyslog-openssl
