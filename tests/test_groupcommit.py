@@ -95,3 +95,41 @@ def test_each_command_costs_one_sync_not_one_per_record(
     syncs(1)  # the state dir's directories are created (and synced) once
     one, twenty_one = syncs(1), syncs(21)
     assert twenty_one - one == 20  # before group commit: 60 (three records a step)
+
+
+REFUSED = """
+import resource, sys
+from pathlib import Path
+from runner.audit.groupcommit import GroupCommitJournal
+from runner.errors import StateError
+log = Path(sys.argv[1])
+journal = GroupCommitJournal(log, "r1")
+journal.append("run.started", {"n": 1})
+journal.sync()
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+# the disk takes 50 more bytes, then refuses (Python ignores SIGXFSZ: the write comes back short)
+resource.setrlimit(resource.RLIMIT_FSIZE, (log.stat().st_size + 50, hard))
+journal.append("step.started", {"pad": "x" * 500})
+try:
+    journal.sync()
+except StateError as exc:
+    print("refused:", exc)
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # room again
+journal.append("run.finished", {"n": 2})
+journal.sync()
+"""
+
+
+def test_a_write_the_disk_refuses_leaves_no_part_of_a_record(tmp_path: Path) -> None:
+    """A short write (disk full, a file size limit) is cut off again: what is written once there
+    is room chains onto the last whole record, and the log verifies."""
+    from runner.audit.chain import verify_run
+
+    log = tmp_path / "r1.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSED, str(log)], capture_output=True, text=True, check=True
+    )
+    assert "refused: cannot write the audit log" in done.stdout, done.stdout + done.stderr
+    verdict = verify_run(log, keep=True)
+    assert verdict.status == "ok", verdict.line()
+    assert [e["event"] for e in verdict.events] == ["run.started", "run.finished"]

@@ -13,6 +13,7 @@ Signatures of closing records and the ledger (ledger.py) sign a journal's last `
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
@@ -102,6 +103,7 @@ class Journal:
         try:
             if not created:
                 self._resume_chain()
+            self._size = os.fstat(self._fd).st_size  # what is whole on disk (see _commit)
         except OSError as exc:
             self.close()
             raise StateError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
@@ -139,14 +141,19 @@ class Journal:
         return record
 
     def _commit(self, data: bytes) -> None:
-        """Write whole records and make them durable, or raise StateError."""
+        """Write whole records and make them durable, or raise StateError. What a refused write
+        left (part of a record: disk full, a file size limit) is cut off again, so that records
+        written once there is room chain onto the last whole one, and the log still verifies."""
         try:
             written = os.write(self._fd, data)
             if written != len(data):
                 raise OSError(28, "short write (disk full?)")
             # appends: the data and the new size are what a reader needs, not the mtime
             getattr(os, "fdatasync", os.fsync)(self._fd)
+            self._size += written
         except OSError as exc:
+            with contextlib.suppress(OSError):  # shrinking needs no space; if it fails, resume cuts
+                os.ftruncate(self._fd, self._size)
             raise StateError(
                 f"cannot write the audit log {self.path}: {exc.strerror or exc}; stopping before the next command"
             ) from None
