@@ -336,13 +336,17 @@ def test_completion_scripts_and_candidates(
     assert "--limit" in complete("run", "params", "--li")
 
 
-def _shell_env(workdir: Path) -> dict[str, str]:
-    """PATH with a `runbook` that runs this checkout, as the completion scripts call it."""
+def _completed(workdir: Path, shell: list[str], probe: str) -> list[str]:
+    """The lines `probe` prints in a real shell, with a `runbook` on PATH that runs this
+    checkout (as the completion scripts call it) and one runbook to complete, `params`."""
+    write_runbook(workdir, "params", PARAMS)
     bindir = workdir / "bin"
     bindir.mkdir()
     (bindir / "runbook").write_text(f'#!/bin/sh\nexec {sys.executable} -m runner "$@"\n')
     (bindir / "runbook").chmod(0o755)
-    return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    done = subprocess.run([*shell, probe], capture_output=True, text=True, check=True, env=env)
+    return done.stdout.splitlines()
 
 
 def _script(shell: str) -> str:
@@ -356,50 +360,33 @@ def _script(shell: str) -> str:
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 def test_bash_completion_script_completes_in_a_real_bash(workdir: Path) -> None:
-    write_runbook(workdir, "params", PARAMS)
     probe = _script("bash") + "".join(
         f'\nCOMP_WORDS=({words}); COMP_CWORD={n}; _runbook; echo "${{COMPREPLY[@]}}"'
         for words, n in (("runbook plan pa", 2), ("runbook run params --li", 3))
     )
-    env = _shell_env(workdir)
-    done = subprocess.run(
-        ["bash", "-c", probe], capture_output=True, text=True, check=True, env=env
-    )
-    assert done.stdout.splitlines() == ["params", "--limit --list-hosts"]
+    assert _completed(workdir, ["bash", "-c"], probe) == ["params", "--limit --list-hosts"]
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="no zsh (make test installs it)")
 def test_zsh_completion_script_completes_in_a_real_zsh(workdir: Path) -> None:
     """The script as `source <(runbook completion zsh)` loads it; compsys's compdef and compadd
     stand in for an interactive shell's (compadd prints what it was given)."""
-    write_runbook(workdir, "params", PARAMS)
-    probe = (
-        "compdef() { :; }\ncompadd() { [[ $1 == -a ]] && print -r -- ${(P)2} }\n"
-        + _script("zsh")
-        + "".join(
-            f"\nwords=({words}); CURRENT={n}; _runbook"
-            for words, n in (("runbook plan pa", 3), ("runbook run params --li", 4))
-        )
+    probe = "compdef() { :; }\ncompadd() { [[ $1 == -a ]] && print -r -- ${(P)2} }\n"
+    probe += _script("zsh") + "".join(
+        f"\nwords=({words}); CURRENT={n}; _runbook"
+        for words, n in (("runbook plan pa", 3), ("runbook run params --li", 4))
     )
-    env = _shell_env(workdir)
-    done = subprocess.run(
-        ["zsh", "-fc", probe], capture_output=True, text=True, check=True, env=env
-    )
-    assert done.stdout.splitlines() == ["params", "--limit --list-hosts"]
+    assert _completed(workdir, ["zsh", "-fc"], probe) == ["params", "--limit --list-hosts"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="no fish (make test installs it)")
 def test_fish_completion_script_completes_in_a_real_fish(workdir: Path) -> None:
-    write_runbook(workdir, "params", PARAMS)
     probe = "runbook completion fish | source\n" + "".join(
         f'complete --do-complete "{line}"; echo ---\n'
         for line in ("runbook plan pa", "runbook run params --li")
     )
-    env = _shell_env(workdir)
-    done = subprocess.run(
-        ["fish", "-c", probe], capture_output=True, text=True, check=True, env=env
-    )
-    assert done.stdout.split("---\n") == ["params\n", "--limit\n--list-hosts\n", ""]
+    expected = ["params", "---", "--limit", "--list-hosts", "---"]
+    assert _completed(workdir, ["fish", "-c"], probe) == expected
 
 
 def test_resume_keeps_the_limit_and_every_inventory_source(
