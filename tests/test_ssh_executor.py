@@ -169,7 +169,7 @@ def test_ssh_config_supplies_hostname_port_user_and_key(sshd: SSHServer, tmp_pat
     assert result.stdout.text.split()[2:] == [sshd.addresses[1], str(sshd.port)]
 
 
-def test_aes_gcm_is_preferred_unless_the_ssh_config_names_ciphers(
+def test_aes_gcm_is_preferred_unless_the_ssh_config_or_an_include_names_ciphers(
     sshd: SSHServer, tmp_path: Path
 ) -> None:
     async def cipher(ex: SSHExecutor) -> str:
@@ -191,6 +191,13 @@ def test_aes_gcm_is_preferred_unless_the_ssh_config_names_ciphers(
         assert chosen == "chacha20-poly1305@openssh.com", text
     config.write_text(f"Host other\n  Port {sshd.port}\n")  # says nothing of ciphers
     assert arun(cipher(executor(sshd, ssh_config=config))) == "aes128-gcm@openssh.com"
+    # an included file counts as the config: it chooses when it names ciphers, else AES-GCM
+    included = tmp_path / "more.conf"
+    config.write_text(f"Include {tmp_path}/more*.conf\n")
+    included.write_text("ServerAliveInterval 30\n")
+    assert arun(cipher(executor(sshd, ssh_config=config))) == "aes128-gcm@openssh.com"
+    included.write_text("Ciphers chacha20-poly1305@openssh.com\n")
+    assert arun(cipher(executor(sshd, ssh_config=config))) == "chacha20-poly1305@openssh.com"
 
 
 # --- timeouts and cancellation kill the remote command ----------------------------------------

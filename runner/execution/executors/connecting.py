@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import glob
+import shlex
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 # OpenSSH's default ciphers, AES-GCM first: every server CPU of the last decade does AES in
 # hardware, and asyncssh's chacha20-poly1305 makes three cipher contexts per packet where GCM
 # makes one (15 us a packet against 2.4 us here: ~4% of a 20-host run; bench/README.md).
+# An ssh_config that names Ciphers (itself or in a file it includes) still chooses.
 CIPHERS = (
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
@@ -31,16 +33,35 @@ CIPHERS = (
 
 
 def ciphers(config: Path | None) -> Sequence[str]:
-    """CIPHERS, unless the ssh_config may choose (a `Ciphers` line, or an `Include` that could
-    hold one): then () leaves it to the config, and asyncssh's defaults."""
-    if config is None:
-        return CIPHERS
+    """CIPHERS, unless the ssh_config, or a file it includes, has a `Ciphers` line: then () leaves
+    the choice to the config (and asyncssh's defaults)."""
+    return () if config is not None and _names_ciphers(config, 0) else CIPHERS
+
+
+def _names_ciphers(config: Path, depth: int) -> bool:
+    """Whether the file (or one it includes) may choose ciphers: a `Ciphers` line, or a file we
+    cannot read or follow (then it may, as far as we know)."""
     try:
         lines = config.read_text().splitlines()
     except (OSError, UnicodeDecodeError):
-        return ()  # asyncssh reads it next and says what is wrong
-    words = {re.split(r"[\s=]", line.strip(), maxsplit=1)[0].lower() for line in lines}
-    return () if words & {"ciphers", "include"} else CIPHERS
+        return True  # asyncssh reads it next and says what is wrong
+    for line in lines:
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            return True
+        key, _, first = (words[0] if words else "").partition("=")
+        if key.lower() == "ciphers":
+            return True
+        if key.lower() == "include":  # as asyncssh reads it: relative to ~/.ssh
+            if depth >= 8:
+                return True
+            for pattern in ([first] if first else []) + words[1:]:
+                where = Path(pattern).expanduser()
+                where = where if where.is_absolute() else Path("~/.ssh").expanduser() / where
+                if any(_names_ciphers(Path(f), depth + 1) for f in glob.glob(str(where))):
+                    return True
+    return False
 
 
 async def open_connection(ex: SSHExecutor) -> asyncssh.SSHClientConnection:
