@@ -70,36 +70,61 @@ def installed(package: str) -> str:
 
 
 def read(area: str, entry_key: str) -> str | None:
-    """The payload stored under the key, or None (off, missing, or not exactly what was stored)."""
+    """The text stored under the key, or None (off, missing, or not exactly what was stored)."""
+    payload = read_bytes(area, entry_key)
+    try:
+        return None if payload is None else payload.decode("utf-8", "surrogatepass")
+    except ValueError:
+        return None
+
+
+def write(area: str, entry_key: str, payload: str) -> None:
+    write_bytes(area, entry_key, payload.encode("utf-8", "surrogatepass"))
+
+
+def read_bytes(area: str, entry_key: str, *, private: bool = False) -> bytes | None:
+    """The bytes stored under the key, or None (off, missing, or not exactly what was stored).
+
+    `private`: only from a file and folder of this user's own that nobody else may write (for
+    what will be run as code: dataclasscode.py)."""
     where = folder(area)
     if where is None:
         return None
     try:
-        head, sep, payload = (where / entry_key).read_text(encoding="utf-8").partition("\n")
-    except (OSError, ValueError):  # missing, unreadable, not UTF-8
+        if private and not _ours(os.stat(where)):
+            return None
+        with open(where / entry_key, "rb") as f:
+            if private and not _ours(os.fstat(f.fileno())):
+                return None
+            head, sep, payload = f.read().partition(b"\n")
+    except OSError:  # missing, unreadable
         return None
-    digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
-    if not sep or head != f"{_MAGIC} {entry_key} {digest}":
+    digest = hashlib.sha256(payload).hexdigest()
+    if not sep or head != f"{_MAGIC} {entry_key} {digest}".encode():
         return None
     return payload
 
 
-def write(area: str, entry_key: str, payload: str) -> None:
+def write_bytes(area: str, entry_key: str, payload: bytes) -> None:
     """Best effort, atomic (write then rename: a reader never sees half an entry)."""
     where = folder(area)
     if where is None:
         return
-    digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(payload).hexdigest()
     entry = where / entry_key
     tmp = where / f".{entry_key}.{os.getpid()}.tmp"
     try:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.write_text(f"{_MAGIC} {entry_key} {digest}\n{payload}", encoding="utf-8")
+        tmp.write_bytes(f"{_MAGIC} {entry_key} {digest}\n".encode() + payload)
         os.replace(tmp, entry)
         _prune(where)
-    except (OSError, ValueError):
+    except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def _ours(st: os.stat_result) -> bool:
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def _prune(where: Path) -> None:
