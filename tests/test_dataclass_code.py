@@ -73,7 +73,7 @@ def test_the_second_start_takes_the_same_code_from_the_cache(tmp_path: Path) -> 
     assert first["methods"] == plain["methods"] == second["methods"]
 
 
-@pytest.mark.parametrize("spoil", ["writable by others", "garbage", "truncated"])
+@pytest.mark.parametrize("spoil", ["writable by others", "another user's", "garbage", "truncated"])
 def test_an_entry_that_may_not_be_ours_or_is_damaged_counts_as_empty(
     tmp_path: Path, spoil: str
 ) -> None:
@@ -81,6 +81,8 @@ def test_an_entry_that_may_not_be_ours_or_is_damaged_counts_as_empty(
     path = entry(tmp_path)
     if spoil == "writable by others":
         path.chmod(0o666)
+    elif spoil == "another user's":
+        os.chown(path, 65534, 65534)  # nobody (the tests run as root)
     elif spoil == "garbage":
         head = path.read_bytes().partition(b"\n")[0]
         path.write_bytes(head + b"\n" + os.urandom(4000))
