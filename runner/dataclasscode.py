@@ -31,6 +31,9 @@ AREA = "dataclass-code"
 # All of the runner's ~110 dataclasses make ~440 texts; past this many (texts of edited classes, in
 # a development checkout), only what this process used is kept: the file stays under ~1 MB
 MAX_ENTRIES = 800
+# Entries (one per runbook version and Python build: ~350 KB each) kept side by side, so that two
+# installs in use on one machine do not keep replacing each other's
+MAX_FILES = 8
 
 _known: dict[str, CodeType] = {}  # read from the cache
 _compiled: dict[str, CodeType] = {}  # compiled by this process
@@ -85,7 +88,7 @@ def save() -> None:
     table = {**_known, **_compiled}
     if len(table) > MAX_ENTRIES:
         table = {k: v for k, v in table.items() if k in _used}
-    diskcache.write_bytes(AREA, _key(), marshal.dumps(table))
+    diskcache.write_bytes(AREA, _key(), marshal.dumps(table), most=MAX_FILES)
     _known.update(_compiled)
     _compiled.clear()
 

@@ -110,3 +110,17 @@ def test_any_other_exec_is_the_builtin_one() -> None:
     # code objects go through untouched
     dataclasscode._exec(compile("z = 3", "<t>", "exec"), here)
     assert here["z"] == 3
+
+
+def test_old_entries_do_not_pile_up(tmp_path: Path) -> None:
+    # entries of earlier versions or other Pythons (~350 KB each): only a few are kept
+    area = tmp_path / "runbook" / dataclasscode.AREA
+    area.mkdir(parents=True)
+    for i in range(10):
+        old = area / f"{i:064x}"
+        old.write_bytes(b"an entry of another version\n")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    probe(tmp_path, "cached")
+    left = sorted(p.name for p in area.iterdir())
+    assert len(left) <= dataclasscode.MAX_FILES
+    assert probe(tmp_path, "cached")["stats"]["compiled"] == 0  # ours is among them

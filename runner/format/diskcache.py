@@ -105,8 +105,9 @@ def read_bytes(area: str, entry_key: str, *, private: bool = False) -> bytes | N
     return payload
 
 
-def write_bytes(area: str, entry_key: str, payload: bytes) -> None:
-    """Best effort, atomic (write then rename: a reader never sees half an entry)."""
+def write_bytes(area: str, entry_key: str, payload: bytes, *, most: int | None = None) -> None:
+    """Best effort, atomic (write then rename: a reader never sees half an entry). Past `most`
+    entries in the area (default MAX_ENTRIES), the older half goes."""
     where = folder(area)
     if where is None:
         return
@@ -117,7 +118,7 @@ def write_bytes(area: str, entry_key: str, payload: bytes) -> None:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp.write_bytes(f"{_MAGIC} {entry_key} {digest}\n".encode() + payload)
         os.replace(tmp, entry)
-        _prune(where)
+        _prune(where, MAX_ENTRIES if most is None else most)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -127,9 +128,9 @@ def _ours(st: os.stat_result) -> bool:
     return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def _prune(where: Path) -> None:
+def _prune(where: Path, most: int) -> None:
     entries = list(os.scandir(where))
-    if len(entries) <= MAX_ENTRIES:
+    if len(entries) <= most:
         return
 
     def age(e: os.DirEntry[str]) -> float:
