@@ -34,7 +34,8 @@ WAIT = 90  # seconds: up to a minute for cron's next tick, then the run itself
 @pytest.fixture
 def cron() -> Iterator[None]:
     """Debian's cron daemon: one of our own for the test, or the one already running (cron
-    takes a lock: a second one exits at once)."""
+    takes a lock: a second one exits at once). Ours runs every crontab on the machine while it
+    lives, like the suite's other system-wide fixtures (users, sudoers): a machine for tests."""
     daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with contextlib.suppress(subprocess.TimeoutExpired):  # still running: it is ours
         daemon.wait(timeout=0.5)
