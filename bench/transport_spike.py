@@ -124,26 +124,14 @@ def parent(sock: socket.socket) -> int:
 
     index: dict[str, int] = {}
 
-    def ssh_params(inventory: Any, host: Any) -> dict[str, Any]:
-        s = inventory.ssh  # as pool.Executors._make builds an SSHExecutor
-        return {
-            "name": host.name,
-            "address": host.address or host.name,
-            "port": host.port or s.port,
-            "user": host.user or s.user,
-            "key": str(host.key or s.key) if (host.key or s.key) else None,
-            "known_hosts": str(s.known_hosts) if s.known_hosts else None,
-            "ssh_config": str(s.config) if s.config else None,
-            "connect_timeout": s.connect_timeout,
-        }
-
     planned = run_command.planned
 
     def planned_and_sent(*a: Any, **k: Any) -> Any:
         plan, saved = planned(*a, **k)
         ssh = [h for h in plan.hosts if h.connection != "local"]
         index.update((h.name, i) for i, h in enumerate(ssh))
-        sock.sendall(json.dumps([ssh_params(plan.inventory, h) for h in ssh]).encode() + b"\n")
+        settings = [pool.ssh_settings(plan.inventory, h) for h in ssh]  # as the runner's
+        sock.sendall(json.dumps(settings).encode() + b"\n")
         return plan, saved
 
     run_command.planned = planned_and_sent

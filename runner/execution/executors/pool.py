@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from runner.execution.executors.base import Executor
 from runner.format.inventory import Host, Inventory
@@ -64,16 +65,8 @@ class Executors:
             return LocalExecutor(host.name)
         from runner.execution.executors.ssh import SSHExecutor
 
-        s = self.inventory.ssh
         return SSHExecutor(
-            name=host.name,
-            address=host.address or host.name,
-            port=host.port or s.port,
-            user=host.user or s.user,
-            key=host.key or s.key,
-            known_hosts=s.known_hosts,
-            ssh_config=s.config,
-            connect_timeout=s.connect_timeout,
+            **ssh_settings(self.inventory, host),
             accept_new_host_keys=self.accept_new,
             notify=self._notify_for(host.name),
         )
@@ -91,3 +84,19 @@ class Executors:
         executors, self._by_host, self._idle = list(self._by_host.values()), {}, []
         for ex in executors:
             await ex.close()
+
+
+def ssh_settings(inventory: Inventory, host: Host) -> dict[str, Any]:
+    """How to reach `host` over SSH: its own settings, else the inventory's `ssh:` defaults (the
+    SSHExecutor's keyword arguments)."""
+    s = inventory.ssh
+    return {
+        "name": host.name,
+        "address": host.address or host.name,
+        "port": host.port or s.port,
+        "user": host.user or s.user,
+        "key": host.key or s.key,
+        "known_hosts": s.known_hosts,
+        "ssh_config": s.config,
+        "connect_timeout": s.connect_timeout,
+    }
