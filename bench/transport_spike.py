@@ -146,13 +146,18 @@ def parent(sock: socket.socket) -> int:
             self.loop.add_reader(sock.fileno(), self._read)
 
         def hello(self, host: int) -> asyncio.Future[str]:
-            return self.up.setdefault(host, self.loop.create_future())
+            if host not in self.up:
+                self.up[host] = self.loop.create_future()
+            return self.up[host]
 
         def _read(self) -> None:
             try:
                 data = sock.recv(1 << 16)
             except BlockingIOError:
                 return
+            if not data:  # the child is gone: what waits on it would wait for ever
+                self.loop.remove_reader(sock.fileno())
+                raise SystemExit("transport_spike: the child process died")
             self.buf += data
             for kind, host, cid, payload in _frames(self.buf):
                 if kind == b"C":
