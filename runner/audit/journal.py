@@ -109,15 +109,24 @@ class Journal:
             raise StateError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
 
     def _resume_chain(self) -> None:
-        last = None
-        data = _read_fd(self._fd)
-        for rec in records_of(data):
-            if rec.torn:
-                # a crash mid-write left half a line: cut it, so the chain continues cleanly
-                os.ftruncate(self._fd, data.rfind(b"\n") + 1)
+        """Continue the chain from the last line that is a record, read from the end of the file:
+        the ledger is reopened twice a run and never rotated, so reading it whole made every run
+        slower than the one before."""
+        end = os.fstat(self._fd).st_size
+        lines = _lines_last_first(self._fd, end)
+        final = next(lines)  # what follows the last newline
+        last = _parsed(final) if final else None
+        if final and last is None:
+            # a crash mid-write left half a line: cut it, so the chain continues cleanly
+            os.ftruncate(self._fd, end - len(final))
+        elif final:
+            # a whole record whose newline never reached the disk: end its line, or the next
+            # record would be written onto it
+            os.write(self._fd, b"\n")
+        for line in lines:
+            if last is not None:
                 break
-            if rec.record is not None:
-                last = rec.record
+            last = _parsed(line)
         if last is not None:
             self.seq = int(last["seq"])
             self.last_hash = str(last["hash"])
@@ -167,12 +176,26 @@ class Journal:
             self._fd = -1
 
 
-def _read_fd(fd: int) -> bytes:
-    chunks, offset = [], 0
-    while chunk := os.pread(fd, 1 << 20, offset):
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
+def _lines_last_first(fd: int, end: int, block: int = 1 << 16) -> Iterator[bytes]:
+    """The lines of the file's first `end` bytes, last first, read a block at a time from the
+    end; the first one is what follows the last newline (b"" when the file ends with one)."""
+    pos, carry = end, b""
+    while pos > 0:
+        size = min(block, pos)
+        pos -= size
+        parts = (os.pread(fd, size, pos) + carry).split(b"\n")
+        carry = parts[0]  # the start of this line may lie in the block before
+        yield from reversed(parts[1:])
+    yield carry
+
+
+def _parsed(raw: bytes) -> dict[str, Any] | None:
+    """A line's record, or None for a line that is not one (not JSON, or not an object)."""
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 @dataclass
@@ -193,14 +216,8 @@ def records_of(data: bytes) -> Iterator[Line]:
     if complete:
         lines = lines[:-1]
     for i, raw in enumerate(lines, start=1):
-        last = i == len(lines)
-        try:
-            rec = json.loads(raw)
-            if not isinstance(rec, dict):
-                rec = None
-        except ValueError:
-            rec = None
-        yield Line(i, raw, rec, torn=(last and not complete and rec is None))
+        rec = _parsed(raw)
+        yield Line(i, raw, rec, torn=(i == len(lines) and not complete and rec is None))
 
 
 def list_runs(state_dir: Path) -> list[Path]:
