@@ -169,7 +169,7 @@ def execute(
         journal.sync()  # the ledger's opening entry names its last hash: on disk first
         opened(journal, state_dir, signer, first)
         if lock.taken_over:
-            bus.emit(LockTakenOver(lock.taken_over, "its process is gone"))
+            bus.emit(LockTakenOver(lock.taken_over, lock.reason))
         life = Tracker(bus.emit, current, by=a.operator or current_actor()["user"])
         life.requested, life.resolved_by_person = requested, by_person
         undoing = rollback_only is not None

@@ -1,7 +1,10 @@
 """Run locks: one run of a runbook on a set of targets at a time.
 
-A lock file holds who took it (pid, OS user, machine, run id, since). A lock left by a process
-that is gone (same machine, pid not alive) is taken over, and the takeover is recorded.
+A lock file holds who took it (pid, OS user, machine, run id, since) and which process that was:
+the machine's boot id and the process's start time, since a pid alone names another process once
+it is reused (after a reboot, the crash resume is for, or in time). A lock whose holder is gone
+(same machine: restarted since, pid not alive, or the pid now another process's) is taken over,
+and the takeover is recorded with the reason.
 """
 
 from __future__ import annotations
@@ -24,14 +27,56 @@ def lock_path(state_dir: Path, runbook: str, hosts: list[str]) -> Path:
     return state_dir / "locks" / f"{runbook}-{key}.lock"
 
 
-def _alive(pid: int) -> bool:
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _boot() -> str | None:
+    try:
+        return _BOOT_ID.read_text().strip() or None
+    except OSError:  # not Linux: the pid check alone
+        return None
+
+
+def _process(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks since boot) of a process (/proc/PID/stat), or None when
+    there is none. OSError when we cannot tell."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
-        return False
-    except OSError:  # cannot tell: keep the lock, never take over a live run's
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the name, in parentheses, may hold anything
+    return fields[0], int(fields[19])
+
+
+def _identity() -> dict[str, Any]:
+    """This process as its lock names it: the boot it runs in and when it started (nothing where
+    /proc cannot say)."""
+    boot = _boot()
+    try:
+        process = _process(os.getpid())
+    except (OSError, ValueError, IndexError):
+        process = None
+    return {"boot": boot, "started": process[1]} if boot and process else {}
+
+
+def _gone(holder: dict[str, Any]) -> str | None:
+    """Why the lock's holder cannot be running any more, or None if it may be."""
+    if "note" in holder:
+        return "the lock file is not a lock"  # never written by acquire: nobody to wait for
+    if holder.get("machine") != socket.gethostname():
+        return None  # another machine's process: we cannot tell
+    boot = _boot()
+    if boot and holder.get("boot") not in (None, boot):
+        return "the machine restarted since it was taken"
+    try:
+        process = _process(_pid(holder))
+    except (OSError, ValueError, IndexError):  # cannot tell: never take over a live run's
+        return None
+    if process is None or process[0] == "Z":
+        return "its process is gone"
+    if boot and holder.get("boot") == boot and holder.get("started") not in (None, process[1]):
+        return "its pid now runs another process"
+    return None
 
 
 class Lock:
@@ -39,6 +84,7 @@ class Lock:
         self.path = path
         self.run_id = run_id
         self.taken_over: dict[str, Any] | None = None
+        self.reason = ""  # why the previous holder's lock was taken over
 
     def acquire(self) -> Lock:
         """Written whole, then linked into place: a reader never sees a lock half-written (it used
@@ -52,6 +98,7 @@ class Lock:
             "run_id": self.run_id,
             "since": now(),
         }
+        me.update(_identity())
         root = self.path.parent.parent  # the state dir: nothing below it is followed
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd, _ = open_beneath(root, tmp, os.O_WRONLY | os.O_TRUNC)
@@ -69,14 +116,15 @@ class Lock:
                 holder = self._holder()
                 if holder is None:
                     continue  # released (or being taken over) meanwhile: try again
-                junk = "note" in holder  # not a lock acquire wrote: nobody to wait for
-                if not junk and (holder.get("machine") != me["machine"] or _alive(_pid(holder))):
+                reason = _gone(holder)
+                if reason is None:
                     raise UsageError(
                         f"locked: run {holder.get('run_id')} by {holder.get('user')} on "
                         f"{holder.get('machine')} (pid {holder.get('pid')}) holds this runbook on "
                         f"these targets since {holder.get('since')}"
                     )
                 if self._take_over(root, holder, tmp):
+                    self.reason = reason
                     return self
         finally:
             tmp.unlink(missing_ok=True)
