@@ -8,9 +8,13 @@ screen: they hand output chunks to the `on_output` callback the engine passes in
 from __future__ import annotations
 
 import hashlib
+import re
+import shlex
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
 
 HEAD_BYTES = 4096
 TAIL_BYTES = 4096
@@ -85,7 +89,7 @@ class CommandResult:
 
 @dataclass(frozen=True)
 class CommandRequest:
-    command: str  # run as `/bin/sh -c command`
+    command: str  # run by /bin/sh (from its environment: remote_helper.RUN_FROM_ENV)
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     sudo: str | None = None  # user to become, or None
@@ -146,16 +150,48 @@ class ConnectionFailed(Exception):
     """The host could not be reached or authenticated: a one-line reason."""
 
 
-def wrap_command(request: CommandRequest, *, as_root: bool) -> str:
-    """The shell text that applies cwd and sudo around the command, for executors that need it."""
-    import shlex
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The shell sudo starts reads the command's text from its stdin (sudo passes neither our
+# environment nor other file descriptors), then gives the command /dev/null as stdin, as every
+# command has: the text never appears in sudo's arguments or the shell's (RUN_FROM_ENV).
+_FROM_STDIN = f"{COMMAND_VAR}=$(cat) || exit 125; exec </dev/null; {RUN_FROM_ENV}"
 
+
+def sudo_user(request: CommandRequest, as_root: bool) -> str | None:
+    """Whom the command must run as, when that takes sudo (not root as root)."""
+    if request.sudo and not (as_root and request.sudo == "root"):
+        return request.sudo
+    return None
+
+
+def with_exports(request: CommandRequest) -> CommandRequest:
+    """The request with its env as exports at the head of its text: where a command goes through
+    sudo (which resets the environment) or an SSH session (sshd drops env requests unless
+    AcceptEnv allows them). The braces keep a multi-line command one compound command, so
+    `cd dir && …` guards all of it, not its first line."""
+    if not request.env:
+        return request
+    for name in request.env:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"invalid environment variable name: {name!r}")
+    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in request.env.items())
+    return replace(request, command=f"{{ {exports}{request.command}\n}}", env={})
+
+
+def wrap_command(request: CommandRequest, *, as_root: bool) -> str:
+    """The shell text that applies cwd and sudo around the command, for executors that need it.
+    The text itself is for a shell's environment, not its arguments (RUN_FROM_ENV): printf is a
+    builtin, so what it pipes into sudo is in no process's arguments either."""
+    sudo_to = sudo_user(request, as_root)
+    if sudo_to:
+        request = with_exports(request)  # sudo resets the environment
     command = request.command
     if request.cwd:
         # on its own line, not `cd DIR && cmd`: in a multi-line command only the first line
         # would depend on the `cd`, and the rest would run in the wrong directory
         command = f"cd -- {shlex.quote(request.cwd)} || exit 1\n{command}"
-    if request.sudo and not (as_root and request.sudo == "root"):
+    if sudo_to:
         # -n: never prompt (a prompt would hang an unattended run); -H: the target user's HOME.
-        command = f"sudo -n -H -u {shlex.quote(request.sudo)} -- /bin/sh -c {shlex.quote(command)}"
+        sudo = f"sudo -n -H -u {shlex.quote(sudo_to)} -- /bin/sh -c {shlex.quote(_FROM_STDIN)}"
+        command = f"printf '%s' {shlex.quote(command)} | {sudo}"
     return command

@@ -10,37 +10,20 @@ gets EPERM on the target user's processes).
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import replace
 
-from runner.execution.executors.base import CommandRequest, wrap_command
+from runner.execution.executors.base import CommandRequest, sudo_user, with_exports, wrap_command
+from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
+
+__all__ = ["channel_text", "helper_text", "kill_line", "sudo_user"]
 
 MARK_SHELL = "printf '\\036runner-pgid %s\\n' \"$$\" >&2; "  # see ssh.py: the group to kill
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def _inner(request: CommandRequest) -> CommandRequest:
-    # Exports go inside what sudo runs (sudo resets the environment), and not through SSH env
-    # requests, which sshd drops unless AcceptEnv allows them. The braces keep a multi-line
-    # command one compound command, so `cd dir && …` guards all of it, not its first line.
-    for name in request.env:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"invalid environment variable name: {name!r}")
-    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in request.env.items())
-    return replace(request, command=f"{{ {exports}{request.command}\n}}")
-
-
-def sudo_user(request: CommandRequest, as_root: bool) -> str | None:
-    """Whom the command must run as, when that takes sudo (not root as root)."""
-    if request.sudo and not (as_root and request.sudo == "root"):
-        return request.sudo
-    return None
 
 
 def helper_text(request: CommandRequest, as_root: bool) -> tuple[str, str | None]:
     """What the helper runs with `/bin/sh -c`, and the user whose helper runs it (sudo)."""
-    inner = replace(_inner(request), sudo=None)
+    inner = replace(with_exports(request), sudo=None)
     return wrap_command(inner, as_root=as_root), sudo_user(request, as_root)
 
 
@@ -55,14 +38,19 @@ def kill_line(sig: str, pgid: str, sudo: str | None) -> str:
     return f"sudo -n -u {shlex.quote(sudo)} -- /bin/sh -c {through} 2>/dev/null; {own}"
 
 
-def channel_text(request: CommandRequest, as_root: bool) -> str:
-    """The text for a channel of its own: the group mark, then the wrapper under /bin/sh."""
-    command = wrap_command(_inner(request), as_root=as_root)
+def channel_text(request: CommandRequest, as_root: bool) -> tuple[str, bytes]:
+    """What a channel of its own runs (the group mark, then the wrapper under /bin/sh), and what
+    to write to its stdin first: the command's text, which the wrapper reads (its length on a
+    line, then the text) and hands the command's shell in its environment, never in arguments
+    (RUN_FROM_ENV). The rest of stdin stays open: its end is the session's."""
+    command = wrap_command(with_exports(request), as_root=as_root).encode()
     watcher = kill_line("KILL", "$$", sudo_user(request, as_root))
     wrapper = (
         # the wrapper outlives a TERM of the group to report how the command itself ended
         "exec 3<&0; trap 'got=1' TERM HUP\n"
-        f"/bin/sh -c {shlex.quote(command)} </dev/null 3<&- & c=$!\n"
+        f'IFS= read -r n <&3 && {COMMAND_VAR}=$(head -c "$n" <&3) || exit 125\n'
+        f"export {COMMAND_VAR}; /bin/sh -c {shlex.quote(RUN_FROM_ENV)} </dev/null 3<&- & c=$!\n"
+        f"unset {COMMAND_VAR}\n"
         # the session's end closes our stdin: kill the whole group, whoever runs it
         f"{{ while read -r _; do :; done; {watcher}; }} <&3 >/dev/null 2>&1 &\n"
         "w=$!; exec 3<&-\n"
@@ -72,4 +60,4 @@ def channel_text(request: CommandRequest, as_root: bool) -> str:
         'if [ "$s" -gt 128 ] && [ "$s" -lt 160 ]; then kill -$((s - 128)) $$; fi\n'
         'exit "$s"\n'
     )
-    return f"{MARK_SHELL}exec /bin/sh -c {shlex.quote(wrapper)}"
+    return f"{MARK_SHELL}exec /bin/sh -c {shlex.quote(wrapper)}", b"%d\n" % len(command) + command

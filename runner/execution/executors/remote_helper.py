@@ -6,7 +6,8 @@ by the runner's Python, run as it is by a host whose Python is the same version,
 Frames both ways: 1 byte kind, 4 bytes command id, 4 bytes length (big-endian), then the payload.
   runner -> host   R run: sudo user (or nothing), NUL, shell text     K kill: signal name
   host -> runner   H hello (id 0)   O stdout bytes   E stderr bytes   X exit: decimal status
-Each command runs as `/bin/sh -c` in a session (process group) of its own, stdin /dev/null.
+Each command runs under `/bin/sh` (its text in the environment: RUN_FROM_ENV) in a session
+(process group) of its own, stdin /dev/null.
 Imports are C modules only (selectors or signal would cost ~7 ms of CPU on every host: enum).
 One write per pass of the loop: a short command's output and exit status make one SSH packet.
 
@@ -58,10 +59,28 @@ def frames(buf: bytes) -> tuple[list[tuple[bytes, int, bytes]], bytes]:
     return out, buf
 
 
-def spawn(argv: list[str], stdin: int, stdout: int, stderr: int, setsid: bool) -> int:
-    """Start argv with those fds as 0, 1, 2; in a new session if asked. Returns its pid."""
+# How /bin/sh gets a command's text, on every path (here, executors/local.py, channel.py): in its
+# environment, which only its own user and root may read, never in its arguments, which `ps`
+# shows every user of the machine (the text holds secret params' values and the step's env).
+# The shell takes it out of the environment before running it: the command's processes do not
+# inherit it.
+COMMAND_VAR = "RUNBOOK_COMMAND"
+RUN_FROM_ENV = f'eval "unset {COMMAND_VAR}\n${COMMAND_VAR}"'
+
+
+def spawn(
+    argv: list[str],
+    stdin: int,
+    stdout: int,
+    stderr: int,
+    setsid: bool,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Start argv with those fds as 0, 1, 2, and `env` (else ours); in a new session if asked.
+    Returns its pid."""
     actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate((stdin, stdout, stderr))]
-    return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions, setsid=setsid)
+    where = os.environ if env is None else env
+    return os.posix_spawnp(argv[0], argv, where, file_actions=actions, setsid=setsid)
 
 
 def status_of(raw: int) -> int:
@@ -108,6 +127,7 @@ class Helper:
         self.routed: dict[int, str] = {}  # command id -> the sudo user whose helper runs it
         self.inbuf = b""
         self.user = pwd.getpwuid(os.geteuid()).pw_name
+        self.environ = dict(os.environ)  # what commands start with (once: a copy costs ~20 us)
         self.null = os.open(os.devnull, os.O_RDWR)
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -187,8 +207,9 @@ class Helper:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            pid = spawn(["/bin/sh", "-c", cmd], self.null, out_w, err_w, setsid=True)
-        except OSError as exc:
+            env = {**self.environ, COMMAND_VAR: cmd}
+            pid = spawn(["/bin/sh", "-c", RUN_FROM_ENV], self.null, out_w, err_w, True, env)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the text
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
             self.send(frame(b"E", cid, f"cannot start /bin/sh: {exc}\n".encode()))

@@ -2,8 +2,9 @@
 
 Commands go to the host's helper (helper.py: one channel for all of them, a supervisor on the
 host) when it can start there. Otherwise, with a `host.notice` saying so (or when
-RUNBOOK_SSH_HELPER=off), each command gets a channel of its own and runs as `/bin/sh -c …`
-under the login shell sshd starts for it, inside the wrapper of channel.py. sshd makes that shell
+RUNBOOK_SSH_HELPER=off), each command gets a channel of its own and runs under /bin/sh below
+the login shell sshd starts for it, inside the wrapper of channel.py, which reads the command's
+text from the channel (never from the session's command line). sshd makes that shell
 a session and process-group leader, so its pid is the group id of everything the command starts;
 the shell reports it on stderr before exec'ing /bin/sh, and a timeout kills the whole group from
 a second channel (through sudo too, for a sudo command).
@@ -120,11 +121,11 @@ class SSHExecutor:
             request.ready()
         start = time.monotonic()
         session = Session(on_output, into)
-        opening = asyncio.ensure_future(
-            conn.create_session(lambda: session, self._shell_text(request, conn), encoding=None)
-        )
+        text, stdin = channel_text(request, as_root=conn.get_extra_info("username") == "root")
+        opening = asyncio.ensure_future(conn.create_session(lambda: session, text, encoding=None))
         try:
             chan, _ = await asyncio.shield(opening)
+            chan.write(stdin)  # the command's text: never in the session's command line
         except (asyncssh.Error, OSError) as exc:
             if conn.is_closed():
                 self._forget(conn)
@@ -211,9 +212,6 @@ class SSHExecutor:
                 if tick == 20:  # a busy loop (1,000 hosts) can take long: close it now
                     conn.abort()
                 await asyncio.sleep(0.005)
-
-    def _shell_text(self, request: CommandRequest, conn: asyncssh.SSHClientConnection) -> str:
-        return channel_text(request, as_root=conn.get_extra_info("username") == "root")
 
     async def _kill_owned(self, kill: Coroutine[Any, Any, None]) -> None:
         """The kill of a stopped command (`_kill`), as a task of its own that close() awaits:

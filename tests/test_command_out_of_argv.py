@@ -1,0 +1,130 @@
+"""A command's text never appears in a process's arguments. /proc/PID/cmdline (what `ps` shows)
+is readable by every user of the machine, and the rendered text holds the values of secret
+params and of the step's env; the environment is readable only by the process's own user and
+root. So each path hands `/bin/sh` the text in its environment, or through a pipe into sudo:
+locally, through the SSH helper, and over a channel per command, with and without sudo. Real
+processes, a real sshd (both SSH paths, tests/sshd_fixture.py) and real sudo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_events, write_runbook
+from sshd_fixture import SSHServer
+from test_ssh_executor import arun, executor
+
+from runner.execution.executors.base import CommandRequest, CommandResult, Runner
+from runner.execution.executors.local import LocalExecutor
+
+
+def argv_holding(text: str) -> list[str]:
+    """Every live process whose arguments hold `text`, as `ps` would show it."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            data = cmdline.read_bytes()
+        except OSError:
+            continue
+        if text.encode() in data and int(cmdline.parent.name) != os.getpid():
+            shown = data.replace(b"\0", b" ")[:300]
+            found.append(f"{cmdline.parent.name}: {shown!r}")
+    return found
+
+
+@pytest.fixture
+def d() -> Iterator[Path]:
+    """A directory any user may reach and write: the command may run as another user (sudo),
+    and pytest's own temp dirs are root's alone."""
+    where = Path(tempfile.mkdtemp(prefix="rb-argv-", dir="/tmp"))
+    where.chmod(0o777)
+    yield where
+    shutil.rmtree(where, ignore_errors=True)
+
+
+async def watched(ex: Runner, request: CommandRequest, d: Path) -> tuple[CommandResult, list[str]]:
+    """Run `request` (which writes d/started, then waits for d/go); while it waits, look for the
+    secret in every process's arguments."""
+    task = asyncio.ensure_future(ex.run(request, lambda s, b: None))
+    try:
+        deadline = time.monotonic() + 15
+        while not (d / "started").exists() and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.02)
+        seen = argv_holding(SECRET)
+        (d / "go").touch()
+        return await task, seen
+    finally:
+        await ex.close()
+
+
+SECRET = f"s3cr3t-{secrets.token_hex(8)}"
+
+
+def request_for(d: Path, sudo: str | None = None) -> CommandRequest:
+    """The secret in the text and in the step's env; both must reach the command."""
+    command = (
+        f"printf '%s %s' '{SECRET}' \"$TOKEN\" > {d}/seen; touch {d}/started; "
+        f"while [ ! -e {d}/go ]; do sleep 0.02; done"
+    )
+    return CommandRequest(command, env={"TOKEN": SECRET}, sudo=sudo, timeout=20)
+
+
+def check(d: Path, result: CommandResult, seen: list[str]) -> None:
+    assert result.exit == 0, (result.error, result.stderr)
+    assert (d / "seen").read_text() == f"{SECRET} {SECRET}"
+    assert seen == [], "the secret is in these processes' arguments:\n" + "\n".join(seen)
+
+
+def test_local(d: Path) -> None:
+    check(d, *arun(watched(LocalExecutor(), request_for(d), d)))
+
+
+@pytest.mark.skipif(shutil.which("sudo") is None or os.geteuid() != 0, reason="needs root, sudo")
+def test_local_sudo(d: Path) -> None:
+    check(d, *arun(watched(LocalExecutor(), request_for(d, sudo="nobody"), d)))
+
+
+@pytest.mark.ssh
+def test_ssh(sshd: SSHServer, d: Path) -> None:
+    check(d, *arun(watched(executor(sshd), request_for(d), d)))
+
+
+@pytest.mark.ssh
+def test_ssh_sudo(sshd: SSHServer, sudo_login: str, d: Path) -> None:
+    """A non-root SSH user whose command runs as root through sudo."""
+    check(d, *arun(watched(executor(sshd, user=sudo_login), request_for(d, sudo="root"), d)))
+
+
+def test_a_secret_param_stays_out_of_ps(workdir: Path, d: Path) -> None:
+    """The whole way, as an operator runs it: a secret param given in the environment (not on the
+    runner's own command line), rendered into a step's command."""
+    write_runbook(
+        workdir,
+        "uses-secret",
+        "runbook: uses-secret\n"
+        "params: {token: {type: string, secret: true, required: true}}\n"
+        "steps:\n"
+        f"  - id: use\n    run: printf %s {{{{ token }}}} > {d}/seen; sleep 0.5\n",
+    )
+    env = {**os.environ, "RUNBOOK_PARAM_TOKEN": SECRET}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "uses-secret", "--quiet"], cwd=workdir, env=env
+    )
+    seen: list[str] = []
+    while runner.poll() is None:
+        seen += argv_holding(SECRET)
+        time.sleep(0.002)
+    assert runner.returncode == 0
+    assert (d / "seen").read_text() == SECRET
+    assert seen == [], "the secret is in these processes' arguments:\n" + "\n".join(seen)
+    finished = [r for r in run_events(workdir / "state") if r["event"] == "step.finished"]
+    assert SECRET not in str(finished) and "***" in finished[0]["command"]
