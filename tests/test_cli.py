@@ -96,3 +96,33 @@ def test_missing_host_var_in_inventory_names_host_and_var(
         "host 'local': the inventory gives host 'local' no variable 'app_dir'"
         in capsys.readouterr().err
     )
+
+
+def test_a_runbook_with_a_control_character_is_refused_at_its_place(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NUL (a binary file, a bad paste) is reported with file:line:col like any YAML error."""
+    (workdir / "runbooks" / "nul.yaml").write_bytes(b"runbook: nul\nsteps:\n  - id: a\x00\n")
+    assert main(["run", "nul"]) == 2
+    err = capsys.readouterr().err
+    assert "runbooks/nul.yaml:3:10: YAML error: unacceptable character #x0000" in err, err
+
+
+def test_a_directory_is_not_offered_as_a_runbook(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "runbooks" / "dir.yaml").mkdir()
+    assert main(["run", "dir"]) == 2
+    err = capsys.readouterr().err
+    assert "no runbook named 'dir'" in err and "did you mean" not in err, err
+
+
+@pytest.mark.parametrize("forks", ["0", "-3", "x"])
+def test_forks_must_be_a_positive_number(
+    workdir: Path, forks: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "one", "runbook: one\nsteps: [{id: a, run: 'touch ran'}]\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "one", "--forks", forks])
+    assert exc.value.code == 2 and "--forks" in capsys.readouterr().err
+    assert not (workdir / "ran").exists()

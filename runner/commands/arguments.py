@@ -62,7 +62,9 @@ def executing(p: argparse.ArgumentParser) -> None:
         "--yes", action="store_true", help="answer confirm: questions with yes (never manual steps)"
     )
     p.add_argument("--quiet", action="store_true", help="do not echo command output")
-    p.add_argument("--forks", type=int, default=10, metavar="N", help="hosts at once (default 10)")
+    p.add_argument(
+        "--forks", type=_at_least_one, default=10, metavar="N", help="hosts at once (default 10)"
+    )
     p.add_argument(
         "--no-rollback", action="store_true", help="on failure, stop without rolling back"
     )
@@ -250,3 +252,14 @@ def completion_args(p: argparse.ArgumentParser) -> None:
 
 def complete_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("words", nargs="*", help="the command line so far; the last word is completed")
+
+
+def _at_least_one(text: str) -> int:
+    """--forks: a number of hosts at once; 0 or less would run nothing (argparse says so, exit 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n

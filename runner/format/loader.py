@@ -43,7 +43,7 @@ def discover(kind: str) -> list[Path]:
     for root in search_path(kind):
         if root.is_dir():
             for p in sorted(root.glob("*.y*ml")):
-                if _kind_of(p) in (kind, None):
+                if p.is_file() and _kind_of(p) in (kind, None):
                     found.setdefault(p.stem, p)
     return sorted(found.values())
 

@@ -151,6 +151,17 @@ def load_text(text: str, file: str) -> Document:
         raise InvalidInput(
             [Problem(Location(file, line, col), f"YAML syntax error: {reason}")]
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a NUL, say)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        what = (
+            f"cannot decode byte #x{exc.character[0]:02x} as {exc.encoding}"
+            if isinstance(exc.character, bytes)
+            else f"unacceptable character #x{exc.character:04x}"
+        )
+        raise InvalidInput(
+            [Problem(Location(file, line, col), f"YAML error: {what}: {exc.reason}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise InvalidInput([Problem(Location(file), f"YAML error: {exc}")]) from None
     if root is None:
