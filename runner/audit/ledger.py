@@ -80,20 +80,36 @@ def appending(
 
     The key (`signing_key`, else RUNBOOK_SIGNING_KEY) is loaded first, so that a bad one stops the
     command before anything is recorded. A command that appended nothing (a refusal) seals nothing.
+    From before the journal is opened until its seal is written, the command holds the journal's
+    lock (`journal_lock`): two people approving one plan, or signing one checklist, at the same
+    moment would otherwise both chain onto the same last record, and the journal would no longer
+    verify. What the caller reads of the journal inside is what it appends to.
     """
     signer = signing.load_signer(signing_key)
-    journal = Journal(
-        path, path.stem, root=state_dir
-    )  # the verifier ties a journal's run_id to its file name
-    before = journal.seq
-    try:
-        yield journal
-    finally:
+    with journal_lock(path, state_dir):
+        journal = Journal(
+            path, path.stem, root=state_dir
+        )  # the verifier ties a journal's run_id to its file name
+        before = journal.seq
         try:
-            if journal.seq != before:
-                seal_journal(journal, state_dir, kind, signer, first=before + 1)
+            yield journal
         finally:
-            journal.close()
+            try:
+                if journal.seq != before:
+                    seal_journal(journal, state_dir, kind, signer, first=before + 1)
+            finally:
+                journal.close()
+
+
+@contextmanager
+def journal_lock(path: Path, state_dir: Path) -> Iterator[None]:
+    """An exclusive flock on `<journal>.lock` beside the journal: one appender at a time."""
+    fd, _ = open_beneath(state_dir, path.with_suffix(".lock"), os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _enter(

@@ -23,7 +23,6 @@ from runner.commands.checklist_journal import (
     appending_to,
     ensure_open,
     evidence_text,
-    lock,
     open_instance,
     read,
     render_status,
@@ -86,28 +85,27 @@ def start(
     signing_key: str | None = None,
 ) -> int:
     path = cs.journal_path(state_dir, c.id, instance)
-    with lock(path):
-        if path.exists():
+    with appending_to(path, state_dir, signing_key) as journal:
+        if journal.seq:  # someone started it (under the lock, so not at the same time as us)
             inst = read(path)
             print(
                 f"{c.id} {instance}: already started by {inst.started['by']} at {inst.started['at']}"
             )
             return EXIT_OK
-        with appending_to(path, state_dir, signing_key) as journal:
-            journal.append(
-                "checklist.started",
-                {
-                    "checklist": c.id,
-                    "title": c.title,
-                    "period": c.period,
-                    "instance": instance,
-                    "file": c.file,
-                    "checklist_sha256": c.sha256,
-                    "items": [i.summary() for i in c.items],
-                    "by": who(by),
-                    "at": cl.utc_text(now),
-                },
-            )
+        journal.append(
+            "checklist.started",
+            {
+                "checklist": c.id,
+                "title": c.title,
+                "period": c.period,
+                "instance": instance,
+                "file": c.file,
+                "checklist_sha256": c.sha256,
+                "items": [i.summary() for i in c.items],
+                "by": who(by),
+                "at": cl.utc_text(now),
+            },
+        )
     print(f"{c.id} {instance}: started ({len(c.items)} items); audit log: {path}")
     return EXIT_OK
 

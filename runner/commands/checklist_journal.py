@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,7 +16,6 @@ from runner.audit.ledger import appending
 from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.errors import AuditError, UsageError
-from runner.safefs import open_beneath
 
 
 def who(by: str | None) -> str:
@@ -54,34 +51,24 @@ def read(path: Path, signing_key: str | None = None) -> cs.Instance:
 def open_instance(
     c: cl.Checklist, instance: str, state_dir: Path, signing_key: str | None = None
 ) -> Iterator[tuple[Journal, cs.Instance]]:
-    """The instance's journal and its current state, under an exclusive lock; sealed in the
+    """The instance's journal and its current state, under the journal's lock; sealed in the
     ledger when closed, still under the lock, if anything was appended."""
     path = cs.journal_path(state_dir, c.id, instance)
     if not path.exists():
         flag = f" --period {instance}"
         raise UsageError(f"{c.id} {instance} is not started: runbook checklist start {c.id}{flag}")
-    with lock(path):
-        inst = read(path, signing_key)
-        with appending_to(path, state_dir, signing_key) as journal:
-            yield journal, inst
+    with appending_to(path, state_dir, signing_key) as journal:
+        yield journal, read(path, signing_key)
 
 
 def appending_to(
     path: Path, state_dir: Path, signing_key: str | None
 ) -> AbstractContextManager[Journal]:
-    """An instance's journal opened to append (the caller holds its lock), sealed in the ledger
-    when closed: the one way checklist commands write, so none can skip the seal."""
+    """An instance's journal opened to append under its lock, sealed in the ledger when closed:
+    the one way checklist commands write, so none can skip the seal. What is read inside is what
+    the next record chains onto: two people signing at once cannot both pass a check that only
+    one of them should (ledger.appending)."""
     return appending(path, "checklist", state_dir, signing_key)
-
-
-@contextmanager
-def lock(path: Path) -> Iterator[None]:
-    fd, _ = open_beneath(path.parents[2], path.with_suffix(".lock"), os.O_WRONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def ensure_open(inst: cs.Instance) -> None:

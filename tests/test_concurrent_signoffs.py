@@ -1,0 +1,78 @@
+"""Two people approving one plan, or reviewing one run, at the same moment (four eyes: they often
+do it in the same meeting). Each appends to the same sealed journal; both records must land on
+one chain, both sealed, and the journal must verify. Real processes released together by a
+barrier, many rounds."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+from conftest import write_runbook
+
+from runner.audit.chain import verify_run
+from runner.cli import main
+
+ROUNDS, PEOPLE = 12, 4
+
+
+def _sign(argv: list[str], workdir: str, barrier: multiprocessing.synchronize.Barrier) -> None:
+    os.chdir(workdir)
+    barrier.wait()
+    os._exit(main(argv))
+
+
+def all_at_once(workdir: Path, argvs: list[list[str]]) -> list[int]:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(argvs))
+    procs = [ctx.Process(target=_sign, args=(a, str(workdir), barrier)) for a in argvs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    return [p.exitcode or 0 for p in procs]
+
+
+def sealed_and_whole(workdir: Path, journal: Path, people: int) -> None:
+    verdict = verify_run(journal, keep=True)
+    assert verdict.ok, verdict.line()
+    assert len(verdict.events) == people
+    ledger = [
+        json.loads(line) for line in (workdir / "state" / "ledger.jsonl").read_text().splitlines()
+    ]
+    seals = [e for e in ledger if e.get("journal", "").endswith(journal.name)]
+    assert sorted(s["records"] for s in seals) == list(range(1, people + 1))
+
+
+def test_approvals_of_one_plan_at_once(workdir: Path) -> None:
+    for n in range(ROUNDS):  # a plan of its own each round: its own approvals journal
+        write_runbook(workdir, "one", f"runbook: one\nsteps: [{{id: a, run: 'true {n}'}}]\n")
+        plan = workdir / f"plan-{n}.json"
+        assert main(["plan", "one", "-o", str(plan)]) == 0
+        codes = all_at_once(
+            workdir, [["plan", "approve", str(plan), "--by", f"p{i}"] for i in range(PEOPLE)]
+        )
+        assert codes == [0] * PEOPLE
+        digest = json.loads(plan.read_text())["plan_hash"]
+        sealed_and_whole(
+            workdir, workdir / "state" / "approvals" / f"approval-{digest}.jsonl", PEOPLE
+        )
+    assert main(["audit", "verify"]) == 0
+
+
+def test_reviews_of_one_run_at_once(workdir: Path) -> None:
+    write_runbook(workdir, "one", "runbook: one\nsteps: [{id: a, run: 'true'}]\n")
+    for _ in range(ROUNDS):
+        before = set((workdir / "state" / "runs").glob("*.jsonl"))
+        assert main(["run", "one", "--quiet"]) == 0
+        (log,) = set((workdir / "state" / "runs").glob("*.jsonl")) - before
+        run_id = log.stem
+        codes = all_at_once(
+            workdir,
+            [["audit", "review", run_id, "--by", f"p{i}", "--note", "ok"] for i in range(PEOPLE)],
+        )
+        assert codes == [0] * PEOPLE
+        sealed_and_whole(workdir, workdir / "state" / "reviews" / f"review-{run_id}.jsonl", PEOPLE)
+    assert main(["audit", "verify"]) == 0
