@@ -76,3 +76,32 @@ def test_reviews_of_one_run_at_once(workdir: Path) -> None:
         assert codes == [0] * PEOPLE
         sealed_and_whole(workdir, workdir / "state" / "reviews" / f"review-{run_id}.jsonl", PEOPLE)
     assert main(["audit", "verify"]) == 0
+
+
+def _key_of(state: str, barrier: multiprocessing.synchronize.Barrier, out: str) -> None:
+    from runner.planning.planfile import _key
+
+    barrier.wait()
+    try:
+        Path(out).write_bytes(_key(Path(state)))
+    except Exception as exc:  # the test reports what went wrong
+        Path(out).write_text(f"error: {exc}")
+    os._exit(0)
+
+
+def test_the_first_plans_of_a_state_dir_at_once_share_one_key(tmp_path: Path) -> None:
+    """The key for secret params is made on first use: made by one process while another
+    reads it, the other read it empty and was told to delete it ("not a key of 32 bytes")."""
+    ctx = multiprocessing.get_context("fork")
+    for n in range(ROUNDS * 2):
+        state = tmp_path / f"state-{n}"
+        barrier = ctx.Barrier(PEOPLE)
+        outs = [tmp_path / f"key-{n}-{i}" for i in range(PEOPLE)]
+        procs = [ctx.Process(target=_key_of, args=(str(state), barrier, str(out))) for out in outs]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        keys = {out.read_bytes() for out in outs}
+        assert len(keys) == 1 and len(next(iter(keys))) == 32, keys
+        assert (state / "plan-secrets.key").read_bytes() in keys

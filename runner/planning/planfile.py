@@ -8,6 +8,7 @@ and refuses, naming the difference, unless every one of them still matches.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,19 +29,39 @@ KEY_FILE = "plan-secrets.key"
 
 
 def _key(state_dir: Path) -> bytes:
-    """The state dir's key for secret params (32 random bytes, 0600, made on first use)."""
+    """The state dir's key for secret params (32 random bytes, 0600, made on first use).
+
+    Made whole in a temp file and linked into place, so a command reading it never finds it
+    half-made (two first plans at once: the second read it empty and was told to delete it); if
+    another command linked its key first, that one is the key."""
     path = state_dir / KEY_FILE
-    fd, created = open_beneath(state_dir, path, os.O_RDWR)
-    with os.fdopen(fd, "r+b") as f:
-        if created:
-            f.write(secrets.token_bytes(32))
-            f.flush()
-            os.fsync(f.fileno())
-            f.seek(0)
+    if not path.exists():
+        tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
+        fd, _ = open_beneath(state_dir, tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+                _sync_dir(state_dir)  # plans are keyed by it: its name must survive a crash
+        finally:
+            tmp.unlink(missing_ok=True)
+    fd, _ = open_beneath(state_dir, path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
         key = f.read()
     if len(key) != 32:
         raise StateError(f"{path}: not a key of 32 bytes (delete it to make a new one)")
     return key
+
+
+def _sync_dir(where: Path) -> None:
+    fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _files(plan: Plan) -> dict[str, str]:
