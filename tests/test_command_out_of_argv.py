@@ -128,3 +128,59 @@ def test_a_secret_param_stays_out_of_ps(workdir: Path, d: Path) -> None:
     assert seen == [], "the secret is in these processes' arguments:\n" + "\n".join(seen)
     finished = [r for r in run_events(workdir / "state") if r["event"] == "step.finished"]
     assert SECRET not in str(finished) and "***" in finished[0]["command"]
+
+
+def test_the_runners_own_secrets_stay_out_of_commands_environments(workdir: Path, d: Path) -> None:
+    """RUNBOOK_SIGNING_KEY may hold the audit key's PEM itself, and RUNBOOK_PARAM_<NAME> a secret
+    param: they configure the runner. A command inheriting them could sign a forged audit log,
+    or read secrets its step never used. The run is still signed with that key."""
+    keys = workdir / "keys"
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "runner", "audit", "keygen", "--out", str(keys / "audit")],
+            cwd=workdir,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    pem = (keys / "audit").read_text()
+    write_runbook(
+        workdir,
+        "env-dump",
+        "runbook: env-dump\n"
+        "params: {token: {type: string, secret: true, required: true}}\n"
+        f"steps:\n  - id: dump\n    run: env > {d}/env\n",
+    )
+    env = {**os.environ, "RUNBOOK_PARAM_TOKEN": SECRET, "RUNBOOK_SIGNING_KEY": pem}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "run", "env-dump", "--quiet"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = (d / "env").read_text()
+    assert "RUNBOOK_SIGNING_KEY" not in seen and "PRIVATE KEY" not in seen
+    assert "RUNBOOK_PARAM_TOKEN" not in seen and SECRET not in seen
+    assert "PATH=" in seen  # the rest of the environment is passed on
+    events = [r["event"] for r in run_events(workdir / "state")]
+    assert events[-1] == "run.signature"
+
+
+def test_an_inventory_script_does_not_get_the_runners_secrets(
+    workdir: Path, d: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An executable inventory (Ansible's dynamic inventory) is a program the runner starts too."""
+    from runner.format import inventory
+
+    script = workdir / "inventory.sh"
+    script.write_text(f'#!/bin/sh\nenv > {d}/env\necho \'{{"web": ["w1"]}}\'\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("RUNBOOK_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nnot-a-real-key")
+    monkeypatch.setenv("RUNBOOK_PARAM_TOKEN", SECRET)
+    assert [h.name for h in inventory.load(str(script)).hosts] == ["w1"]
+    seen = (d / "env").read_text()
+    assert "PRIVATE KEY" not in seen and SECRET not in seen and "PATH=" in seen

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import InvalidInput, Location, Problem
 from runner.format.inventory_ansible import Tree, read_ini, read_json, read_yaml
+from runner.format.params import without_runner_secrets
 from runner.format.source import load_file, load_text
 
 if TYPE_CHECKING:
@@ -133,7 +134,12 @@ def _listed(group: Any) -> bool:
 def _run_script(path: Path) -> str:
     try:
         done = subprocess.run(
-            [str(path.resolve()), "--list"], capture_output=True, text=True, timeout=60, check=False
+            [str(path.resolve()), "--list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=without_runner_secrets(os.environ),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InvalidInput([Problem(Location(str(path)), f"inventory script: {exc}")]) from None

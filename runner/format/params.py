@@ -153,3 +153,16 @@ def resolve(
 
 def secret_names(rb: Runbook) -> set[str]:
     return {p.name for p in rb.params if p.secret}
+
+
+def without_runner_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a program the runner starts (a step's command, an inventory script):
+    the runner's own, without its secrets: secret params given as RUNBOOK_PARAM_<NAME>, and the
+    audit signing key (RUNBOOK_SIGNING_KEY: a path, or the PEM itself; audit/signing.py). A
+    command holding the key could sign a forged audit log; a step gets the params it uses through
+    its text, and no others."""
+    return {
+        k: v
+        for k, v in environ.items()
+        if k != "RUNBOOK_SIGNING_KEY" and not k.startswith("RUNBOOK_PARAM_")
+    }

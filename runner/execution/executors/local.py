@@ -29,6 +29,7 @@ from runner.execution.executors.base import (
     wrap_command,
 )
 from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
+from runner.format.params import without_runner_secrets
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 # Waits for the runner's go (one line on stdin), then gives the command /dev/null as stdin.
@@ -41,7 +42,8 @@ class LocalExecutor:
     def __init__(self, name: str = "local") -> None:
         self.name = name
         self._as_root = os.geteuid() == 0
-        self._environ = dict(os.environ)  # once: a copy of os.environ costs ~20 us a command
+        # once: a copy of os.environ costs ~20 us a command
+        self._environ = without_runner_secrets(os.environ)
         self.kill_grace = KILL_GRACE  # hurry() makes it 0: straight to SIGKILL
 
     def hurry(self) -> None:
