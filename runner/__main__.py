@@ -20,6 +20,7 @@ def run() -> None:
     every command (a tenth of a short SSH run), which os._exit skips. Only the standard streams
     still hold data: they are flushed first.
     """
+    _not_dumpable()
     dataclasscode.install()
     from runner.cli import main
 
@@ -30,6 +31,22 @@ def run() -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
+
+
+def _not_dumpable() -> None:
+    """Only root may read this process's /proc/PID/environ and memory, as for ssh-agent: they
+    hold secret params given in the environment, the signing key's PEM, secrets typed at a
+    prompt; and every command a run starts runs as our user, who could otherwise read them.
+    (No core dumps either; a debugger needs root.) Linux; elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+_PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_events, write_runbook
+from conftest import REPO, run_events, write_runbook
 from sshd_fixture import SSHServer
 from test_ssh_executor import arun, executor
 
@@ -184,3 +184,44 @@ def test_an_inventory_script_does_not_get_the_runners_secrets(
     assert [h.name for h in inventory.load(str(script)).hosts] == ["w1"]
     seen = (d / "env").read_text()
     assert "PRIVATE KEY" not in seen and SECRET not in seen and "PATH=" in seen
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root")
+def test_a_command_cannot_read_the_runners_environment(d: Path) -> None:
+    """A command runs as the runner's own user, who may read any of their processes'
+    /proc/PID/environ, the runner's included, where secret params given in the environment and
+    the PEM of the signing key are. The runner makes itself non-dumpable (as ssh-agent does), so
+    only root can. Run as an unprivileged user (nobody), with the host's Python and this checkout
+    (as tests/test_cron_runs.py does), the runner's pyenv being root's alone."""
+    import sysconfig
+
+    state = d / "state"
+    (d / "rb.yaml").write_text(
+        "runbook: rb\n"
+        "params: {token: {type: string, secret: true, required: true}}\n"
+        "steps:\n"
+        f"  - id: peek\n    run: cat /proc/$PPID/environ > {d}/stolen || echo refused > {d}/refused\n"
+    )
+    boot = (
+        f"import sys; sys.path[:0] = [{str(REPO)!r}, {sysconfig.get_paths()['purelib']!r}]; "
+        "from runner.__main__ import run; run()"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(d),
+        "RUNBOOK_PARAM_TOKEN": SECRET,
+        "XDG_CACHE_HOME": str(d / "cache"),
+    }
+    runbook = ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", boot]
+    done = subprocess.run(
+        [*runbook, "--state-dir", str(state), "run", str(d / "rb.yaml"), "--quiet"],
+        env=env,
+        cwd=d,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    stolen = d / "stolen"
+    assert SECRET not in (stolen.read_text(errors="replace") if stolen.exists() else "")
+    assert (d / "refused").exists()
