@@ -56,7 +56,7 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
             verdict.status, verdict.reason = "incomplete", f"line {line.number} is a torn write"
             break
         rec = line.record
-        problem = _check_record(line, rec, prev, verdict.records + 1, run_id)
+        problem = check_record(line, rec, prev, verdict.records + 1, run_id)
         if problem:
             verdict.ok, verdict.status = False, "failed"
             verdict.first_bad, verdict.reason = line.number, problem
@@ -77,7 +77,7 @@ def verify_run(path: Path, *, keep: bool = False, kind: Kind = "run", journal: s
     return verdict
 
 
-def _check_record(line: Line, rec: dict[str, Any] | None, prev: str, seq: int, run_id: str) -> str:
+def check_record(line: Line, rec: dict[str, Any] | None, prev: str, seq: int, run_id: str) -> str:
     if rec is None:
         return "not a JSON object (edited or corrupted)"
     missing = sorted(RESERVED - rec.keys())

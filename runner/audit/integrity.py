@@ -10,9 +10,9 @@ be one that a signed seal's own command appended.
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from runner.audit import signing
 from runner.audit.chain import Verdict, verify_run
@@ -24,6 +24,7 @@ from runner.audit.journal import (
     run_path,
 )
 from runner.audit.ledger import RUN_CLOSED, RUN_OPENED, SEALED, ledger_path, signed_text
+from runner.audit.ledgerseals import Seal, journal_seals, remember, seal_of
 from runner.execution.lifecycle import derive
 
 
@@ -58,14 +59,14 @@ def verify(
         if v.ok and v.kind == "run":
             _check_signatures(v, expected)
             v.state = derive(v.events).state or ""
-    seals, problems = _read_ledger(state_dir)
+    seals, problems = read_ledger(state_dir)
     only = relative_name(state_dir, run_path(state_dir, run_id)) if run_id else None
     seals = [s for s in seals if s.journal == only or (only is None and s.kind in kinds)]
     problems += _check_seals(seals, verdicts, expected)
     _check_entered(verdicts, seals)
     for v in verdicts.values():
         if v.kind != "run":
-            _check_covered(v, seals, expected)
+            _checkcovered(v, seals, expected)
     return Report(list(verdicts.values()), problems)
 
 
@@ -129,31 +130,19 @@ def _fail(v: Verdict, line: int, reason: str) -> None:
     v.ok, v.status, v.first_bad, v.reason = False, "failed", line, reason
 
 
-@dataclass(frozen=True)
-class Seal:
-    """A ledger entry of either type: the journal at `journal` had `records` records then."""
-
-    seq: int  # the ledger record's
-    journal: str  # path relative to the state dir
-    kind: Kind
-    name: str  # how problems name the journal: a run's id, else its path
-    records: int
-    last_hash: str
-    entry: dict[str, Any]
-    first: int = 1  # the first record it vouches for (older entries: all from the first)
-
-    @property
-    def label(self) -> str:
-        return f"run {self.name}" if self.kind == "run" else f"{self.kind} journal {self.name}"
-
-
-def _read_ledger(state_dir: Path) -> tuple[list[Seal], list[str]]:
+def read_ledger(state_dir: Path) -> tuple[list[Seal], list[str]]:
+    """Every entry of the ledger verified, as seals; and what is wrong with them. The journal
+    seals found go to ledgerseals' memory too: a report's `vouched` then uses what was verified
+    in full, not the cache of an earlier command."""
     path = ledger_path(state_dir)
-    if not path.exists():
+    try:
+        before = os.stat(path)
+    except FileNotFoundError:
         return [], []
     lv = verify_run(path, keep=True)
     if not lv.ok:
         return [], [f"ledger: {lv.line()}"]
+    remember(path, before, [e for e in lv.events if e["event"] == SEALED])
     seals, problems = [], []
     for e in lv.events:
         if e["event"] not in (RUN_OPENED, RUN_CLOSED, SEALED):
@@ -163,33 +152,12 @@ def _read_ledger(state_dir: Path) -> tuple[list[Seal], list[str]]:
                 f"ledger record {e['seq']}: does not follow the entry it signed (entries before "
                 "it were dropped, inserted or reordered)"
             )
-        s = _seal_of(e)
+        s = seal_of(e)
         if s is None:
             problems.append(f"ledger record {e['seq']}: a malformed {e['event']} entry")
         else:
             seals.append(s)
     return seals, problems
-
-
-def _seal_of(e: dict[str, Any]) -> Seal | None:
-    """The entry as a Seal, or None when a field an auditor relies on is missing or mistyped."""
-    run = e["event"] in (RUN_OPENED, RUN_CLOSED)  # a run is named by its id
-    name = e.get("run") if run else e.get("journal")
-    kind = "run" if run else e.get("kind")
-    records, last_hash, first = e.get("records"), e.get("last_hash"), e.get("first", 1)
-    sig_fields = [e.get(k) for k in ("public_key", "signature", "key_id")]
-    if (
-        not isinstance(name, str)
-        or kind not in KINDS
-        or not isinstance(records, int)
-        or not isinstance(first, int)
-        or not 1 <= first <= records
-        or not isinstance(last_hash, str)
-        or ("signature" in e and not all(isinstance(x, str) for x in sig_fields))
-    ):
-        return None
-    journal = f"runs/{name}.jsonl" if run else name
-    return Seal(e["seq"], journal, kind, name, records, last_hash, e, first)
 
 
 def vouched(state_dir: Path, path: Path, v: Verdict, public_b64: str | None = None) -> set[int]:
@@ -199,13 +167,11 @@ def vouched(state_dir: Path, path: Path, v: Verdict, public_b64: str | None = No
     without a seal: by a command that crashed before sealing, or by hand."""
     if not v.ok:
         return set()
-    seals, _ = _read_ledger(state_dir)
-    return _covered(
-        v, [s for s in seals if s.journal == relative_name(state_dir, path)], public_b64
-    )
+    name = relative_name(state_dir, path)
+    return covered(v, [s for s in journal_seals(state_dir) if s.journal == name], public_b64)
 
 
-def _covered(v: Verdict, seals: list[Seal], public_b64: str | None) -> set[int]:
+def covered(v: Verdict, seals: list[Seal], public_b64: str | None) -> set[int]:
     out: set[int] = set()
     for seal in seals:
         if seal.records > v.records or v.events[seal.records - 1]["hash"] != seal.last_hash:
@@ -277,7 +243,7 @@ def _check_held(v: Verdict, s: Seal) -> None:
         _fail(v, s.records, f"{what} differs from the ledger's (the {noun} was rewritten)")
 
 
-def _check_covered(v: Verdict, seals: list[Seal], expected: bytes | None) -> None:
+def _checkcovered(v: Verdict, seals: list[Seal], expected: bytes | None) -> None:
     """With a key expected, every record of a journal must be vouched for by a signed seal.
 
     A journal has no signature of its own, so without this a record appended to it (a forged
@@ -288,8 +254,8 @@ def _check_covered(v: Verdict, seals: list[Seal], expected: bytes | None) -> Non
         return
     mine = [s for s in seals if s.journal == v.journal]
     key = base64.b64encode(expected).decode() if expected is not None else None
-    covered = _covered(v, mine, key)
-    missing = [n for n in range(1, v.records + 1) if n not in covered]
+    sealed = covered(v, mine, key)
+    missing = [n for n in range(1, v.records + 1) if n not in sealed]
     if expected is None:  # a crash between append and seal leaves such records: say, not fail
         if missing and mine:
             v.reason = f"not vouched for by the ledger: record(s) {_ranges(missing)}"

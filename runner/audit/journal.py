@@ -113,7 +113,7 @@ class Journal:
         the ledger is reopened twice a run and never rotated, so reading it whole made every run
         slower than the one before."""
         end = os.fstat(self._fd).st_size
-        lines = _lines_last_first(self._fd, end)
+        lines = lines_last_first(self._fd, end)
         final = next(lines)  # what follows the last newline
         last = _parsed(final) if final else None
         if final and last is None:
@@ -176,7 +176,7 @@ class Journal:
             self._fd = -1
 
 
-def _lines_last_first(fd: int, end: int, block: int = 1 << 16) -> Iterator[bytes]:
+def lines_last_first(fd: int, end: int, block: int = 1 << 16) -> Iterator[bytes]:
     """The lines of the file's first `end` bytes, last first, read a block at a time from the
     end; the first one is what follows the last newline (b"" when the file ends with one)."""
     pos, carry = end, b""
