@@ -121,3 +121,39 @@ def test_shipping_over_tls_checks_the_collectors_certificate(
     rsyslog_tls.stop()
     assert len(rsyslog_tls.messages()) == _records(workdir / "state")
     assert main(["audit", "verify", "--collected", str(rsyslog_tls.collected)]) == 0
+
+
+def _read_calls() -> int:
+    """Read system calls this process has made so far (the kernel's count, /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("syscr:"):
+            return int(line.split()[1])
+    raise AssertionError("no syscr in /proc/self/io")
+
+
+def test_live_shipping_reads_what_this_run_writes_not_all_history(
+    workdir: Path, rsyslog: Rsyslog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round of live shipping read every journal of the state dir (one round per command
+    of the run): a run over a state dir of 2,000 shipped runs read ~2,000 files per step. The
+    first round still catches up on everything; the rest read this run's log and the ledger."""
+    old = workdir / "state" / "runs"
+    old.mkdir(parents=True)
+    for i in range(2000):
+        (old / f"20250101T000000Z-old-{i:06x}.jsonl").write_text('{"seq": 1}\n')
+    steps = "".join(f"  - {{id: s{i}, run: 'true'}}\n" for i in range(30))
+    write_runbook(workdir, "many", f"runbook: many\nsteps:\n{steps}")
+    monkeypatch.setenv("RUNBOOK_SHIP_TO", rsyslog.url)
+    rsyslog.start()
+    assert main(["audit", "ship"]) == 0  # history shipped: the steady state
+    before = _read_calls()
+    assert main(["audit", "ship"]) == 0  # nothing new: one look at every journal
+    one_look = _read_calls() - before
+    before = _read_calls()
+    assert main(["run", "many", "--quiet"]) == 0
+    reads = _read_calls() - before
+    rsyslog.stop()
+    # one look at everything (catching up), then only this run's log and the ledger
+    assert reads < 2 * one_look, f"{reads} reads for a 30-step run; one look: {one_look}"
+    state = workdir / "state"
+    assert len(rsyslog.messages()) == _records(state)  # and every record arrived, once

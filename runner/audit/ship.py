@@ -39,6 +39,7 @@ from runner.execution.eventkinds import Event
 SD_ID = "runbook@32473"  # 32473: the enterprise number RFC 5612 reserves for examples
 PRI = 134  # facility local0, severity informational
 BATCH = 500  # records per connection
+ROUNDS_APART = 0.2  # seconds, at least, between two rounds of live shipping
 
 
 class ShipError(Exception):
@@ -106,9 +107,12 @@ def _journals(state_dir: Path) -> list[str]:
     return names + ([relative_name(state_dir, ledger)] if ledger.exists() else [])
 
 
-def pending(state_dir: Path, position: dict[str, Any]) -> Iterator[Pending]:
-    """What each journal holds beyond its shipped position: complete lines only."""
-    for name in _journals(state_dir):
+def pending(
+    state_dir: Path, position: dict[str, Any], only: list[str] | None = None
+) -> Iterator[Pending]:
+    """What each journal (or each of `only`) holds beyond its shipped position: complete lines
+    only."""
+    for name in _journals(state_dir) if only is None else only:
         seen = position.get(name, {"records": 0, "offset": 0})
         path = state_dir / name
         try:
@@ -132,8 +136,16 @@ def pending(state_dir: Path, position: dict[str, Any]) -> Iterator[Pending]:
         yield p
 
 
-def ship(state_dir: Path, to: Target, *, timeout: float = 10.0, wait: bool = True) -> int:
-    """Send everything not yet shipped to `to`; the number of records sent. Raises ShipError
+def ship(
+    state_dir: Path,
+    to: Target,
+    *,
+    timeout: float = 10.0,
+    wait: bool = True,
+    only: list[str] | None = None,
+) -> int:
+    """Send everything not yet shipped to `to` (of the journals `only` names, if given: names
+    relative to the state dir); the number of records sent. Raises ShipError
     when the collector fails (what it took is remembered). `wait=False`: return 0 at once if
     another shipper holds the position."""
     sent = 0
@@ -143,7 +155,7 @@ def ship(state_dir: Path, to: Target, *, timeout: float = 10.0, wait: bool = Tru
         position = _read_position(state_dir, to)
         while True:
             batch: list[tuple[str, bytes, tuple[int, int]]] = []
-            for p in pending(state_dir, position):
+            for p in pending(state_dir, position, only):
                 for fr, end in zip(p.frames, p.ends, strict=True):
                     batch.append((p.journal, fr, end))
                     if len(batch) >= BATCH:
@@ -157,6 +169,8 @@ def ship(state_dir: Path, to: Target, *, timeout: float = 10.0, wait: bool = Tru
                 position[journal] = {"records": records, "offset": offset}
             _write_position(state_dir, to, position)
             sent += len(batch)
+            if len(batch) < BATCH:  # that was all: no second look at every journal
+                return sent
 
 
 def _send(to: Target, data: bytes, timeout: float) -> None:
@@ -222,10 +236,18 @@ def _position_lock(state_dir: Path, to: Target, *, wait: bool) -> Iterator[bool]
 
 class LiveShipper:
     """Ships as records are written (RUNBOOK_SHIP_TO), from a thread: a run never waits for the
-    collector, and an outage never fails it; the next round, or `audit ship`, catches up."""
+    collector, and an outage never fails it; the next round, or `audit ship`, catches up.
 
-    def __init__(self, state_dir: Path, to: Target) -> None:
-        self.state_dir, self.to = state_dir, to
+    Its first round that reaches the collector sends whatever any journal holds that was not
+    sent; the later ones (one per sync of the run, at most) look only at `mine`, the journals
+    this command writes: reading every journal of a state dir of years each time cost more
+    than the run."""
+
+    def __init__(self, state_dir: Path, to: Target, mine: list[str]) -> None:
+        self.state_dir, self.to, self.mine = state_dir, to, mine
+        self._caught_up = False  # a round over every journal has reached the collector
+        self._stop = threading.Event()  # set by close: no more waiting between rounds
+        self._last = 0.0  # when the last round began (monotonic)
         self.error = ""
         self._wake = threading.Event()
         self._closing = False
@@ -246,11 +268,16 @@ class LiveShipper:
     def _loop(self) -> None:
         while True:
             self._wake.wait()
+            # ROUNDS_APART at least from one round to the next: each rewrites the position
+            # file, as long as the state dir has journals (the round at close goes at once)
+            self._stop.wait(max(0.0, self._last + ROUNDS_APART - time.monotonic()))
+            self._last = time.monotonic()
             self._wake.clear()
             closing = self._closing
+            only = self.mine if self._caught_up else None
             try:
-                ship(self.state_dir, self.to, timeout=2.0, wait=closing)
-                self.error = ""
+                ship(self.state_dir, self.to, timeout=2.0, wait=closing, only=only)
+                self._caught_up, self.error = True, ""
             except (ShipError, OSError) as exc:
                 self.error = str(exc)
                 if not closing:
@@ -261,6 +288,7 @@ class LiveShipper:
     def close(self, grace: float = 5.0) -> None:
         """One last round (the ledger's seal is written by now), for at most `grace` seconds."""
         self._closing = True
+        self._stop.set()
         self._wake.set()
         self._thread.join(grace)
         if self._thread.is_alive():
@@ -272,8 +300,10 @@ class LiveShipper:
             )
 
 
-def live(state_dir: Path) -> LiveShipper | None:
-    """The live shipper when RUNBOOK_SHIP_TO names a collector."""
+def live(state_dir: Path, journal: Path) -> LiveShipper | None:
+    """The live shipper when RUNBOOK_SHIP_TO names a collector, for a command writing `journal`
+    (and the ledger)."""
     if not os.environ.get("RUNBOOK_SHIP_TO"):
         return None
-    return LiveShipper(state_dir, target(None))
+    mine = [relative_name(state_dir, p) for p in (journal, ledger_path(state_dir))]
+    return LiveShipper(state_dir, target(None), mine)

@@ -155,7 +155,8 @@ def execute(
     `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     options.vouch = _vouching(plan, a.ssh_key)
-    shipper = _shipper(state_dir)  # RUNBOOK_SHIP_TO: records leave as they are written
+    # RUNBOOK_SHIP_TO: records leave as they are written
+    shipper = _shipper(state_dir, run_path(state_dir, plan.run_id))
     lock = Lock(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
@@ -207,12 +208,12 @@ def execute(
 _OPENING = {"run.started": "started", "run.resumed": "resumed", "check.started": "plan --check"}
 
 
-def _shipper(state_dir: Path) -> LiveShipper | None:
+def _shipper(state_dir: Path, journal: Path) -> LiveShipper | None:
     if not os.environ.get("RUNBOOK_SHIP_TO"):
         return None  # without importing ship (ssl, threading): ~5 ms of every start
     from runner.audit import ship
 
-    return ship.live(state_dir)
+    return ship.live(state_dir, journal)
 
 
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
