@@ -57,3 +57,12 @@ os.environ.setdefault("NO_COLOR", "1")
 # the start-up cache (runner/format/diskcache.py) of the runs the tests make goes to a scratch dir,
 # not the user's ~/.cache; tests of the cache itself point XDG_CACHE_HOME at their own dirs
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="runbook-test-cache-")
+
+
+def io_so_far(field: str) -> int:
+    """This process's I/O so far, as the kernel counts it (/proc/self/io): `rchar` bytes read,
+    `syscr` read calls. Tests of what a command reads use it, not a clock."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/io")

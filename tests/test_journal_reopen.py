@@ -8,6 +8,8 @@ import json
 import random
 from pathlib import Path
 
+from conftest import io_so_far
+
 from runner.audit.journal import GENESIS, Journal, hashed_line, records_of
 
 
@@ -31,14 +33,6 @@ def chained(n: int, run_id: str = "ledger", pad: int = 0, seed: int = 0) -> list
     return lines
 
 
-def read_bytes_so_far() -> int:
-    """What this process has read from files so far (the kernel's count, /proc/self/io)."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    raise AssertionError("no rchar in /proc/self/io")
-
-
 def test_reopening_a_long_ledger_reads_its_end_only(tmp_path: Path) -> None:
     lines = chained(20_000)
     path = tmp_path / "ledger.jsonl"
@@ -46,9 +40,9 @@ def test_reopening_a_long_ledger_reads_its_end_only(tmp_path: Path) -> None:
     size = path.stat().st_size
     assert size > 4 << 20
 
-    before = read_bytes_so_far()
+    before = io_so_far("rchar")
     journal = Journal(path, "ledger", root=tmp_path)
-    read = read_bytes_so_far() - before
+    read = io_so_far("rchar") - before
     last = json.loads(lines[-1])
     assert (journal.seq, journal.last_hash) == (20_000, last["hash"])
     assert read < 256 << 10, f"read {read} bytes of a {size}-byte ledger to reopen it"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import io_so_far
 
 from runner.audit import integrity, ledgerseals
 from runner.audit.chain import verify_run
@@ -50,21 +51,14 @@ def fast(state: Path, path: Path) -> set[int]:
     return integrity.vouched(state, path, verify_run(path, keep=True))
 
 
-def read_bytes_so_far() -> int:
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    raise AssertionError("no rchar in /proc/self/io")
-
-
 def test_after_the_first_look_only_what_was_appended_is_read(state: Path) -> None:
     ledger_path(state).write_bytes(long_ledger(20_000))
     path = approve(state, "a", "alice")
     assert fast(state, path) == {1}
     approve(state, "a", "bob")
-    before = read_bytes_so_far()
+    before = io_so_far("rchar")
     assert fast(state, path) == {1, 2}
-    read = read_bytes_so_far() - before
+    read = io_so_far("rchar") - before
     assert read < 256 << 10, (
         f"read {read} bytes of a {ledger_path(state).stat().st_size}-byte ledger"
     )

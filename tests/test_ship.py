@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_runbook
+from conftest import io_so_far, write_runbook
 from rsyslog_fixture import Rsyslog
 
 from runner.cli import main
@@ -123,14 +123,6 @@ def test_shipping_over_tls_checks_the_collectors_certificate(
     assert main(["audit", "verify", "--collected", str(rsyslog_tls.collected)]) == 0
 
 
-def _read_calls() -> int:
-    """Read system calls this process has made so far (the kernel's count, /proc/self/io)."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("syscr:"):
-            return int(line.split()[1])
-    raise AssertionError("no syscr in /proc/self/io")
-
-
 def test_live_shipping_reads_what_this_run_writes_not_all_history(
     workdir: Path, rsyslog: Rsyslog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,12 +138,12 @@ def test_live_shipping_reads_what_this_run_writes_not_all_history(
     monkeypatch.setenv("RUNBOOK_SHIP_TO", rsyslog.url)
     rsyslog.start()
     assert main(["audit", "ship"]) == 0  # history shipped: the steady state
-    before = _read_calls()
+    before = io_so_far("syscr")
     assert main(["audit", "ship"]) == 0  # nothing new: one look at every journal
-    one_look = _read_calls() - before
-    before = _read_calls()
+    one_look = io_so_far("syscr") - before
+    before = io_so_far("syscr")
     assert main(["run", "many", "--quiet"]) == 0
-    reads = _read_calls() - before
+    reads = io_so_far("syscr") - before
     rsyslog.stop()
     # one look at everything (catching up), then only this run's log and the ledger
     assert reads < 2 * one_look, f"{reads} reads for a 30-step run; one look: {one_look}"
