@@ -105,3 +105,38 @@ def test_the_first_plans_of_a_state_dir_at_once_share_one_key(tmp_path: Path) ->
         keys = {out.read_bytes() for out in outs}
         assert len(keys) == 1 and len(next(iter(keys))) == 32, keys
         assert (state / "plan-secrets.key").read_bytes() in keys
+
+
+def test_a_busy_journal_says_who_holds_it_then_waits(workdir: Path) -> None:
+    """`checklist run` holds its instance while its runbooks run (minutes, a prompt maybe): a
+    colleague's `checklist sign` meanwhile waited without a word. Now it says who holds the
+    journal and since when, then goes on as soon as it is free."""
+    import subprocess
+    import sys
+    import time
+
+    (workdir / "checklists").mkdir(exist_ok=True)
+    (workdir / "checklists" / "daily.yaml").write_text(
+        "checklist: daily\ntitle: Daily\nperiod: daily\nitems:\n  - {id: look, title: Look}\n"
+    )
+    assert main(["checklist", "start", "daily"]) == 0
+    (journal,) = (workdir / "state" / "checklists" / "daily").glob("*.jsonl")
+    hold = (
+        "import sys, time; from pathlib import Path; from runner.audit.ledger import journal_lock\n"
+        f"with journal_lock(Path({str(journal)!r}), Path({str(workdir / 'state')!r})):\n"
+        "    print('held', flush=True); time.sleep(1.5)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    start = time.monotonic()
+    signer = subprocess.run(
+        [sys.executable, "-m", "runner", "checklist", "sign", "daily", "look", "--by", "bob"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    holder.communicate()  # waits, and closes its pipe
+    assert signer.returncode == 0, signer.stderr
+    assert f"pid {holder.pid}" in signer.stderr and "waiting" in signer.stderr
+    assert time.monotonic() - start > 0.5  # it did wait for the holder

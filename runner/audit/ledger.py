@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from runner.audit import signing
-from runner.audit.journal import RESERVED, Journal, Kind, canonical, relative_name
+from runner.audit.journal import (
+    RESERVED,
+    Journal,
+    Kind,
+    canonical,
+    current_actor,
+    now,
+    relative_name,
+)
 from runner.safefs import open_beneath
 
 LEDGER = "ledger"
@@ -103,10 +112,22 @@ def appending(
 
 @contextmanager
 def journal_lock(path: Path, state_dir: Path) -> Iterator[None]:
-    """An exclusive flock on `<journal>.lock` beside the journal: one appender at a time."""
-    fd, _ = open_beneath(state_dir, path.with_suffix(".lock"), os.O_WRONLY)
+    """An exclusive flock on `<journal>.lock` beside the journal: one appender at a time.
+
+    The holder writes who it is in the lock file. A command that finds the journal held (a
+    `checklist run` holds its instance while its runbooks run: minutes, a prompt maybe) says on
+    stderr who holds it and since when, then waits: never a silent hang."""
+    fd, _ = open_beneath(state_dir, path.with_suffix(".lock"), os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another command"
+            print(f"runbook: {path.name} is being written by {held}; waiting", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        me = f"pid {os.getpid()} ({current_actor()['user']}, since {now()})\n"
+        os.pwrite(fd, me.encode(), 0)
         yield
     finally:
         os.close(fd)
