@@ -66,7 +66,7 @@ def verify(
     _check_entered(verdicts, seals)
     for v in verdicts.values():
         if v.kind != "run":
-            _checkcovered(v, seals, expected)
+            _check_covered(v, seals, expected)
     return Report(list(verdicts.values()), problems)
 
 
@@ -243,7 +243,7 @@ def _check_held(v: Verdict, s: Seal) -> None:
         _fail(v, s.records, f"{what} differs from the ledger's (the {noun} was rewritten)")
 
 
-def _checkcovered(v: Verdict, seals: list[Seal], expected: bytes | None) -> None:
+def _check_covered(v: Verdict, seals: list[Seal], expected: bytes | None) -> None:
     """With a key expected, every record of a journal must be vouched for by a signed seal.
 
     A journal has no signature of its own, so without this a record appended to it (a forged

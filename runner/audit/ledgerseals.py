@@ -91,9 +91,9 @@ def _memo_key(path: Path, st: os.stat_result) -> tuple[str, int, int, int]:
 def remember(path: Path, st: os.stat_result, entries: list[dict[str, Any]]) -> None:
     """Journal seals (`journal.sealed` entries) just verified with every entry of the ledger at
     `path`, as it was (`st`) before it was read: used while the file stays so."""
-    after = os.stat(path)
-    if (after.st_ino, after.st_size, after.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns):
-        _memo[_memo_key(path, st)] = [s for e in entries if (s := seal_of(e)) is not None]
+    key = _memo_key(path, st)
+    if _memo_key(path, os.stat(path)) == key:
+        _memo[key] = [s for e in entries if (s := seal_of(e)) is not None]
 
 
 def journal_seals(state_dir: Path) -> list[Seal]:
