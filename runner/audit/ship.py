@@ -246,11 +246,10 @@ class LiveShipper:
     def __init__(self, state_dir: Path, to: Target, mine: list[str]) -> None:
         self.state_dir, self.to, self.mine = state_dir, to, mine
         self._caught_up = False  # a round over every journal has reached the collector
-        self._stop = threading.Event()  # set by close: no more waiting between rounds
+        self._stop = threading.Event()  # set by close: the last round, at once
         self._last = 0.0  # when the last round began (monotonic)
         self.error = ""
         self._wake = threading.Event()
-        self._closing = False
         self._thread = threading.Thread(target=self._loop, name="runbook-ship", daemon=True)
         self._thread.start()
 
@@ -273,7 +272,7 @@ class LiveShipper:
             self._stop.wait(max(0.0, self._last + ROUNDS_APART - time.monotonic()))
             self._last = time.monotonic()
             self._wake.clear()
-            closing = self._closing
+            closing = self._stop.is_set()
             only = self.mine if self._caught_up else None
             try:
                 ship(self.state_dir, self.to, timeout=2.0, wait=closing, only=only)
@@ -287,7 +286,6 @@ class LiveShipper:
 
     def close(self, grace: float = 5.0) -> None:
         """One last round (the ledger's seal is written by now), for at most `grace` seconds."""
-        self._closing = True
         self._stop.set()
         self._wake.set()
         self._thread.join(grace)
