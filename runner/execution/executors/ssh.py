@@ -49,6 +49,11 @@ async def _signal(
         await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE)
 
 
+def _as_root(conn: asyncssh.SSHClientConnection) -> bool:
+    """Whether commands on this connection already run as root (so `sudo: root` is a no-op)."""
+    return bool(conn.get_extra_info("username") == "root")
+
+
 class SSHExecutor:
     """One host: one lazily opened connection, shared by all its commands."""
 
@@ -110,7 +115,7 @@ class SSHExecutor:
         conn = await self._connection()
         helper = await self._helper_for(conn)
         if helper is not None:
-            text, sudo = helper_text(request, as_root=conn.get_extra_info("username") == "root")
+            text, sudo = helper_text(request, as_root=_as_root(conn))
             if request.ready is not None:
                 request.ready()
             result = await helper.run(text, sudo, request.timeout, on_output, into)
@@ -121,7 +126,7 @@ class SSHExecutor:
             request.ready()
         start = time.monotonic()
         session = Session(on_output, into)
-        text, stdin = channel_text(request, as_root=conn.get_extra_info("username") == "root")
+        text, stdin = channel_text(request, as_root=_as_root(conn))
         opening = asyncio.ensure_future(conn.create_session(lambda: session, text, encoding=None))
         try:
             chan, _ = await asyncio.shield(opening)
@@ -236,7 +241,7 @@ class SSHExecutor:
         if pgid is None:  # the shell never reported in
             chan.close()
             return
-        sudo = sudo_user(request, as_root=conn.get_extra_info("username") == "root")
+        sudo = sudo_user(request, as_root=_as_root(conn))
         self._killing[pgid] = (conn, sudo)
         try:
             for sig in self._signals:
