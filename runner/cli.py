@@ -128,12 +128,28 @@ def command_of(args: argparse.Namespace) -> Command:
     return next(c for c in (*COMMANDS, *HIDDEN) if c.words == words)
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if not argv:
         sys.stdout.write(OVERVIEW)
         return 0
+    undecodable = next((a for a in argv if not _is_utf8(a)), None)
+    if undecodable is not None:  # bytes the locale could not decode (os.fsdecode's surrogates)
+        print(
+            f"runbook: an argument is not valid UTF-8 ({undecodable!a}); the audit log "
+            "records text as UTF-8",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     parser = _parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:

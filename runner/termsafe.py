@@ -43,6 +43,19 @@ def neutralise_all(value: Any) -> Any:
     return value
 
 
+def one_line(value: Any, keep: tuple[str, ...] = ()) -> Any:
+    """A recorded value for a line of a listing: every line break in its strings as a visible
+    `\\n`, through dicts and lists (but the keys in `keep`), so that a typed ticket or reason
+    cannot print what looks like lines of the listing itself."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    if isinstance(value, dict):
+        return {k: v if k in keep else one_line(v, keep) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [one_line(v, keep) for v in value]
+    return value
+
+
 def _json_escape(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
 

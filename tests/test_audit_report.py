@@ -200,7 +200,7 @@ def test_a_review_appended_by_hand_is_marked_not_vouched(
     (row,) = [r for r in report["index"] if r["run_id"] == run_id]
     assert (
         row["reviewed_by"]
-        == "victor (unsigned), mallory (unsigned) (NOT vouched for by the ledger)"
+        == "victor (unsigned), mallory (unsigned) (DOES NOT COUNT: not vouched for by the ledger)"
     )
 
 

@@ -126,3 +126,30 @@ def test_forks_must_be_a_positive_number(
         main(["run", "one", "--forks", forks])
     assert exc.value.code == 2 and "--forks" in capsys.readouterr().err
     assert not (workdir / "ran").exists()
+
+
+@pytest.mark.parametrize("where", [["--ticket", "CHG-caf\udce9"], ["-p", "who=J\udcfcrgen"]])
+def test_an_argument_that_is_not_utf8_is_refused_before_anything_is_written(
+    workdir: Path, where: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Latin-1 bytes typed in a UTF-8 locale reach Python as surrogate escapes, which canonical
+    JSON (the audit log) cannot hold: refused, not a traceback and an empty run log."""
+    write_runbook(
+        workdir, "one", "runbook: one\nparams: {who: {type: string, default: x}}\n"
+        "steps: [{id: a, run: 'touch ran'}]\n",
+    )  # fmt: skip
+    assert main(["run", "one", *where]) == 2
+    assert "not valid UTF-8" in capsys.readouterr().err
+    assert not (workdir / "ran").exists()
+    assert not list((workdir / "state").glob("runs/*"))
+    assert main(["audit", "verify"]) == 0
+
+
+def test_an_empty_run_log_is_a_crash_at_its_start_not_a_forgery(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "one", "runbook: one\nsteps: [{id: a, run: 'true'}]\n")
+    assert main(["run", "one", "--quiet"]) == 0
+    (workdir / "state" / "runs" / "20261130T000000Z-one-000000.jsonl").touch()
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 0, capsys.readouterr().out

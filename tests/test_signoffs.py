@@ -134,7 +134,7 @@ def test_an_emergency_run_needs_a_signed_review_by_the_policys_reviewers(
     assert waiting()
     assert main(["audit", "review", run_id, "--by", "carol@example.com"]) == 2  # unsigned
     assert _as(people, "bob", "audit", "review", run_id) == 2
-    assert "bob@example.com may not review: the policy names leads" in capsys.readouterr().err
+    assert "bob@example.com is not among the policy's reviewers (leads)" in capsys.readouterr().err
     assert waiting()
     assert _as(people, "carol", "audit", "review", run_id, "--note", "ok") == 0
     assert not waiting()
@@ -151,6 +151,41 @@ def test_an_emergency_run_needs_a_signed_review_by_the_policys_reviewers(
     assert "1 signature(s) not checked: no allowed-signers file" in capsys.readouterr().out
     assert main(["audit", "verify", "--allowed-signers", str(people.allowed)]) == 0
     assert "not checked" not in capsys.readouterr().out
+
+
+def test_a_review_that_does_not_count_leaves_the_run_in_needs_review(
+    project: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written under a laxer policy file, by the run's own operator, or appended by hand: the
+    readers judge every review under the policy they have, not the one it was written under."""
+    write_runbook(project, "hotfix", EMERGENCY)
+    assert main(["run", "hotfix", "--operator", "carol@example.com"]) == 0
+    (run_id,) = [p.stem for p in (project / "state" / "runs").glob("*.jsonl")]
+    assert _as(people, "carol", "audit", "review", run_id) == 2  # her own change
+    assert "carol@example.com ran the change" in capsys.readouterr().err
+
+    (project / "lax.yaml").write_text(f"allowed_signers: {people.allowed}\n")
+    policy = project / "policy.yaml"
+    strict = policy.read_text()
+    policy.write_text((project / "lax.yaml").read_text())
+    assert _as(people, "bob", "audit", "review", run_id, "--note", "lgtm") == 0
+    policy.write_text(strict)
+
+    review = project / "state" / "reviews" / f"review-{run_id}.jsonl"
+    records = _lines(review)
+    forged = dict(records[0], seq=2)  # replayed by hand: bob's signature still verifies
+    _rewrite(review, [*records, forged])
+
+    capsys.readouterr()
+    assert main(["audit", "list", "--needs-review"]) == 0
+    assert run_id in capsys.readouterr().out
+    assert main(["audit", "show", run_id]) == 0
+    out = capsys.readouterr().out
+    assert "DOES NOT COUNT: bob@example.com is not among the policy's reviewers" in out
+    assert "DOES NOT COUNT: not vouched for by the ledger" in out
+    assert main(["audit", "report", "--format", "md", "-o", str(project / "r.md")]) == 0
+    text = (project / "r.md").read_text()
+    assert "NOT REVIEWED" in text or "DOES NOT COUNT" in text
 
 
 MANUAL = """

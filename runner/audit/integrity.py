@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.audit import signing
@@ -32,6 +32,7 @@ from runner.execution.lifecycle import derive
 class Report:
     verdicts: list[Verdict]
     ledger: list[str]  # problems found through the ledger
+    missing: dict[str, str] = field(default_factory=dict)  # run id -> its problem: log deleted
 
     @property
     def ok(self) -> bool:
@@ -58,26 +59,31 @@ def verify(
     for v in verdicts.values():
         if v.ok and v.kind == "run":
             _check_signatures(v, expected)
-            v.state = derive(v.events).state or ""
     seals, problems = read_ledger(state_dir)
     only = relative_name(state_dir, run_path(state_dir, run_id)) if run_id else None
     seals = [s for s in seals if s.journal == only or (only is None and s.kind in kinds)]
-    problems += _check_seals(seals, verdicts, expected)
+    ledger_problems, missing = _check_seals(seals, verdicts, expected)
+    problems += ledger_problems
     _check_entered(verdicts, seals)
     for v in verdicts.values():
         if v.kind != "run":
             _check_covered(v, seals, expected)
-    return Report(list(verdicts.values()), problems)
+            continue
+        _check_segments(v, [s for s in seals if s.journal == v.journal])
+        if v.ok:  # from the records counted: never from a stray one
+            v.state = derive(v.events).state or ""
+    return Report(list(verdicts.values()), problems, missing)
 
 
 def _check_entered(verdicts: dict[str, Verdict], seals: list[Seal]) -> None:
     """A run enters the ledger with its first record (ledger.opened): a run log it never heard of
-    was fabricated (or copied in). One record and no entry is a crash between the two writes."""
+    was fabricated (or copied in). One record and no entry is a crash between the two writes;
+    no record at all, a crash between creating the file and writing to it."""
     entered = {s.journal for s in seals}
     for name, v in verdicts.items():
         if v.kind != "run" or not v.ok or name in entered:
             continue
-        if v.records == 1 and not v.closed:
+        if v.records <= 1 and not v.closed:
             v.status, v.reason = (
                 "incomplete",
                 "not entered in the ledger yet (a crash at its start)",
@@ -86,6 +92,65 @@ def _check_entered(verdicts: dict[str, Verdict], seals: list[Seal]) -> None:
             _fail(
                 v, 1, "not in the ledger (a run log no run ever entered: fabricated or copied in)"
             )
+
+
+# what a command appends first (run.py's RunOpened, resolve's claim): all a command stopped between
+# its first record and its `run.opened` entry can leave outside the ledger's segments
+OPENERS = ("run.started", "run.resumed", "rollback.requested", "check.started", "step.resolved")
+
+
+def _check_segments(v: Verdict, mine: list[Seal]) -> None:
+    """Every record of a run belongs to a command the ledger recorded.
+
+    Each command that appends to a run enters the ledger with its first record (`run.opened`,
+    naming it as `first`) and closes with its last (`run.closed`): the records from one to the
+    other are that command's, and a command killed before closing owns those up to the next
+    one's first. Records outside every segment were appended by no command: after a close, by
+    someone who can write the state dir (a signature only covers what it signs, and an unsigned
+    tail with no `run.finished` looks like a command still running). The one exception is a
+    lone opening record: a command stopped between writing it and entering the ledger. It is
+    accounted for, and dropped from the records anything reads: a forged one counts for
+    nothing (a `run.resumed` saying which steps were done, say).
+    """
+    if not v.ok or not mine:
+        return  # no entry at all: _check_entered
+    counted = _segments(mine, v.records)
+    stray = [n for n in range(1, v.records + 1) if n not in counted]
+    for group in _runs_of(stray):
+        if len(group) > 1 or v.events[group[0] - 1]["event"] not in OPENERS:
+            after = group[-1] == v.records
+            where = (
+                f"after the ledger's last entry for the run (it recorded {max(counted)} records)"
+                if after
+                else "between the commands the ledger recorded"
+            )
+            _fail(v, group[0], f"record(s) {_ranges(group)} were appended {where}, by no command")
+            return
+    if stray:
+        note = (
+            f"record(s) {_ranges(stray)}: a command's first record, never entered in the ledger "
+            "(it stopped at its start): not counted"
+        )
+        v.reason = f"{v.reason}; {note}" if v.reason else note
+        v.events = [e for e in v.events if e["seq"] not in stray]
+
+
+def _segments(mine: list[Seal], total: int) -> set[int]:
+    """The records of a run's log that commands the ledger recorded appended."""
+    out: set[int] = set()
+    start: int | None = None  # the first record of a command not closed (yet)
+    for s in sorted(mine, key=lambda s: s.seq):
+        if s.entry["event"] == RUN_OPENED:
+            if start is not None:  # the command before it was killed: its records end here
+                out.update(range(start, s.first))
+            start = s.first
+        else:  # a close; logs from before `run.opened` entries have only these
+            lo = start if start is not None else max(out, default=0) + 1
+            out.update(range(lo, s.records + 1))
+            start = None
+    if start is not None:  # a command running now, or killed
+        out.update(range(start, total + 1))
+    return out
 
 
 def _check_signatures(v: Verdict, expected_key: bytes | None) -> None:
@@ -186,21 +251,24 @@ def covered(v: Verdict, seals: list[Seal], public_b64: str | None) -> set[int]:
 
 def _check_seals(
     seals: list[Seal], verdicts: dict[str, Verdict], expected: bytes | None
-) -> list[str]:
+) -> tuple[list[str], dict[str, str]]:
+    """The ledger's problems, and the runs whose log is gone (id -> the problem)."""
     problems = [p for s in seals if (p := _seal_signature_problem(s, expected))]
-    missing: set[str] = set()
+    missing: dict[str, str] = {}
+    gone: set[str] = set()
     # the longest seal first: a truncation is measured against the most the ledger ever recorded
     for s in sorted(seals, key=lambda s: s.records, reverse=True):
         v = verdicts.get(s.journal)
-        if v is None and s.journal not in missing:
-            missing.add(s.journal)
+        if v is None and s.journal not in gone:
+            gone.add(s.journal)
             noun = "run's log" if s.kind == "run" else f"{s.kind} journal"
-            problems.append(
-                f"{s.name}: the {noun} is missing (deleted); the ledger recorded {s.records} records"
-            )
+            problem = f"the {noun} is missing (deleted); the ledger recorded {s.records} records"
+            problems.append(f"{s.name}: {problem}")
+            if s.kind == "run":
+                missing[s.name] = problem
         elif v is not None and v.ok:
             _check_held(v, s)
-    return problems
+    return problems, missing
 
 
 def _seal_signature_problem(s: Seal, expected: bytes | None) -> str:
@@ -266,15 +334,17 @@ def _check_covered(v: Verdict, seals: list[Seal], expected: bytes | None) -> Non
         _fail(v, missing[0], f"record {missing[0]} is not in a signed ledger entry")
 
 
+def _runs_of(numbers: list[int]) -> list[list[int]]:
+    """[2, 3, 4, 7] -> [[2, 3, 4], [7]]."""
+    out: list[list[int]] = []
+    for n in numbers:
+        if out and n == out[-1][-1] + 1:
+            out[-1].append(n)
+        else:
+            out.append([n])
+    return out
+
+
 def _ranges(numbers: list[int]) -> str:
     """[2, 3, 4, 7] -> "2-4, 7"."""
-    out: list[str] = []
-    start = prev = numbers[0]
-    for n in [*numbers[1:], None]:
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        out.append(str(start) if start == prev else f"{start}-{prev}")
-        if n is not None:
-            start = prev = n
-    return ", ".join(out)
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in _runs_of(numbers))

@@ -9,13 +9,15 @@ import csv
 import html
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runner.audit import identity
+from runner.audit import identity, integrity
 from runner.audit.chain import Verdict
+from runner.audit.policy import Policy
+from runner.audit.reviews import judge
 from runner.execution.lifecycle import Lifecycle, derive
-from runner.termsafe import json_safe, neutralise, neutralise_all
+from runner.termsafe import json_safe, neutralise, neutralise_all, one_line
 
 
 @dataclass
@@ -59,19 +61,35 @@ class RunSummary:
 
     @property
     def lifecycle(self) -> Lifecycle:
-        return derive(self.events)
+        """From the records that hold: a log that fails verification at record N says what
+        happened up to N, never what was appended or changed from there."""
+        held = self.events
+        if not self.verdict.ok and self.verdict.first_bad is not None:
+            held = [e for e in held if e["seq"] < self.verdict.first_bad]
+        return derive(held)
 
     @property
     def outcome(self) -> str:
         """The run's last transition (lifecycle.py), not its first command's outcome."""
         if self._first("check.started"):
             return "check"
+        if not self.events and not self.verdict.ok:
+            return "missing"
         return self.lifecycle.state or "open"
+
+    @property
+    def holds(self) -> bool:
+        """What `audit verify` says of this run: its log and its ledger entries."""
+        return self.verdict.ok and not self.ledger_problems
 
     @property
     def verified(self) -> str:
         if not self.verdict.ok:
+            if not self.events and self.verdict.first_bad is None:  # no log at all
+                return f"FAILED: {self.verdict.reason}"
             return f"FAILED at record {self.verdict.first_bad}: {self.verdict.reason}"
+        if self.ledger_problems:
+            return f"FAILED: {self.ledger_problems[0]}"
         return "verified" if self.verdict.status == "ok" else self.verdict.status
 
     @property
@@ -80,7 +98,9 @@ class RunSummary:
 
     @property
     def needs_review(self) -> bool:
-        return self.started_rec.get("change") == "emergency" and not self.reviews
+        return self.started_rec.get("change") == "emergency" and not any(
+            r.get("counts") for r in self.reviews
+        )
 
     def row(self) -> dict[str, Any]:
         return {
@@ -105,10 +125,28 @@ class RunSummary:
 
 
 def summarize(
-    v: Verdict, reviews: dict[str, list[dict[str, Any]]], ledger_problems: list[str]
+    v: Verdict,
+    reviews: dict[str, list[dict[str, Any]]],
+    ledger_problems: list[str],
+    rules: Policy,
 ) -> RunSummary:
+    """The run's summary, its reviews judged under `rules` (reviews.py)."""
     mine = [p for p in ledger_problems if v.run_id in p]
-    return RunSummary(v.run_id, v, v.events, reviews.get(v.run_id, []), mine)
+    s = RunSummary(v.run_id, v, v.events, [], mine)
+    s.reviews = judge(rules, reviews.get(v.run_id, []), s.operator)
+    return s
+
+
+def summaries(
+    report: integrity.Report, reviews: dict[str, list[dict[str, Any]]], rules: Policy
+) -> list[RunSummary]:
+    """Every run of the report, and a row for each run the ledger lists whose log is gone: a
+    listing that left them out would hide what `audit verify` finds."""
+    out = [summarize(v, reviews, report.ledger, rules) for v in report.verdicts if v.kind == "run"]
+    for run_id, problem in report.missing.items():
+        gone = Verdict(run_id, ok=False, records=0, status="failed", reason=problem)
+        out.append(RunSummary(run_id, gone, []))
+    return out
 
 
 def _line(e: dict[str, Any]) -> str | None:
@@ -164,6 +202,12 @@ def _line(e: dict[str, Any]) -> str | None:
 
 
 def timeline(s: RunSummary) -> str:
+    # every recorded value on one line, but the outputs, whose lines are shown as an excerpt
+    s = replace(
+        s,
+        events=[one_line(e, keep=("stdout", "stderr")) for e in s.events],
+        reviews=[one_line(r) for r in s.reviews],
+    )
     st = s.started_rec
     out = [
         f"run {s.run_id}",
@@ -192,6 +236,7 @@ def timeline(s: RunSummary) -> str:
         out.append(
             f"reviewed: by {identity.label(r)} at {r['ts']}"
             + (f": {r['note']}" if r.get("note") else "")
+            + (f" (DOES NOT COUNT: {r['why_not']})" if r.get("why_not") else "")
         )
     out.append(f"audit:    {s.verified}" + "".join(f"\n          {p}" for p in s.ledger_problems))
     return printable("\n".join(out))
@@ -241,7 +286,8 @@ def _export(summaries: list[RunSummary], fmt: str) -> str:
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for s in summaries:
-            for e in s.events:
+            # a run with no records (its log deleted) still gets its row: its verdict
+            for e in s.events or [{"run_id": s.run_id, "outcome": s.outcome}]:
                 w.writerow(
                     neutralise_all({**{k: e.get(k, "") for k in cols}, "verified": s.verified})
                 )
@@ -266,7 +312,7 @@ def _html(summaries: list[RunSummary]) -> str:
     body = []
     for s in summaries:
         st = s.started_rec
-        cls = "ok" if s.verdict.ok else "bad"
+        cls = "ok" if s.holds else "bad"
         head = [
             ("runbook", f"{s.runbook} (sha256 {st.get('runbook_sha256', '')})"),
             ("operator", s.operator),

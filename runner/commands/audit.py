@@ -7,11 +7,22 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from runner.audit import checkpoint, collected, identity, integrity, ledger, policy, ship, signing
+from runner.audit import (
+    checkpoint,
+    collected,
+    identity,
+    integrity,
+    ledger,
+    policy,
+    reviews,
+    ship,
+    signing,
+)
 from runner.audit.chain import verify_run
-from runner.audit.journal import list_journals
-from runner.audit.report import RunSummary, export, printable, summarize, timeline
+from runner.audit.journal import list_journals, relative_name
+from runner.audit.report import RunSummary, export, printable, summaries, summarize, timeline
 from runner.checklists import signoffs
 from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
 from runner.safefs import write_file
@@ -44,8 +55,9 @@ def dispatch(args: argparse.Namespace, state_dir: Path) -> int:
     if action == "list":
         return list_runs_cmd(state_dir, args, as_json=args.json)
     if action == "show":
-        print(timeline(_summary(state_dir, args.run_id)))
-        return EXIT_OK
+        summary = _summary(state_dir, args.run_id)
+        print(timeline(summary))
+        return _verdict_code([summary])
     if action == "export":
         return export_cmd(state_dir, args)
     if action == "report":
@@ -142,33 +154,33 @@ def _summary(state_dir: Path, run_id: str) -> RunSummary:
     report = integrity.verify(state_dir, run_id)
     if not report.verdicts:
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
-    return summarize(report.verdicts[0], reviews(state_dir), report.ledger)
+    return summarize(report.verdicts[0], review_records(state_dir), report.ledger, policy.load())
 
 
-def reviews(state_dir: Path) -> dict[str, list[dict[str, object]]]:
-    """The reviews of each run. Under a policy, only signed ones whose signature verifies count:
-    an emergency run stays in `--needs-review` until then."""
-    rules = policy.load()
-    out: dict[str, list[dict[str, object]]] = {}
-    for kind, p in list_journals(state_dir, ("review",)):
-        v = verify_run(p, keep=True, kind=kind)
-        if v.ok:
-            for e in v.events:
-                if rules.file is not None and not _signed_and_valid(rules, e):
-                    continue
-                out.setdefault(str(e["reviewed_run"]), []).append(e)
-    return out
-
-
-def _signed_and_valid(rules: policy.Policy, record: dict[str, object]) -> bool:
-    checked = rules.check(identity.body(dict(record)))
-    return checked.signed and checked.ok
+def review_records(state_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each run's review records, each with `vouched` (reviews.py judges whether it counts)."""
+    found = [
+        verify_run(p, keep=True, kind=k, journal=relative_name(state_dir, p))
+        for k, p in list_journals(state_dir, ("review",))
+    ]
+    return reviews.read(state_dir, found, None)
 
 
 def all_summaries(state_dir: Path) -> list[RunSummary]:
     report = integrity.verify(state_dir, kinds=("run",))  # checklists etc. are not runs
-    revs = reviews(state_dir)
-    return [summarize(v, revs, report.ledger) for v in report.verdicts]
+    return summaries(report, review_records(state_dir), policy.load())
+
+
+def _verdict_code(shown: list[RunSummary]) -> int:
+    """A reader's exit: 4 (and a line on stderr) when a run it shows does not verify."""
+    bad = [s.run_id for s in shown if not s.holds]
+    if not bad:
+        return EXIT_OK
+    print(
+        f"audit: {len(bad)} of the runs shown do not verify: runbook audit verify says why",
+        file=sys.stderr,
+    )
+    return EXIT_AUDIT
 
 
 def _matches(s: RunSummary, a: argparse.Namespace) -> bool:
@@ -193,9 +205,9 @@ def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = Fal
     rows = [s for s in all_summaries(state_dir) if _matches(s, a)]
     if as_json:
         print(json.dumps([s.row() for s in rows], indent=2))
-        return EXIT_OK
+        return _verdict_code(rows)
     for s in rows:
-        r = s.row()
+        r = {k: "-" if v is None else v for k, v in s.row().items()}  # a deleted run's unknowns
         flag = "  NEEDS REVIEW" if s.needs_review else ""
         print(
             printable(
@@ -204,20 +216,20 @@ def list_runs_cmd(state_dir: Path, a: argparse.Namespace, *, as_json: bool = Fal
         )
     if not rows:
         print("no runs match", file=sys.stderr)
-    return EXIT_OK
+    return _verdict_code(rows)
 
 
 def export_cmd(state_dir: Path, a: argparse.Namespace) -> int:
     if a.all == bool(a.run_id):
         raise UsageError("audit export: give a RUN_ID or --all")
-    summaries = all_summaries(state_dir) if a.all else [_summary(state_dir, a.run_id)]
-    text = export(summaries, a.format)
+    shown = all_summaries(state_dir) if a.all else [_summary(state_dir, a.run_id)]
+    text = export(shown, a.format)
     if a.out:
         write_file(Path(a.out), text.encode("utf-8"), 0o644)  # a report, meant to be passed on
         print(f"wrote {a.out}")
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return _verdict_code(shown)
 
 
 def review(
@@ -244,10 +256,9 @@ def review(
         key=ssh_key,
         claimed=by,
     )
-    if rules.reviewers and record["by"] not in rules.members(rules.reviewers):
-        raise UsageError(
-            f"{record['by']} may not review: the policy names {', '.join(rules.reviewers)}"
-        )
+    why = reviews.why_not(rules, {**record, "vouched": True}, summary.operator)
+    if why:  # what the readers would not count is not written (reviews.py)
+        raise UsageError(f"{record['by']} may not review run {run_id}: {why}")
     path = state_dir / "reviews" / f"review-{run_id}.jsonl"
     with ledger.appending(path, "review", state_dir, signing_key) as journal:
         journal.append("run.reviewed", record)

@@ -13,7 +13,7 @@ from pathlib import Path
 from runner.audit import policy
 from runner.audit.journal import Journal
 from runner.audit.journalsink import JournalSink
-from runner.audit.ledger import seal
+from runner.audit.ledger import opened, seal
 from runner.audit.signing import load_signer
 from runner.errors import UsageError
 from runner.execution import resume_state as state_mod
@@ -70,7 +70,10 @@ def resolve(
     try:
         journal = Journal(st.path, run_id)
         try:
-            for claim in records:
+            first = journal.seq + 1
+            journal.append("step.resolved", records[0])
+            opened(journal, state_dir, signer, first)  # in the ledger at once, as every command
+            for claim in records[1:]:
                 journal.append("step.resolved", claim)
             life = Tracker(JournalSink(journal).event, st.outcome, by=records[0]["by"])
             life.phase = st.phase

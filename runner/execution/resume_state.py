@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.audit.chain import verify_run
+from runner.audit import integrity
 from runner.audit.journal import run_path
-from runner.errors import UsageError
+from runner.errors import AuditError, UsageError
 from runner.execution.lifecycle import Lifecycle, Phase, State, derive
 
 
@@ -53,11 +53,12 @@ def load(state_dir: Path, run_id: str) -> RunState:
     path = run_path(state_dir, run_id)
     if not path.exists():
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
-    verdict = verify_run(path, keep=True)
-    if not verdict.ok:
-        raise UsageError(
-            f"the log of run {run_id} does not verify ({verdict.line()}); not resuming"
-        )
+    # against the ledger too: records no command it recorded appended are not read (integrity)
+    report = integrity.verify(state_dir, run_id)
+    verdict = report.verdicts[0]
+    if not report.ok:
+        why = "; ".join([verdict.line(), *report.ledger] if not verdict.ok else report.ledger)
+        raise AuditError(f"the log of run {run_id} does not verify ({why}); not going on")
     events = verdict.events
     started = next((e for e in events if e["event"] == "run.started"), None)
     if started is None:

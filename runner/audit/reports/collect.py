@@ -7,16 +7,17 @@ same checks as `audit verify`), and each run, checklist, approval and review car
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner import __version__
-from runner.audit import identity, integrity, policy, signing, timespec
+from runner.audit import identity, integrity, policy, reviews, signing, timespec
 from runner.audit.chain import Verdict, verify_run
 from runner.audit.journal import now
 from runner.audit.ledger import ledger_path
-from runner.audit.report import RunSummary
+from runner.audit.report import RunSummary, summarize
 from runner.audit.reports.hostrows import StepRow, per_host
 from runner.audit.reports.periods import never_started, overlaps
 from runner.audit.reports.why import explained
@@ -144,18 +145,21 @@ def collect(
     """Verified as `audit verify` does: chains, run signatures, the ledger, and every person's
     signature against the allowed signers (`allowed_signers`, else the policy's)."""
     report = integrity.verify(state_dir, public_key=public_key)
-    allowed = Path(allowed_signers) if allowed_signers else policy.load().allowed
+    rules = policy.load()
+    if allowed_signers:
+        rules = dataclasses.replace(rules, allowed=Path(allowed_signers))
+    allowed = rules.allowed
     signoffs.check_verdicts(report.verdicts, allowed)
     report.ledger += signoffs.check_ledger(state_dir, allowed)
     by_kind: dict[str, list[Verdict]] = {}
     for v in report.verdicts:
         by_kind.setdefault(v.kind, []).append(v)
     key = base64.b64encode(signing.load_public(public_key)).decode() if public_key else None
-    reviews = _reviews(state_dir, by_kind.get("review", []), key)
+    reviewed = reviews.read(state_dir, by_kind.get("review", []), key)
     approvals = _approvals(state_dir, by_kind.get("approval", []), key)
     runs: list[RunView] = []
     for v in by_kind.get("run", []):
-        s = RunSummary(v.run_id, v, v.events, reviews.get(v.run_id, []))
+        s = summarize(v, reviewed, [], rules)  # the ledger's problems: the cover's
         if not (s.started and period.holds(s.started)):
             continue
         if (runbook and s.runbook != runbook) or (ticket and s.ticket != ticket):
@@ -205,20 +209,6 @@ def collect(
             {v.run_id for v in by_kind.get("checklist", [])},  # any instance, whatever its state
         ),
     )
-
-
-def _reviews(
-    state_dir: Path, verdicts: list[Verdict], key: str | None
-) -> dict[str, list[dict[str, Any]]]:
-    """Each run's reviews, each with `vouched`: sealed in the ledger (by `key`, when given)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for v in verdicts:
-        vouched = integrity.vouched(state_dir, state_dir / v.journal, v, key)
-        for e in v.events if v.ok else []:
-            out.setdefault(str(e.get("reviewed_run")), []).append(
-                {**e, "vouched": e["seq"] in vouched}
-            )
-    return out
 
 
 def _approvals(

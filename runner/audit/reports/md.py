@@ -149,8 +149,9 @@ def _run(r: RunView) -> list[str]:
     if st.get("change") == "emergency" or s.reviews:
         out += ["### Retroactive review", ""]
         out += _table(
-            ["time (UTC)", "by", "note"],
-            [[v["ts"], label(v), v.get("note")] for v in s.reviews] or [["-", "NOT REVIEWED", ""]],
+            ["time (UTC)", "by", "note", "counts"],
+            [[v["ts"], label(v), v.get("note"), v.get("why_not") or "yes"] for v in s.reviews]
+            or [["-", "NOT REVIEWED", "", ""]],
         )
     for host, rows in r.hosts.items():
         out += [f"### Steps on {_c(host)}", ""]

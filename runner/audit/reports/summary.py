@@ -30,7 +30,7 @@ def approved_by(r: RunView) -> str:
 
 def reviewed_by(r: RunView) -> str:
     return ", ".join(
-        f"{identity.label(e)}{'' if e.get('vouched') else ' (NOT vouched for by the ledger)'}"
+        identity.label(e) + (f" (DOES NOT COUNT: {e['why_not']})" if e.get("why_not") else "")
         for e in r.summary.reviews
     )
 
@@ -98,7 +98,8 @@ def _per_run(
 
 def _review_detail(r: RunView) -> tuple[str, bool]:
     who = reviewed_by(r)
-    return (f"reviewed by {who}", False) if who else ("NOT REVIEWED", True)
+    counted = any(e.get("counts") for e in r.summary.reviews)
+    return (f"reviewed by {who}", not counted) if who else ("NOT REVIEWED", True)
 
 
 def _approval_detail(r: RunView) -> tuple[str, bool]:
