@@ -3,11 +3,12 @@ as evidence (a run's id and log hash; a check's exit code, output digests and ta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.audit.chain import verify_run
 from runner.audit.journal import run_path
@@ -17,6 +18,9 @@ from runner.commands.checklist_journal import ensure_open, evidence_text, open_i
 from runner.errors import EXIT_FAILED, EXIT_OK, Error, UsageError
 from runner.format import inventory as inventory_mod
 from runner.format.model import Param, Runbook, Step
+
+if TYPE_CHECKING:
+    from runner.commands.run import RunArgs
 
 TAIL = 2000  # characters of a check's output kept in the journal; the digest covers all of it
 
@@ -34,6 +38,11 @@ def run_items(
     now: dt.datetime,
     signing_key: str | None = None,
 ) -> int:
+    from runner.commands.run import RunArgs
+
+    # what every run this command starts shares with the command's own records (who, the
+    # signing key): set once here, so that no kind of item can leave its run unsigned
+    shared = RunArgs(name="", yes=yes, quiet=quiet, operator=who(by), signing_key=signing_key)
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         if only:
@@ -53,9 +62,9 @@ def run_items(
         for item in chosen:
             print(f"== {item.id}: {item.title}", file=sys.stderr)
             if item.kind == "runbook":
-                ok, evidence = _run_runbook(item, state_dir, inventory, by, yes, quiet)
+                ok, evidence = _run_runbook(item, state_dir, inventory, shared)
             else:
-                ok, evidence = _run_check(c, item, state_dir, inventory, quiet, signing_key)
+                ok, evidence = _run_check(c, item, state_dir, inventory, shared)
             journal.append(
                 "item.ran",
                 {
@@ -75,17 +84,14 @@ def run_items(
 
 
 def _run_runbook(
-    item: cl.Item, state_dir: Path, inventory: str | None, by: str | None, yes: bool, quiet: bool
+    item: cl.Item, state_dir: Path, inventory: str | None, shared: RunArgs
 ) -> tuple[bool, dict[str, Any]]:
-    from runner.commands.run import RunArgs, planned, start
+    from runner.commands.run import planned, start
 
     assert item.runbook is not None
     params = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in item.with_]
     evidence: dict[str, Any] = {"runbook": item.runbook, "params": dict(item.with_)}
-    args = RunArgs(
-        name=item.runbook, params=params, inventory=inventory, yes=yes, quiet=quiet,
-        operator=who(by),
-    )  # fmt: skip
+    args = dataclasses.replace(shared, name=item.runbook, params=params, inventory=inventory)
     try:
         plan, saved = planned(args, state_dir)
         code = start(plan, args, state_dir, saved)
@@ -140,11 +146,10 @@ def _run_check(
     item: cl.Item,
     state_dir: Path,
     inventory: str | None,
-    quiet: bool,
-    signing_key: str | None = None,
+    shared: RunArgs,
 ) -> tuple[bool, dict[str, Any]]:
     from runner.commands.common import new_run_id
-    from runner.commands.run import RunArgs, start
+    from runner.commands.run import start
     from runner.execution.lifecycle import derive
     from runner.format.loader import Catalog
     from runner.format.redact import Redactor
@@ -157,7 +162,7 @@ def _run_check(
     try:
         inv = inventory_mod.DEFAULT
         plan = build(rb, values, inv, Catalog(), new_run_id(rb.id), Redactor(()))
-        start(plan, RunArgs(name=rb.id, quiet=quiet, yes=True, signing_key=signing_key), state_dir)
+        start(plan, dataclasses.replace(shared, name=rb.id, yes=True), state_dir)
     except Error as exc:  # nothing ran: say why
         evidence["error"] = f"the check did not run: {exc} (give the inventory with -i?)"
         return False, evidence
