@@ -74,12 +74,14 @@ class Checklist:
     sha256: str
     description: str = ""
 
-    def item(self, item_id: str) -> Item:
-        for it in self.items:
-            if it.id == item_id:
-                return it
-        known = ", ".join(i.id for i in self.items)
-        raise UsageError(f"checklist '{self.id}' has no item '{item_id}' (items: {known})")
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(it.id for it in self.items)
+
+    def definition(self, item_id: str) -> Item | None:
+        """The file's item `item_id`, if the file (as it is now) has one. Which items an instance
+        has is the instance's (state.Instance.item); the file says how they run."""
+        return next((it for it in self.items if it.id == item_id), None)
 
 
 def resolve(ref: str) -> Path:

@@ -123,25 +123,24 @@ def sign(
     signing_key: str | None = None,
     ssh_key: str | None = None,
 ) -> int:
-    item = c.item(item_id)
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
-        st = inst.items[item.id]
+        st = inst.item(item_id, c.ids)
         wanted = meaning or st.meaning or "performed"
         if st.state == "failed":
             raise UsageError(
-                f"{item.id} failed ({evidence_text(st.evidence or {})}); re-run it "
-                f"(runbook checklist run {c.id} {item.id}) or skip it with a reason"
+                f"{st.id} failed ({evidence_text(st.evidence or {})}); re-run it "
+                f"(runbook checklist run {c.id} {st.id}) or skip it with a reason"
             )
         if st.kind != "manual" and st.evidence is None and st.state != "skipped":
-            raise UsageError(f"{item.id} has not run yet: runbook checklist run {c.id} {item.id}")
+            raise UsageError(f"{st.id} has not run yet: runbook checklist run {c.id} {st.id}")
         actor = current_actor()
         record = signed_record(
             {
                 "vouches": "item.signed",
                 "checklist": c.id,
                 "instance": instance,
-                "item": item.id,
+                "item": st.id,
                 "user": actor["user"],
                 "host": actor["host"],
                 "at": cl.utc_text(now),
@@ -155,13 +154,13 @@ def sign(
         signer = record["by"]
         if st.second_person and st.performer == signer and wanted == st.meaning:
             raise UsageError(
-                f"{item.id} needs a second person: {signer} performed it and cannot also sign "
+                f"{st.id} needs a second person: {signer} performed it and cannot also sign "
                 f"it as {wanted}"
             )
         journal.append("item.signed", record)
-    after = read(cs.journal_path(state_dir, c.id, instance)).items[item.id]
+    after = read(cs.journal_path(state_dir, c.id, instance)).items[st.id]
     print(
-        f"{item.id}: signed by {label(record)} ({wanted}); now {after.state} {after.waiting}".rstrip()
+        f"{st.id}: signed by {label(record)} ({wanted}); now {after.state} {after.waiting}".rstrip()
     )
     return EXIT_OK
 
@@ -177,11 +176,11 @@ def skip(
     now: dt.datetime,
     signing_key: str | None = None,
 ) -> int:
-    item = c.item(item_id)
     if not reason.strip():
         raise UsageError("a skip needs a reason")
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
+        item = inst.item(item_id, c.ids)
         journal.append(
             "item.skipped",
             {"item": item.id, "reason": reason, "by": who(by), "at": cl.utc_text(now)},

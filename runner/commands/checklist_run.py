@@ -46,18 +46,19 @@ def run_items(
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         if only:
-            chosen = [c.item(i) for i in only]
-            manual = [i.id for i in chosen if i.kind == "manual"]
+            picked = [inst.item(i, c.ids) for i in only]
+            manual = [i.id for i in picked if i.kind == "manual"]
             if manual:
                 raise UsageError(f"nothing to run for {', '.join(manual)}: a person signs them")
         else:
-            chosen = [
-                i for i in c.items
-                if i.kind != "manual" and inst.items[i.id].state not in ("done", "skipped")
+            picked = [
+                i for i in inst.items.values()
+                if i.kind != "manual" and i.state not in ("done", "skipped")
             ]  # fmt: skip
-        if not chosen:
+        if not picked:
             print(f"{c.id} {instance}: no automated item left to run")
             return EXIT_OK
+        chosen = _definitions(c, instance, picked)
         failed = 0
         for item in chosen:
             print(f"== {item.id}: {item.title}", file=sys.stderr)
@@ -81,6 +82,26 @@ def run_items(
             failed += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {item.id}  {evidence_text(evidence)}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _definitions(c: cl.Checklist, instance: str, items: list[cs.ItemState]) -> list[cl.Item]:
+    """How the instance's items run, read from the checklist file as it is now. The instance
+    fixed which items there are, and their kinds, when it started; an item the file no longer
+    defines as it was cannot run (before anything runs: exit 2), but it can be skipped."""
+    found = [(it, c.definition(it.id)) for it in items]
+    gone = {
+        it.id: "no longer in the file" if d is None else f"now a {d.kind} item, was a {it.kind}"
+        for it, d in found
+        if d is None or d.kind != it.kind
+    }
+    if gone:
+        which = next(iter(gone)) if len(gone) == 1 else "ITEM"
+        raise UsageError(
+            f"cannot run {', '.join(f'{i} ({why})' for i, why in gone.items())}: {c.file} "
+            f"changed since this instance started; skip with a reason: "
+            f"runbook checklist skip {c.id} {which} --period {instance} --reason TEXT"
+        )
+    return [d for _, d in found if d is not None]
 
 
 def _run_runbook(
