@@ -51,3 +51,53 @@ def test_a_signed_checklist_run_signs_the_runs_of_its_runbook_items(
     capsys.readouterr()
     code = main(["audit", "verify", "--public-key", f"{key}.pub"])
     assert code == 0, capsys.readouterr().out
+
+
+ROLLBACK_FAILS = """
+runbook: badrb
+steps:
+  - id: first
+    run: "true"
+    rollback:
+      - run: "false"
+  - id: second
+    run: "false"
+"""
+
+
+def test_a_rollback_that_failed_makes_the_checklist_run_exit_3(workdir: Path) -> None:
+    """SPEC §5: 3 = a person must act. It outranks an item that merely failed (1), in either
+    order; was exit 1."""
+    write_runbook(workdir, "badrb", ROLLBACK_FAILS)
+    write_runbook(workdir, "failsclean", "runbook: failsclean\nsteps:\n  - {id: x, run: 'false'}\n")
+    write_checklist(
+        workdir,
+        "rbf",
+        "checklist: rbf\nperiod: daily\nitems:\n"
+        "  - {id: before, title: A failing check, check: {run: 'false'}}\n"
+        "  - {id: viarb, title: Rollback fails, runbook: badrb}\n"
+        "  - {id: after, title: Fails and rolls back, runbook: failsclean}\n",
+    )
+    assert main(["checklist", "start", "rbf", "--period", DAY]) == 0
+    assert main(["checklist", "run", "rbf", "--period", DAY, "--quiet"]) == 3
+    by_item = {r["item"]: r for r in ran(workdir / "state", "rbf")}
+    assert by_item["viarb"]["evidence"]["exit_code"] == 3
+    assert by_item["viarb"]["evidence"]["outcome"] == "rollback-failed"
+    assert by_item["after"]["evidence"]["exit_code"] == 1
+    # the clean failures alone are 1
+    assert main(["checklist", "run", "rbf", "before", "after", "--period", DAY, "--quiet"]) == 1
+
+
+def test_a_run_waiting_for_a_person_outranks_a_failed_check(workdir: Path, no_tty: None) -> None:
+    """A runbook item stopped at a manual step (no terminal) is 5, as its run is, not 1."""
+    write_runbook(workdir, "ask", "runbook: ask\nsteps:\n  - {id: a, manual: Approve it.}\n")
+    write_checklist(
+        workdir,
+        "w",
+        "checklist: w\nperiod: daily\nitems:\n"
+        "  - {id: ask, title: Waits, runbook: ask}\n"
+        "  - {id: nope, title: A failing check, check: {run: 'false'}}\n",
+    )
+    assert main(["checklist", "start", "w", "--period", DAY]) == 0
+    assert main(["checklist", "run", "w", "--period", DAY, "--quiet"]) == 5
+    assert [r["ok"] for r in ran(workdir / "state", "w")] == [False, False]

@@ -15,7 +15,7 @@ from runner.audit.journal import run_path
 from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
-from runner.errors import EXIT_FAILED, EXIT_OK, Error, UsageError
+from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, UsageError, most_serious
 from runner.format import inventory as inventory_mod
 from runner.format.model import Param, Runbook, Step
 
@@ -59,13 +59,14 @@ def run_items(
             print(f"{c.id} {instance}: no automated item left to run")
             return EXIT_OK
         chosen = _definitions(c, instance, picked)
-        failed = 0
+        codes: list[int] = []
         for item in chosen:
             print(f"== {item.id}: {item.title}", file=sys.stderr)
             if item.kind == "runbook":
-                ok, evidence = _run_runbook(item, state_dir, inventory, shared)
+                code, evidence = _run_runbook(item, state_dir, inventory, shared)
             else:
-                ok, evidence = _run_check(c, item, state_dir, inventory, shared)
+                code, evidence = _run_check(c, item, state_dir, inventory, shared)
+            ok = code == EXIT_OK
             journal.append(
                 "item.ran",
                 {
@@ -79,9 +80,15 @@ def run_items(
                     "at": cl.utc_text(now),
                 },
             )
-            failed += not ok
+            codes.append(code)
             print(f"{'ok  ' if ok else 'FAIL'} {item.id}  {evidence_text(evidence)}")
-    return EXIT_FAILED if failed else EXIT_OK
+    return most_serious(codes)
+
+
+def _failed(exc: Error) -> int:
+    """The item's code when its run raised: one that could not start (exit 2: bad params, an
+    unknown runbook) is a failed item, as a failing check is, since other items may have run."""
+    return EXIT_FAILED if exc.exit_code == EXIT_USAGE else exc.exit_code
 
 
 def _definitions(c: cl.Checklist, instance: str, items: list[cs.ItemState]) -> list[cl.Item]:
@@ -106,7 +113,8 @@ def _definitions(c: cl.Checklist, instance: str, items: list[cs.ItemState]) -> l
 
 def _run_runbook(
     item: cl.Item, state_dir: Path, inventory: str | None, shared: RunArgs
-) -> tuple[bool, dict[str, Any]]:
+) -> tuple[int, dict[str, Any]]:
+    """The item's exit code (its run's: 3 when the rollback failed, SPEC §5) and evidence."""
     from runner.commands.run import planned, start
 
     assert item.runbook is not None
@@ -118,11 +126,11 @@ def _run_runbook(
         code = start(plan, args, state_dir, saved)
     except Error as exc:  # nothing ran (bad params, unknown runbook...): the item failed
         evidence.update(error=str(exc), exit_code=exc.exit_code)
-        return False, evidence
+        return _failed(exc), evidence
     log = run_path(state_dir, plan.run_id)  # the plan names its run: no need to look for it
     if not log.is_file():
         evidence.update(exit_code=code, error="the run left no audit log")
-        return False, evidence
+        return code or EXIT_FAILED, evidence
     verdict = verify_run(log, keep=True)
     last = verdict.events[-1] if verdict.events else {}
     finished = next((e for e in reversed(verdict.events) if e["event"] == "run.finished"), last)
@@ -133,7 +141,7 @@ def _run_runbook(
         log_sha256=hashlib.sha256(log.read_bytes()).hexdigest(),
         last_hash=verdict.last_hash,
     )
-    return code == 0, evidence
+    return code, evidence
 
 
 def _context(inventory: str | None) -> dict[str, Any]:
@@ -168,7 +176,8 @@ def _run_check(
     state_dir: Path,
     inventory: str | None,
     shared: RunArgs,
-) -> tuple[bool, dict[str, Any]]:
+) -> tuple[int, dict[str, Any]]:
+    """The item's exit code (a check that does not hold is 1) and evidence."""
     from runner.commands.common import new_run_id
     from runner.commands.run import start
     from runner.execution.lifecycle import derive
@@ -183,17 +192,18 @@ def _run_check(
     try:
         inv = inventory_mod.DEFAULT
         plan = build(rb, values, inv, Catalog(), new_run_id(rb.id), Redactor(()))
-        start(plan, dataclasses.replace(shared, name=rb.id, yes=True), state_dir)
+        code = start(plan, dataclasses.replace(shared, name=rb.id, yes=True), state_dir)
     except Error as exc:  # nothing ran: say why
         evidence["error"] = f"the check did not run: {exc} (give the inventory with -i?)"
-        return False, evidence
+        return _failed(exc), evidence
     log = run_path(state_dir, plan.run_id)
     verdict = verify_run(log, keep=True)
     ran = [e for e in verdict.events if e["event"] == "step.finished"]
     outcome = next((e for e in verdict.events if e["event"] == "step.outcome"), {})
+    failed = code or EXIT_FAILED  # an interrupted check is 130, as its run is
     if not ran:
         evidence["error"] = outcome.get("reason") or "the check did not run"
-        return False, evidence
+        return failed, evidence
     last = ran[-1]
     out, err = last["stdout"], last["stderr"]
     if last.get("timed_out"):
@@ -210,4 +220,4 @@ def _run_check(
         outcome=derive(verdict.events).state,
         log_sha256=hashlib.sha256(log.read_bytes()).hexdigest(),
     )
-    return outcome.get("status") == "ok", evidence
+    return (EXIT_OK if outcome.get("status") == "ok" else failed), evidence
