@@ -3,14 +3,18 @@ most serious of its items', and each item's record says when that item ran."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 from conftest import write_runbook
 
+from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.cli import main
+from runner.commands import checklist as cmd
+from runner.commands.checklist_run import run_items
 
 DAY = "2026-11-24"
 
@@ -86,6 +90,45 @@ def test_a_rollback_that_failed_makes_the_checklist_run_exit_3(workdir: Path) ->
     assert by_item["after"]["evidence"]["exit_code"] == 1
     # the clean failures alone are 1
     assert main(["checklist", "run", "rbf", "before", "after", "--period", DAY, "--quiet"]) == 1
+
+
+def test_each_item_records_when_it_ran(workdir: Path) -> None:
+    """Was: every item.ran of one command carried the command's start time."""
+    write_checklist(
+        workdir,
+        "slow",
+        "checklist: slow\nperiod: daily\nitems:\n"
+        "  - {id: one, title: One, check: {run: 'sleep 0.3'}}\n"
+        "  - {id: two, title: Two, check: {run: 'sleep 0.3'}}\n",
+    )
+    assert main(["checklist", "start", "slow", "--period", DAY]) == 0
+    assert main(["checklist", "run", "slow", "--period", DAY, "--quiet"]) == 0
+    one, two = (r["at"] for r in ran(workdir / "state", "slow"))
+    assert one.endswith("Z") and two.endswith("Z")
+    assert one < two
+
+
+def test_an_injected_clock_still_chooses_the_instance_and_times_from_there(workdir: Path) -> None:
+    """`now` is the seam for tests at period boundaries: the times recorded go on from it."""
+    write_checklist(
+        workdir,
+        "wk",
+        "checklist: wk\nperiod: weekly\nitems: [{id: a, title: A, check: {run: 'true'}}]\n",
+    )
+    c = cl.load("wk")
+    now = dt.datetime(2027, 1, 3, 23, 59, 59, tzinfo=dt.timezone.utc)
+    instance = cl.current_period(c.period, now)
+    assert instance == "2026-W53"
+    state = workdir / "state"
+    assert cmd.start(c, instance, state, by="x", now=now) == 0
+    code = run_items(
+        c, instance, state, [], inventory=None, by="x", quiet=True, clock=cl.ticking(now)
+    )
+    assert code == 0
+    path = cs.journal_path(state, "wk", instance)
+    (rec,) = [json.loads(x) for x in path.read_text().splitlines() if '"item.ran"' in x]
+    at = dt.datetime.strptime(rec["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    assert now < at < now + dt.timedelta(seconds=30)  # the check's own run took a moment
 
 
 def test_a_run_waiting_for_a_person_outranks_a_failed_check(workdir: Path, no_tty: None) -> None:

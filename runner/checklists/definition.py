@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,14 @@ def load(ref: str) -> Checklist:
 
 def now_local() -> dt.datetime:
     return dt.datetime.now().astimezone()
+
+
+def ticking(start: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that reads `start` now and then moves on with real (monotonic) time: a command
+    given its `now` (a test standing at a period boundary) still records when each of its later
+    steps happened, and in the same order as they did."""
+    began = time.monotonic()
+    return lambda: start + dt.timedelta(seconds=time.monotonic() - began)
 
 
 def utc_text(when: dt.datetime) -> str:

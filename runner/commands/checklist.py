@@ -35,6 +35,7 @@ from runner.termsafe import neutralise
 
 def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | None = None) -> int:
     when = now or cl.now_local()
+    clock = cl.ticking(when)  # `when` picks the instance; the clock times what happens after
     action = args.checklist_command
     if action == "due":
         return due(state_dir, now=when, as_json=args.json or args.format == "json")
@@ -46,7 +47,7 @@ def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | No
     if action == "run":
         return run_items(
             c, instance, state_dir, args.items, inventory=args.inventory, by=args.by,
-            yes=args.yes, quiet=args.quiet, now=when, signing_key=key,
+            yes=args.yes, quiet=args.quiet, clock=clock, signing_key=key,
         )  # fmt: skip
     if action == "sign":
         return sign(

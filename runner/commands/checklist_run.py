@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ def run_items(
     by: str | None,
     yes: bool = False,
     quiet: bool = False,
-    now: dt.datetime,
+    clock: Callable[[], dt.datetime],
     signing_key: str | None = None,
 ) -> int:
     from runner.commands.run import RunArgs
@@ -77,7 +78,7 @@ def run_items(
                     "evidence_sha256": cs.evidence_hash(evidence),
                     "checklist_sha256": c.sha256,
                     "by": who(by),
-                    "at": cl.utc_text(now),
+                    "at": cl.utc_text(clock()),  # when this item finished, not the command
                 },
             )
             codes.append(code)
