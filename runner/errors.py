@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -11,6 +12,23 @@ EXIT_ROLLBACK_FAILED = 3  # a rollback failed or was incomplete: a person must a
 EXIT_AUDIT = 4  # audit verification failed
 EXIT_WAITING = 5  # at a manual step with no terminal: `runbook resume RUN_ID --confirm STEP`
 EXIT_INTERRUPTED = 130
+
+# One command that starts several runs (`checklist run`) exits with the most serious of their
+# codes, in this order: hosts left half-changed first (a person must act), then an audit trail
+# that does not hold, a run cut short, a run waiting for a person, a clean failure, nothing run.
+SEVERITY = (
+    EXIT_ROLLBACK_FAILED,
+    EXIT_AUDIT,
+    EXIT_INTERRUPTED,
+    EXIT_WAITING,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    EXIT_OK,
+)
+
+
+def most_serious(codes: Iterable[int]) -> int:
+    return min(codes, key=SEVERITY.index, default=EXIT_OK)
 
 
 class Error(Exception):

@@ -269,12 +269,27 @@ def test_periods_at_boundaries(when: str, period: str, expected: str) -> None:
         ("monthly", "2026-13"),
         ("quarterly", "2026-Q5"),
         ("daily", "2026-02-30"),
+        ("daily", "2026-W48-1"),  # an ISO week date: the same day under a second name
+        ("daily", "2026-328"),  # an ordinal date
+        ("daily", "2026-11-2\u0664"),  # a digit, but not an ASCII one
+        ("weekly", "2026-W48-1"),
         ("once", "../escape"),
+        ("once", "INC-1\n"),
     ],
 )
 def test_impossible_periods_are_refused(period: str, bad: str) -> None:
     with pytest.raises(UsageError, match="is not a"):
         cl.check_instance(period, bad)
+
+
+def test_a_daily_period_has_one_name(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`2026-W48-1` is 2026-11-23 as an ISO week date: it was accepted, a second instance for
+    that day under a name `due` never looks at."""
+    write_checklist(workdir, "d", "checklist: d\nperiod: daily\nitems: [{id: a, title: A}]\n")
+    assert cli("start", "d", "--period", "2026-W48-1") == 2
+    err = capsys.readouterr().err
+    assert "expected YYYY-MM-DD" in err and "Traceback" not in err
+    assert not (workdir / "state" / "checklists").exists()
 
 
 def _due(state: Path, when: str, capsys: pytest.CaptureFixture[str]) -> set[str]:

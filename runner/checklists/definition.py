@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,6 @@ from runner.format.source import load_file
 from runner.format.suggest import did_you_mean
 
 PERIODS = ("daily", "weekly", "monthly", "quarterly", "once")
-_ONCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,14 @@ class Checklist:
     sha256: str
     description: str = ""
 
-    def item(self, item_id: str) -> Item:
-        for it in self.items:
-            if it.id == item_id:
-                return it
-        known = ", ".join(i.id for i in self.items)
-        raise UsageError(f"checklist '{self.id}' has no item '{item_id}' (items: {known})")
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(it.id for it in self.items)
+
+    def definition(self, item_id: str) -> Item | None:
+        """The file's item `item_id`, if the file (as it is now) has one. Which items an instance
+        has is the instance's (state.Instance.item); the file says how they run."""
+        return next((it for it in self.items if it.id == item_id), None)
 
 
 def resolve(ref: str) -> Path:
@@ -152,6 +155,14 @@ def now_local() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
 
+def ticking(start: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that reads `start` now and then moves on with real (monotonic) time: a command
+    given its `now` (a test standing at a period boundary) still records when each of its later
+    steps happened, and in the same order as they did."""
+    began = time.monotonic()
+    return lambda: start + dt.timedelta(seconds=time.monotonic() - began)
+
+
 def utc_text(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -171,31 +182,41 @@ def current_period(period: str, now: dt.datetime) -> str:
     raise UsageError("a once-only checklist has no current period: give --period NAME")
 
 
+# The one name of each period kind's instances (what current_period writes), as a pattern, the
+# form people are told, and an example. Only this form: date.fromisoformat also reads 2026-W48-1
+# as 2026-11-23, which made a second daily instance of one day under a name `due` never checks.
+_FORMS = {
+    "daily": (r"([0-9]{4})-([0-9]{2})-([0-9]{2})", "YYYY-MM-DD", "2026-11-24"),
+    "weekly": (r"([0-9]{4})-W([0-9]{2})", "YYYY-Www, an ISO week", "2026-W48"),
+    "monthly": (r"([0-9]{4})-([0-9]{2})", "YYYY-MM", "2026-11"),
+    "quarterly": (r"([0-9]{4})-Q([1-4])", "YYYY-Qn", "2026-Q4"),
+    "once": (
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}",
+        "a name of letters, digits, . _ -",
+        "INC-20261124-1430",
+    ),
+}
+
+
 def check_instance(period: str, name: str) -> str:
-    """Refuse an instance name that is not a real period of this kind (2026-W54, 2026-13...)."""
+    """Refuse an instance name that is not the canonical name of a real period of this kind
+    (2026-W54, 2026-13, 2026-02-30, 2026-W48-1 for a day...)."""
+    pattern, form, example = _FORMS[period]
+    m = re.fullmatch(pattern, name)
+    if m is None or not _real(period, [int(g) for g in m.groups()]):
+        raise UsageError(f"'{name}' is not a {period} period: expected {form} (e.g. {example})")
+    return name
+
+
+def _real(period: str, n: list[int]) -> bool:
+    """Whether a well-formed name's numbers name a real period (no 2026-02-30, 2027-W53)."""
     try:
         if period == "daily":
-            dt.date.fromisoformat(name)
-            ok = len(name) == 10
+            dt.date(n[0], n[1], n[2])
         elif period == "weekly":
-            m = re.fullmatch(r"(\d{4})-W(\d{2})", name)
-            ok = bool(m) and dt.date.fromisocalendar(int(m[1]), int(m[2]), 1) is not None  # type: ignore[index]
+            dt.date.fromisocalendar(n[0], n[1], 1)
         elif period == "monthly":
-            m = re.fullmatch(r"(\d{4})-(\d{2})", name)
-            ok = bool(m) and 1 <= int(m[2]) <= 12  # type: ignore[index]
-        elif period == "quarterly":
-            ok = re.fullmatch(r"\d{4}-Q[1-4]", name) is not None
-        else:
-            ok = _ONCE_NAME.match(name) is not None
+            dt.date(n[0], n[1], 1)
     except ValueError:
-        ok = False
-    if not ok:
-        example = {
-            "daily": "2026-11-24",
-            "weekly": "2026-W48",
-            "monthly": "2026-11",
-            "quarterly": "2026-Q4",
-            "once": "INC-20261124-1430 (letters, digits, . _ -)",
-        }[period]
-        raise UsageError(f"'{name}' is not a {period} period (e.g. {example})")
-    return name
+        return False
+    return True

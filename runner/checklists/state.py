@@ -11,6 +11,7 @@ the state can be rebuilt from the log alone, even after the checklist file has c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,22 @@ class Instance:
     started: dict[str, Any]
     items: dict[str, ItemState]
     completed: dict[str, Any] | None = None
+
+    def item(self, item_id: str, in_file: Container[str] = ()) -> ItemState:
+        """The instance's item `item_id`: the items it started with are its items, whatever the
+        checklist file says now. `in_file`: the file's item ids, to say why an id is unknown."""
+        found = self.items.get(item_id)
+        if found is None:
+            added = (
+                ": it was added to the checklist file after this instance started"
+                if item_id in in_file
+                else ""
+            )
+            raise UsageError(
+                f"{self.checklist} {self.instance} has no item '{item_id}'{added} "
+                f"(items: {', '.join(self.items)})"
+            )
+        return found
 
     @property
     def pending_required(self) -> list[str]:

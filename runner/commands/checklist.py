@@ -35,6 +35,7 @@ from runner.termsafe import neutralise
 
 def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | None = None) -> int:
     when = now or cl.now_local()
+    clock = cl.ticking(when)  # `when` picks the instance; the clock times what happens after
     action = args.checklist_command
     if action == "due":
         return due(state_dir, now=when, as_json=args.json or args.format == "json")
@@ -46,7 +47,7 @@ def dispatch(args: argparse.Namespace, state_dir: Path, *, now: dt.datetime | No
     if action == "run":
         return run_items(
             c, instance, state_dir, args.items, inventory=args.inventory, by=args.by,
-            yes=args.yes, quiet=args.quiet, now=when, signing_key=key,
+            yes=args.yes, quiet=args.quiet, clock=clock, signing_key=key,
         )  # fmt: skip
     if action == "sign":
         return sign(
@@ -123,25 +124,24 @@ def sign(
     signing_key: str | None = None,
     ssh_key: str | None = None,
 ) -> int:
-    item = c.item(item_id)
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
-        st = inst.items[item.id]
+        st = inst.item(item_id, c.ids)
         wanted = meaning or st.meaning or "performed"
         if st.state == "failed":
             raise UsageError(
-                f"{item.id} failed ({evidence_text(st.evidence or {})}); re-run it "
-                f"(runbook checklist run {c.id} {item.id}) or skip it with a reason"
+                f"{st.id} failed ({evidence_text(st.evidence or {})}); re-run it "
+                f"(runbook checklist run {c.id} {st.id}) or skip it with a reason"
             )
         if st.kind != "manual" and st.evidence is None and st.state != "skipped":
-            raise UsageError(f"{item.id} has not run yet: runbook checklist run {c.id} {item.id}")
+            raise UsageError(f"{st.id} has not run yet: runbook checklist run {c.id} {st.id}")
         actor = current_actor()
         record = signed_record(
             {
                 "vouches": "item.signed",
                 "checklist": c.id,
                 "instance": instance,
-                "item": item.id,
+                "item": st.id,
                 "user": actor["user"],
                 "host": actor["host"],
                 "at": cl.utc_text(now),
@@ -155,13 +155,13 @@ def sign(
         signer = record["by"]
         if st.second_person and st.performer == signer and wanted == st.meaning:
             raise UsageError(
-                f"{item.id} needs a second person: {signer} performed it and cannot also sign "
+                f"{st.id} needs a second person: {signer} performed it and cannot also sign "
                 f"it as {wanted}"
             )
         journal.append("item.signed", record)
-    after = read(cs.journal_path(state_dir, c.id, instance)).items[item.id]
+    after = read(cs.journal_path(state_dir, c.id, instance)).items[st.id]
     print(
-        f"{item.id}: signed by {label(record)} ({wanted}); now {after.state} {after.waiting}".rstrip()
+        f"{st.id}: signed by {label(record)} ({wanted}); now {after.state} {after.waiting}".rstrip()
     )
     return EXIT_OK
 
@@ -177,11 +177,11 @@ def skip(
     now: dt.datetime,
     signing_key: str | None = None,
 ) -> int:
-    item = c.item(item_id)
     if not reason.strip():
         raise UsageError("a skip needs a reason")
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
+        item = inst.item(item_id, c.ids)
         journal.append(
             "item.skipped",
             {"item": item.id, "reason": reason, "by": who(by), "at": cl.utc_text(now)},

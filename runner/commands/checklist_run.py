@@ -3,20 +3,25 @@ as evidence (a run's id and log hash; a check's exit code, output digests and ta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.audit.chain import verify_run
 from runner.audit.journal import run_path
 from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
-from runner.errors import EXIT_FAILED, EXIT_OK, Error, UsageError
+from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, UsageError, most_serious
 from runner.format import inventory as inventory_mod
 from runner.format.model import Param, Runbook, Step
+
+if TYPE_CHECKING:
+    from runner.commands.run import RunArgs
 
 TAIL = 2000  # characters of a check's output kept in the journal; the digest covers all of it
 
@@ -31,31 +36,38 @@ def run_items(
     by: str | None,
     yes: bool = False,
     quiet: bool = False,
-    now: dt.datetime,
+    clock: Callable[[], dt.datetime],
     signing_key: str | None = None,
 ) -> int:
+    from runner.commands.run import RunArgs
+
+    # what every run this command starts shares with the command's own records (who, the
+    # signing key): set once here, so that no kind of item can leave its run unsigned
+    shared = RunArgs(name="", yes=yes, quiet=quiet, operator=who(by), signing_key=signing_key)
     with open_instance(c, instance, state_dir, signing_key) as (journal, inst):
         ensure_open(inst)
         if only:
-            chosen = [c.item(i) for i in only]
-            manual = [i.id for i in chosen if i.kind == "manual"]
+            picked = [inst.item(i, c.ids) for i in only]
+            manual = [i.id for i in picked if i.kind == "manual"]
             if manual:
                 raise UsageError(f"nothing to run for {', '.join(manual)}: a person signs them")
         else:
-            chosen = [
-                i for i in c.items
-                if i.kind != "manual" and inst.items[i.id].state not in ("done", "skipped")
+            picked = [
+                i for i in inst.items.values()
+                if i.kind != "manual" and i.state not in ("done", "skipped")
             ]  # fmt: skip
-        if not chosen:
+        if not picked:
             print(f"{c.id} {instance}: no automated item left to run")
             return EXIT_OK
-        failed = 0
+        chosen = _definitions(c, instance, picked)
+        codes: list[int] = []
         for item in chosen:
             print(f"== {item.id}: {item.title}", file=sys.stderr)
             if item.kind == "runbook":
-                ok, evidence = _run_runbook(item, state_dir, inventory, by, yes, quiet)
+                code, evidence = _run_runbook(item, state_dir, inventory, shared)
             else:
-                ok, evidence = _run_check(c, item, state_dir, inventory, quiet, signing_key)
+                code, evidence = _run_check(c, item, state_dir, inventory, shared)
+            ok = code == EXIT_OK
             journal.append(
                 "item.ran",
                 {
@@ -66,36 +78,60 @@ def run_items(
                     "evidence_sha256": cs.evidence_hash(evidence),
                     "checklist_sha256": c.sha256,
                     "by": who(by),
-                    "at": cl.utc_text(now),
+                    "at": cl.utc_text(clock()),  # when this item finished, not the command
                 },
             )
-            failed += not ok
+            codes.append(code)
             print(f"{'ok  ' if ok else 'FAIL'} {item.id}  {evidence_text(evidence)}")
-    return EXIT_FAILED if failed else EXIT_OK
+    return most_serious(codes)
+
+
+def _failed(exc: Error) -> int:
+    """The item's code when its run raised: one that could not start (exit 2: bad params, an
+    unknown runbook) is a failed item, as a failing check is, since other items may have run."""
+    return EXIT_FAILED if exc.exit_code == EXIT_USAGE else exc.exit_code
+
+
+def _definitions(c: cl.Checklist, instance: str, items: list[cs.ItemState]) -> list[cl.Item]:
+    """How the instance's items run, read from the checklist file as it is now. The instance
+    fixed which items there are, and their kinds, when it started; an item the file no longer
+    defines as it was cannot run (before anything runs: exit 2), but it can be skipped."""
+    found = [(it, c.definition(it.id)) for it in items]
+    gone = {
+        it.id: "no longer in the file" if d is None else f"now a {d.kind} item, was a {it.kind}"
+        for it, d in found
+        if d is None or d.kind != it.kind
+    }
+    if gone:
+        which = next(iter(gone)) if len(gone) == 1 else "ITEM"
+        raise UsageError(
+            f"cannot run {', '.join(f'{i} ({why})' for i, why in gone.items())}: {c.file} "
+            f"changed since this instance started; skip with a reason: "
+            f"runbook checklist skip {c.id} {which} --period {instance} --reason TEXT"
+        )
+    return [d for _, d in found if d is not None]
 
 
 def _run_runbook(
-    item: cl.Item, state_dir: Path, inventory: str | None, by: str | None, yes: bool, quiet: bool
-) -> tuple[bool, dict[str, Any]]:
-    from runner.commands.run import RunArgs, planned, start
+    item: cl.Item, state_dir: Path, inventory: str | None, shared: RunArgs
+) -> tuple[int, dict[str, Any]]:
+    """The item's exit code (its run's: 3 when the rollback failed, SPEC §5) and evidence."""
+    from runner.commands.run import planned, start
 
     assert item.runbook is not None
     params = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in item.with_]
     evidence: dict[str, Any] = {"runbook": item.runbook, "params": dict(item.with_)}
-    args = RunArgs(
-        name=item.runbook, params=params, inventory=inventory, yes=yes, quiet=quiet,
-        operator=who(by),
-    )  # fmt: skip
+    args = dataclasses.replace(shared, name=item.runbook, params=params, inventory=inventory)
     try:
         plan, saved = planned(args, state_dir)
         code = start(plan, args, state_dir, saved)
     except Error as exc:  # nothing ran (bad params, unknown runbook...): the item failed
         evidence.update(error=str(exc), exit_code=exc.exit_code)
-        return False, evidence
+        return _failed(exc), evidence
     log = run_path(state_dir, plan.run_id)  # the plan names its run: no need to look for it
     if not log.is_file():
         evidence.update(exit_code=code, error="the run left no audit log")
-        return False, evidence
+        return code or EXIT_FAILED, evidence
     verdict = verify_run(log, keep=True)
     last = verdict.events[-1] if verdict.events else {}
     finished = next((e for e in reversed(verdict.events) if e["event"] == "run.finished"), last)
@@ -106,7 +142,7 @@ def _run_runbook(
         log_sha256=hashlib.sha256(log.read_bytes()).hexdigest(),
         last_hash=verdict.last_hash,
     )
-    return code == 0, evidence
+    return code, evidence
 
 
 def _context(inventory: str | None) -> dict[str, Any]:
@@ -140,11 +176,11 @@ def _run_check(
     item: cl.Item,
     state_dir: Path,
     inventory: str | None,
-    quiet: bool,
-    signing_key: str | None = None,
-) -> tuple[bool, dict[str, Any]]:
+    shared: RunArgs,
+) -> tuple[int, dict[str, Any]]:
+    """The item's exit code (a check that does not hold is 1) and evidence."""
     from runner.commands.common import new_run_id
-    from runner.commands.run import RunArgs, start
+    from runner.commands.run import start
     from runner.execution.lifecycle import derive
     from runner.format.loader import Catalog
     from runner.format.redact import Redactor
@@ -157,17 +193,18 @@ def _run_check(
     try:
         inv = inventory_mod.DEFAULT
         plan = build(rb, values, inv, Catalog(), new_run_id(rb.id), Redactor(()))
-        start(plan, RunArgs(name=rb.id, quiet=quiet, yes=True, signing_key=signing_key), state_dir)
+        code = start(plan, dataclasses.replace(shared, name=rb.id, yes=True), state_dir)
     except Error as exc:  # nothing ran: say why
         evidence["error"] = f"the check did not run: {exc} (give the inventory with -i?)"
-        return False, evidence
+        return _failed(exc), evidence
     log = run_path(state_dir, plan.run_id)
     verdict = verify_run(log, keep=True)
     ran = [e for e in verdict.events if e["event"] == "step.finished"]
     outcome = next((e for e in verdict.events if e["event"] == "step.outcome"), {})
+    failed = code or EXIT_FAILED  # an interrupted check is 130, as its run is
     if not ran:
         evidence["error"] = outcome.get("reason") or "the check did not run"
-        return False, evidence
+        return failed, evidence
     last = ran[-1]
     out, err = last["stdout"], last["stderr"]
     if last.get("timed_out"):
@@ -184,4 +221,4 @@ def _run_check(
         outcome=derive(verdict.events).state,
         log_sha256=hashlib.sha256(log.read_bytes()).hexdigest(),
     )
-    return outcome.get("status") == "ok", evidence
+    return (EXIT_OK if outcome.get("status") == "ok" else failed), evidence
