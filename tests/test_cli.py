@@ -153,3 +153,18 @@ def test_an_empty_run_log_is_a_crash_at_its_start_not_a_forgery(
     (workdir / "state" / "runs" / "20261130T000000Z-one-000000.jsonl").touch()
     capsys.readouterr()
     assert main(["audit", "verify"]) == 0, capsys.readouterr().out
+
+
+def test_validate_json_is_one_document_with_every_problem_placed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "good", "runbook: good\nsteps: [{id: a, run: 'true'}]\n")
+    write_runbook(workdir, "bad", "runbook: bad\nsteps:\n  - {id: a, rum: 'true'}\n")
+    assert main(["validate", "--json"]) == 2
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["valid"] == ["runbooks/good.yaml"]
+    places = [(p["file"], p["line"], p["col"], p["path"]) for p in doc["problems"]]
+    assert ("runbooks/bad.yaml", 3, 13, "steps[0].rum") in places
+    assert all(p["message"] for p in doc["problems"])
+    assert err == ""

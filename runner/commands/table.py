@@ -37,7 +37,7 @@ def _list(args: argparse.Namespace, state: Path) -> int:
 def _validate(args: argparse.Namespace, state: Path) -> int:
     from runner.commands.validate import validate
 
-    return validate(args.files, inventory=args.inventory)
+    return validate(args.files, inventory=args.inventory, as_json=args.json)
 
 
 def _show(args: argparse.Namespace, state: Path) -> int:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from runner.checklists import definition as checklist_mod
@@ -12,8 +14,12 @@ from runner.format.loader import Catalog, discover
 from runner.format.source import load_file
 
 
-def validate(refs: list[str], *, inventory: str | Sequence[str] | None = None) -> int:
-    """Report every problem of every runbook and checklist at once; exit 2 if there is any."""
+def validate(
+    refs: list[str], *, inventory: str | Sequence[str] | None = None, as_json: bool = False
+) -> int:
+    """Report every problem of every runbook and checklist at once; exit 2 if there is any.
+    `--json`: one document on stdout, `{"ok", "valid": [files], "problems": [{file, line, col,
+    path, message}]}`, for editors and CI."""
     known: set[str] = set()
     if inventory:
         known = inventory_mod.load(inventory).all_var_names()
@@ -30,21 +36,30 @@ def validate(refs: list[str], *, inventory: str | Sequence[str] | None = None) -
         return EXIT_USAGE
     catalog = Catalog()
     problems: list[Problem] = []
+    valid: list[str] = []
     for ref in targets:
         try:
             if _is_checklist(ref):
-                problems += _checklist(ref, catalog)
+                found = _checklist(ref, catalog)
+                problems += found
+                valid += [] if found else [ref]
             else:
                 rb = catalog.load_checked(ref, known)
-                print(f"ok  {rb.file}")
+                valid.append(rb.file)
+                if not as_json:
+                    print(f"ok  {rb.file}")
         except InvalidInput as exc:
             problems += exc.problems
     if not refs:
         problems += _policy()
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        print(f"{len(problems)} problem(s)", file=sys.stderr)
+    if as_json:
+        found = [{**asdict(p.location), "message": p.message} for p in problems]
+        print(json.dumps({"ok": not problems, "valid": valid, "problems": found}, indent=2))
+    else:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} problem(s)", file=sys.stderr)
     return EXIT_USAGE if problems else EXIT_OK
 
 
