@@ -248,3 +248,23 @@ def test_an_approval_the_ledger_does_not_vouch_for_does_not_count(
     assert "FAILED at record 1" in out  # alice's approval, sealed without a key
     assert main(["audit", "verify"]) == 0  # without a key, unsealed records are only reported
     assert "not vouched for by the ledger: record(s) 2" in capsys.readouterr().out
+
+
+def test_check_with_out_prints_and_saves_the_plan_too(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: `plan --check -o FILE` ran the checks, exit 0, and printed and saved no plan."""
+    write_runbook(
+        workdir,
+        "chk",
+        "runbook: chk\nsteps:\n  - {id: look, run: echo looked, safe: true}\n"
+        "  - {id: change, run: touch changed}\n",
+    )
+    plan = workdir / "plan.json"
+    assert main(["plan", "chk", "--check", "-o", str(plan)]) == 0
+    out = capsys.readouterr().out
+    assert "plan: chk" in out and "run: touch changed" in out  # the rendered plan
+    assert "look: ok" in out and "change: not run (not marked safe)" in out  # and the checks
+    assert not (workdir / "changed").exists()
+    assert main(["run", "--plan", str(plan)]) == 0  # the saved plan runs
+    assert (workdir / "changed").exists()
