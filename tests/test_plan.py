@@ -90,7 +90,7 @@ def test_one_character_edit_of_the_runbook_is_refused(
 
 def test_a_changed_param_is_refused(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret", "-p", "version=3.0"]) == 2
-    assert "params come from the plan" in capsys.readouterr().err
+    assert "refusing -p version with --plan" in capsys.readouterr().err
 
 
 def test_a_changed_inventory_is_refused(
@@ -268,3 +268,32 @@ def test_check_with_out_prints_and_saves_the_plan_too(
     assert not (workdir / "changed").exists()
     assert main(["run", "--plan", str(plan)]) == 0  # the saved plan runs
     assert (workdir / "changed").exists()
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--limit", "local"],
+        ["-i", "inv.yaml"],
+        ["-e", "version=9.9"],
+        ["--params", "params.yaml"],
+        ["-p", "version=9.9"],
+        ["--from", "auth"],
+    ],
+)
+@pytest.mark.parametrize("list_hosts", [False, True])
+def test_an_option_that_would_change_what_runs_is_refused_with_a_plan(
+    planned: Path,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+    list_hosts: bool,
+) -> None:
+    """Was: --limit, -i and -e were silently ignored (exit 0, every host of the plan ran)."""
+    (workdir / "params.yaml").write_text("version: '9.9'\n")
+    also = ["--list-hosts"] if list_hosts else []
+    capsys.readouterr()
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret", *option, *also]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing {option[0]}" in err and "comes from the plan" in err
+    assert not (workdir / "app" / "deployed").exists()

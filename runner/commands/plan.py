@@ -93,7 +93,10 @@ def show_saved(path: str, *, fmt: str = "text") -> int:
 def list_hosts(a: RunArgs) -> int:
     """`run --list-hosts`: the hosts the run would touch, from the plan it would execute."""
     if a.plan_file:
+        from runner.commands.run import refuse_overrides
+
         data = planfile.load(Path(a.plan_file))
+        refuse_overrides(a, data)
         hosts = [h for batch in data["plan"]["batches"] for h in batch]
         return _print_hosts(data["runbook"], hosts)
     runbook, targets = target_hosts(a.name, a.inventory, a.limit)

@@ -216,20 +216,47 @@ def _shipper(state_dir: Path, journal: Path) -> LiveShipper | None:
     return ship.live(state_dir, journal)
 
 
+def secret_params(saved: dict[str, Any]) -> set[str]:
+    """The names of a saved plan's secret params: the only values given again with it (-p)."""
+    return {k for k, v in saved["params"].items() if isinstance(v, dict)}
+
+
+# The options a saved plan fixes (RunArgs field -> option): each would change what runs, so with
+# --plan giving one is refused, never ignored (--limit, -i and -e were: exit 0, every host of
+# the plan ran). -p is refused but for secret params, which the plan holds only as HMACs.
+_PLAN_FIXES = {
+    "params_file": "--params",
+    "inventory": "-i/--inventory",
+    "extra": "-e/--extra-vars",
+    "limit": "--limit",
+    "from_step": "--from",
+}
+
+
+def refuse_overrides(a: RunArgs, saved: dict[str, Any]) -> None:
+    """Exit 2 naming every option given with --plan that would change what runs (the values
+    are not repeated: -e may carry anything)."""
+    secret = secret_params(saved)
+    given = [f"-p {n}" for x in a.params if (n := x.partition("=")[0]) not in secret]
+    given += [flag for attr, flag in _PLAN_FIXES.items() if getattr(a, attr)]
+    if given:
+        raise UsageError(
+            f"refusing {', '.join(given)} with --plan: what runs comes from the plan (params, "
+            "inventory, hosts, steps; only secret params are given again, with -p); make and "
+            "review a new plan to change it"
+        )
+
+
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
     """Rebuild the plan from the saved plan's own inputs; refuse (exit 2) if any changed."""
     saved = planfile.load(Path(a.plan_file or ""))
     if a.name and a.name not in (saved["runbook"], saved["runbook_file"]):
         raise UsageError(f"the plan is for runbook '{saved['runbook']}', not '{a.name}'")
-    secret_names = {k for k, v in saved["params"].items() if isinstance(v, dict)}
+    refuse_overrides(a, saved)
+    secret_names = secret_params(saved)
     given = [
         f"{k}={v}" for k, v in saved["params"].items() if k not in secret_names and v is not None
     ]
-    extra = [x for x in a.params if x.partition("=")[0] not in secret_names]
-    if extra or a.params_file:
-        raise UsageError(
-            "with --plan, params come from the plan; only secret params may be given (-p)"
-        )
     given += a.params
     inv = saved["inventory"]
     plan = prepare(
