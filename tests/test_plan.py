@@ -297,3 +297,66 @@ def test_an_option_that_would_change_what_runs_is_refused_with_a_plan(
     err = capsys.readouterr().err
     assert f"refusing {option[0]}" in err and "comes from the plan" in err
     assert not (workdir / "app" / "deployed").exists()
+
+
+ONCE = "runbook: once\nsteps: [{id: a, run: 'echo ran >> out'}]\n"
+
+
+def _used(workdir: Path) -> list[dict[str, object]]:
+    ledger = workdir / "state" / "ledger.jsonl"
+    lines = ledger.read_text().splitlines() if ledger.exists() else []
+    return [e for e in map(json.loads, lines) if e["event"] == "plan.used"]
+
+
+def test_a_run_refused_by_the_runbook_lock_does_not_use_up_the_plan(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: the plan's use was recorded before the lock was taken; the refused run (exit 2,
+    nothing ran) used it up, and the ledger named a run that has no log."""
+    import socket
+    import subprocess
+
+    from runner.execution.locks import lock_path
+
+    write_runbook(workdir, "once", ONCE)
+    plan = workdir / "plan.json"
+    assert main(["plan", "once", "-o", str(plan)]) == 0
+    holder = subprocess.Popen(["sleep", "60"])  # another run holds the lock: it is alive
+    try:
+        stat = Path(f"/proc/{holder.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        lock = lock_path(workdir / "state", "once", ["local"])
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = {"machine": socket.gethostname(), "user": "x", "run_id": "other", "since": "now"}
+        lock.write_text(
+            json.dumps({**fields, "pid": holder.pid, "boot": boot, "started": int(stat[19])})
+        )
+        capsys.readouterr()
+        assert main(["run", "--plan", str(plan)]) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (workdir / "out").exists() and _used(workdir) == []
+    assert main(["run", "--plan", str(plan)]) == 0  # the holder is gone: its lock is taken over
+    assert (workdir / "out").read_text() == "ran\n"
+    assert main(["run", "--plan", str(plan)]) == 2  # and it still runs once
+    assert "was already used by run" in capsys.readouterr().err
+    assert main(["audit", "verify"]) == 0
+
+
+def test_a_run_refused_for_a_bad_signing_key_does_not_use_up_the_plan(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "once", ONCE)
+    plan = workdir / "plan.json"
+    assert main(["plan", "once", "-o", str(plan)]) == 0
+    (workdir / "bad.key").write_text("not a key\n")
+    capsys.readouterr()
+    assert main(["--signing-key", str(workdir / "bad.key"), "run", "--plan", str(plan)]) == 2
+    assert "signing key" in capsys.readouterr().err
+    assert not (workdir / "out").exists() and _used(workdir) == []
+    assert main(["run", "--plan", str(plan)]) == 0
+    (used,) = _used(workdir)
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    assert used["run"] == log.stem  # the ledger names the run that used it, and it has a log

@@ -99,8 +99,14 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     from runner.planning import planuse
 
-    planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
-    return execute(plan, state_dir, "run.started", started, options, a)
+    executor = planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
+    claim = None
+    if saved is not None and executor is not None:
+
+        def claim() -> None:
+            planuse.claim(state_dir, saved, executor)
+
+    return execute(plan, state_dir, "run.started", started, options, a, claim=claim)
 
 
 def confirmation(
@@ -146,13 +152,16 @@ def execute(
     by_person: bool = False,
     also: Subscriber | None = None,
     screen: TextIO | None = None,
+    claim: Callable[[], None] | None = None,
 ) -> int:
     """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback.
 
     `current` is the run's state before this command (lifecycle.derive); the command opens
     with a transition to running (or rolling-back, for `rollback_only`). `requested`: a person
     asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
-    `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
+    `also` subscribes to the events too (plan --check's report); `screen`: the console's stream.
+    `claim` records a saved plan's use (planuse.claim): last of what may refuse (exit 2) before
+    the run's first record, under the run lock, so that a refusal does not use the plan up."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     options.vouch = _vouching(plan, a.ssh_key)
     # RUNBOOK_SHIP_TO: records leave as they are written
@@ -161,6 +170,8 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
+        if claim is not None:
+            claim()
         journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
         first = journal.seq + 1
         console = Console(screen, show_output=not a.quiet)

@@ -5,6 +5,8 @@
 - `author` (outside the hash: it signs it) is the plan's maker, signed with `--ssh-key`.
 - Executing records `plan.used` in the ledger under its lock, after checking that no earlier
   entry used the same plan: a second `run --plan` of it is refused, even from another shell.
+  The run records it once it holds its run lock and its signing key (`claim`), so a run
+  refused before it starts does not use the plan up.
 - With a policy rule for the runbook, `run --plan` counts only approvals signed by principals of
   the rule's groups over this plan's hash, and (separation of duties) never the author's or the
   executor's, who must differ too. Runbooks with `change: emergency` need none: their runs wait
@@ -131,11 +133,14 @@ def gate(
     *,
     key: str | None,
     operator: str | None,
-) -> None:
+) -> dict[str, Any] | None:
     """Everything the policy asks before a run starts; exit 2 naming what is missing.
 
     Without a saved plan: refused when the runbook's rule needs approvals (not an emergency).
-    With one: fresh, approved as the rule says, and claimed in the ledger (used once).
+    With one: fresh and approved as the rule says; returns the executor's record, which the
+    run `claim`s once nothing but the run itself can refuse (under its lock, its key loaded):
+    claimed here, a run the lock or a bad key then refused used the plan up, and the ledger
+    named a run that never had a log.
     """
     from runner.audit import identity
     from runner.audit.policy import load
@@ -151,7 +156,7 @@ def gate(
                 f"({policy.file}): save a plan (runbook plan -o), have it approved, "
                 "run it with --plan"
             )
-        return
+        return None
     check_fresh(saved, policy)
     fields = {
         "vouches": USED,
@@ -163,4 +168,4 @@ def gate(
     if needed and rule is not None:
         approvals = read_approvals(approvals_path(state_dir, saved["plan_hash"]))
         require_approvals(policy, rule, saved, approvals, executor)
-    claim(state_dir, saved, executor)
+    return executor
