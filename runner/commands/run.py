@@ -99,7 +99,9 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     from runner.planning import planuse
 
-    executor = planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
+    executor = planuse.gate(
+        state_dir, plan, saved, key=a.ssh_key, operator=a.operator, signing_key=a.signing_key
+    )
     claim = None
     if saved is not None and executor is not None:
 

@@ -141,7 +141,9 @@ def save(
     data = body(plan, state_dir)
     if expires is not None:
         data["expires"] = expires
-    data["created"] = now()
+    # inside the hash, as `expires` is (`created`, outside it, can be edited): no approval of the
+    # plan can be dated before it (planuse.dating)
+    data["made"] = data["created"] = now()
     data["created_by"] = current_actor()
     data["plan_hash"] = digest(data)
     signed = author(data["plan_hash"]) if author else None
