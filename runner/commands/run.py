@@ -77,6 +77,7 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         "runbook": rb.id,
         "file": rb.file,
         "runbook_sha256": rb.sha256,
+        "files": planfile.files(plan),  # called runbooks too: resume and rollback compare them
         "tool_version": __version__,
         "params": {k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
         "inventory": planfile.inventory_record(plan),

@@ -64,8 +64,9 @@ def _sync_dir(where: Path) -> None:
         os.close(fd)
 
 
-def _files(plan: Plan) -> dict[str, str]:
-    """Every runbook file the plan uses, by path, with its SHA-256."""
+def files(plan: Plan) -> dict[str, str]:
+    """Every runbook file the plan uses, by path, with its SHA-256 (the top-level one and every
+    one it calls): what a saved plan and a run's `run.started` record, and resume compares."""
     out = {plan.runbook.file: plan.runbook.sha256}
     for steps in plan.steps.values():
         stack = list(steps)
@@ -102,7 +103,7 @@ def body(plan: Plan, state_dir: Path) -> dict[str, Any]:
         "tool_version": __version__,
         "runbook": plan.runbook.id,
         "runbook_file": plan.runbook.file,
-        "files": _files(plan),
+        "files": files(plan),
         "inventory": inventory_record(plan),
         "params": _params(plan, _key(state_dir)),
         "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
