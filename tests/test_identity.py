@@ -3,6 +3,7 @@ how many, and never the plan's author or its executor; plans run once and expire
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -131,11 +132,14 @@ def test_an_approval_of_another_plan_copied_over_does_not_count(
         if k not in ("seq", "ts", "run_id", "event", "actor", "prev", "hash")
     }
     # carol's signed approval of the other plan, appended (well chained) to this plan's journal,
-    # once as it is and once with the plan hash edited to this plan's
-    j = Journal(approvals / f"approval-{digest}.jsonl", f"approval-{digest}")
-    j.append("plan.approved", body)
-    j.append("plan.approved", {**body, "plan_hash": digest})
-    j.close()
+    # once as it is and once with the plan hash edited to this plan's; sealed in the ledger as a
+    # state-dir writer can without a signing key (unsealed, they would not count at all)
+    from runner.audit import ledger
+
+    path = approvals / f"approval-{digest}.jsonl"
+    with ledger.appending(path, "approval", project / "state") as j:
+        j.append("plan.approved", body)
+        j.append("plan.approved", {**body, "plan_hash": digest})
     capsys.readouterr()
     assert _run(people, plan, "carol") == 2
     err = capsys.readouterr().err
@@ -216,3 +220,156 @@ def test_validate_checks_the_policy_too(
     Path("policy.yaml").write_text(POLICY.format(allowed=people.allowed).replace("[ops]", "[opz]"))
     assert main(["validate"]) == 2
     assert "policy.yaml:10:12: runbooks[0].from[0]: unknown group 'opz'" in capsys.readouterr().err
+
+
+LEADS = """
+allowed_signers: {allowed}
+groups:
+  ops: [alice@example.com, bob@example.com]
+  leads: [carol@example.com, dave@example.com]
+runbooks:
+  - match: deploy
+    approvals: 1
+    from: [leads]
+"""
+
+
+def _stamp(days: int) -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+
+
+def _approval(people: People, plan: str, key: Path, who: str, at: str) -> dict[str, object]:
+    """An approval of `plan` signed with `key` as `who`, dated `at` by its signer: what
+    `plan approve` would record, made by hand (ssh-keygen -Y sign) with any date."""
+    import subprocess
+
+    from runner.audit import identity
+
+    fields: dict[str, object] = {
+        "vouches": "plan.approved",
+        "plan_hash": json.loads(Path(plan).read_text())["plan_hash"],
+        "runbook": "deploy",
+        "meaning": "approved",
+        "note": None,
+        "at": at,
+        "by": who,
+    }
+    signed = subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-q", "-n", "runbook", "-f", str(key)],
+        input=identity.statement(fields),
+        capture_output=True,
+        check=True,
+    )
+    return {**fields, "sshsig": signed.stdout.decode()}
+
+
+def _append(project: Path, plan: str, record: dict[str, object], *, sealed: bool) -> None:
+    """Append to the plan's approvals as a state-dir writer can: well chained, and `sealed` in
+    the ledger by hand (without a signing key a seal is an unsigned ledger entry)."""
+    from runner.audit import ledger
+    from runner.planning.approvals import approvals_path
+
+    digest = json.loads(Path(plan).read_text())["plan_hash"]
+    path = approvals_path(project / "state", digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if sealed:
+        with ledger.appending(path, "approval", project / "state") as journal:
+            journal.append("plan.approved", record)
+    else:
+        j = Journal(path, path.stem)
+        j.append("plan.approved", record)
+        j.close()
+
+
+@pytest.fixture
+def leads(workdir: Path, people: People) -> Path:
+    """carol and dave lead; dave's key stopped being valid ten days ago."""
+    write_runbook(
+        workdir, "deploy", "runbook: deploy\nsteps:\n  - id: touch\n    run: touch done\n"
+    )
+    subprocess_keygen(people.dir / "dave")
+    pub = (people.dir / "dave.pub").read_text().strip()
+    until = _stamp(-10).strftime("%Y%m%d")
+    with people.allowed.open("a") as f:
+        f.write(f'dave@example.com namespaces="runbook",valid-before="{until}" {pub}\n')
+    (workdir / "policy.yaml").write_text(LEADS.format(allowed=people.allowed))
+    return workdir
+
+
+def test_an_approval_appended_by_hand_does_not_count_under_a_policy(
+    leads: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: the policy path read the approvals' chain alone and counted a record nobody's
+    `plan approve` had sealed in the ledger."""
+    plan = _plan(people, author="alice")
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    carol = _approval(people, plan, people.dir / "carol.pub", "carol@example.com", now)
+    _append(leads, plan, carol, sealed=False)  # a valid signature, never sealed
+    capsys.readouterr()
+    assert _run(people, plan, "bob") == 2
+    err = capsys.readouterr().err
+    assert "needs 1 signed from leads (have 0)" in err
+    assert "carol@example.com: not vouched for by the ledger" in err
+    assert not (leads / "done").exists()
+    assert _approve(people, plan, "carol") == 0  # an honest approval still counts
+    assert _run(people, plan, "bob") == 0
+    assert (leads / "done").exists()
+
+
+def test_an_approval_backdated_into_an_expired_keys_life_does_not_count(
+    leads: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: the signer's own `at` was the time ssh-keygen checked the key at: dave, whose key
+    expired before the plan existed, dated his approval back into its life and it counted
+    (here even sealed in the ledger, as a state-dir writer can without a signing key)."""
+    plan = _plan(people, author="alice")
+    assert _approve(people, plan, "dave") == 2  # the tool refuses him today
+    assert "not in the allowed signers" in capsys.readouterr().err
+    then = _stamp(-20).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _append(
+        leads,
+        plan,
+        _approval(people, plan, people.dir / "dave", "dave@example.com", then),
+        sealed=True,
+    )
+    capsys.readouterr()
+    assert _run(people, plan, "bob") == 2
+    err = capsys.readouterr().err
+    assert f"dave@example.com: dated {then}, before the plan was made" in err
+    assert not (leads / "done").exists()
+
+
+def test_an_approval_dated_far_from_when_it_was_recorded_does_not_count(
+    leads: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An `at` inside the plan's life but an hour after the record was written: `plan approve`
+    signs moments before it records, so that date is not when the key signed."""
+    plan = _plan(people, author="alice")
+    later = (_stamp(0) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    carol = _approval(people, plan, people.dir / "carol.pub", "carol@example.com", later)
+    _append(leads, plan, carol, sealed=True)
+    capsys.readouterr()
+    assert _run(people, plan, "bob") == 2
+    assert f"carol@example.com: dated {later} but recorded at " in capsys.readouterr().err
+    assert not (leads / "done").exists()
+
+
+def test_the_authors_signature_is_not_an_approval_even_without_separation_of_duties(
+    leads: Path, people: People, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: tally counted any signature over the plan's hash, so with separation_of_duties off
+    the plan's `author` record, copied into its approvals, approved it."""
+    policy = leads / "policy.yaml"
+    policy.write_text(
+        policy.read_text().replace("from: [leads]", "from: [ops]\n    separation_of_duties: false")
+    )
+    plan = _plan(people, author="alice")
+    author = json.loads(Path(plan).read_text())["author"]
+    _append(leads, plan, author, sealed=True)
+    capsys.readouterr()
+    assert _run(people, plan, "bob") == 2
+    assert "alice@example.com: signs plan.authored (authored), not plan.approved (approved)" in (
+        capsys.readouterr().err
+    )
+    assert _approve(people, plan, "alice") == 0  # her approval proper does count
+    assert _run(people, plan, "bob") == 0

@@ -90,7 +90,7 @@ def test_one_character_edit_of_the_runbook_is_refused(
 
 def test_a_changed_param_is_refused(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret", "-p", "version=3.0"]) == 2
-    assert "params come from the plan" in capsys.readouterr().err
+    assert "refusing -p version with --plan" in capsys.readouterr().err
 
 
 def test_a_changed_inventory_is_refused(
@@ -248,3 +248,115 @@ def test_an_approval_the_ledger_does_not_vouch_for_does_not_count(
     assert "FAILED at record 1" in out  # alice's approval, sealed without a key
     assert main(["audit", "verify"]) == 0  # without a key, unsealed records are only reported
     assert "not vouched for by the ledger: record(s) 2" in capsys.readouterr().out
+
+
+def test_check_with_out_prints_and_saves_the_plan_too(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: `plan --check -o FILE` ran the checks, exit 0, and printed and saved no plan."""
+    write_runbook(
+        workdir,
+        "chk",
+        "runbook: chk\nsteps:\n  - {id: look, run: echo looked, safe: true}\n"
+        "  - {id: change, run: touch changed}\n",
+    )
+    plan = workdir / "plan.json"
+    assert main(["plan", "chk", "--check", "-o", str(plan)]) == 0
+    out = capsys.readouterr().out
+    assert "plan: chk" in out and "run: touch changed" in out  # the rendered plan
+    assert "look: ok" in out and "change: not run (not marked safe)" in out  # and the checks
+    assert not (workdir / "changed").exists()
+    assert main(["run", "--plan", str(plan)]) == 0  # the saved plan runs
+    assert (workdir / "changed").exists()
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--limit", "local"],
+        ["-i", "inv.yaml"],
+        ["-e", "version=9.9"],
+        ["--params", "params.yaml"],
+        ["-p", "version=9.9"],
+        ["--from", "auth"],
+    ],
+)
+@pytest.mark.parametrize("list_hosts", [False, True])
+def test_an_option_that_would_change_what_runs_is_refused_with_a_plan(
+    planned: Path,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+    list_hosts: bool,
+) -> None:
+    """Was: --limit, -i and -e were silently ignored (exit 0, every host of the plan ran)."""
+    (workdir / "params.yaml").write_text("version: '9.9'\n")
+    also = ["--list-hosts"] if list_hosts else []
+    capsys.readouterr()
+    assert main(["run", "--plan", str(planned), "-p", "token=tok-s3cret", *option, *also]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing {option[0]}" in err and "comes from the plan" in err
+    assert not (workdir / "app" / "deployed").exists()
+
+
+ONCE = "runbook: once\nsteps: [{id: a, run: 'echo ran >> out'}]\n"
+
+
+def _used(workdir: Path) -> list[dict[str, object]]:
+    ledger = workdir / "state" / "ledger.jsonl"
+    lines = ledger.read_text().splitlines() if ledger.exists() else []
+    return [e for e in map(json.loads, lines) if e["event"] == "plan.used"]
+
+
+def test_a_run_refused_by_the_runbook_lock_does_not_use_up_the_plan(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: the plan's use was recorded before the lock was taken; the refused run (exit 2,
+    nothing ran) used it up, and the ledger named a run that has no log."""
+    import socket
+    import subprocess
+
+    from runner.execution.locks import lock_path
+
+    write_runbook(workdir, "once", ONCE)
+    plan = workdir / "plan.json"
+    assert main(["plan", "once", "-o", str(plan)]) == 0
+    holder = subprocess.Popen(["sleep", "60"])  # another run holds the lock: it is alive
+    try:
+        stat = Path(f"/proc/{holder.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        lock = lock_path(workdir / "state", "once", ["local"])
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = {"machine": socket.gethostname(), "user": "x", "run_id": "other", "since": "now"}
+        lock.write_text(
+            json.dumps({**fields, "pid": holder.pid, "boot": boot, "started": int(stat[19])})
+        )
+        capsys.readouterr()
+        assert main(["run", "--plan", str(plan)]) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (workdir / "out").exists() and _used(workdir) == []
+    assert main(["run", "--plan", str(plan)]) == 0  # the holder is gone: its lock is taken over
+    assert (workdir / "out").read_text() == "ran\n"
+    assert main(["run", "--plan", str(plan)]) == 2  # and it still runs once
+    assert "was already used by run" in capsys.readouterr().err
+    assert main(["audit", "verify"]) == 0
+
+
+def test_a_run_refused_for_a_bad_signing_key_does_not_use_up_the_plan(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(workdir, "once", ONCE)
+    plan = workdir / "plan.json"
+    assert main(["plan", "once", "-o", str(plan)]) == 0
+    (workdir / "bad.key").write_text("not a key\n")
+    capsys.readouterr()
+    assert main(["--signing-key", str(workdir / "bad.key"), "run", "--plan", str(plan)]) == 2
+    assert "signing key" in capsys.readouterr().err
+    assert not (workdir / "out").exists() and _used(workdir) == []
+    assert main(["run", "--plan", str(plan)]) == 0
+    (used,) = _used(workdir)
+    (log,) = (workdir / "state" / "runs").glob("*.jsonl")
+    assert used["run"] == log.stem  # the ledger names the run that used it, and it has a log

@@ -7,7 +7,9 @@ the kind; the plan hash, item and evidence hash, run and step...) and the manife
 `at` in UTC, `meaning`). `vouch` adds `sshsig`: an `ssh-keygen -Y sign -n runbook` signature over
 the canonical JSON of every other field, so changing any of them breaks it. `check` verifies it
 with `ssh-keygen -Y verify` as the principal in `by`, at the time in `at` (a key that expired
-since still proves what it signed while it was valid).
+since still proves what it signed while it was valid). `at` is the signer's own claim: where a
+signature is counted for something (a plan's approvals, planuse.dating), it is bounded by times
+the signer does not choose.
 
 The key is `--ssh-key FILE` or RUNBOOK_SSH_KEY: a private key file, or a public key (`.pub`)
 whose private half sits in ssh-agent (SSH_AUTH_SOCK), exactly as `ssh-keygen -Y sign -f` takes it.
@@ -166,15 +168,21 @@ def check(fields: dict[str, Any], allowed: Path | None) -> Checked:
     return Checked(by, True, True)
 
 
-def _verify_time(at: object) -> str | None:
-    """`2026-11-29T17:46:26.123456Z` -> `20261129174626Z` (ssh-keygen's verify-time format)."""
+def instant(at: object) -> dt.datetime | None:
+    """`2026-11-29T17:46:26.123456Z` (or without the fraction) as a UTC time; None if it is
+    not one. Times are compared as times: as text, `...:25.5Z` sorts before `...:25Z`."""
     if not isinstance(at, str):
         return None
     try:
-        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+        return dt.datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
     except ValueError:
         return None
-    return t.strftime("%Y%m%d%H%M%SZ")
+
+
+def _verify_time(at: object) -> str | None:
+    """`2026-11-29T17:46:26.123456Z` -> `20261129174626Z` (ssh-keygen's verify-time format)."""
+    t = instant(at)
+    return t.strftime("%Y%m%d%H%M%SZ") if t else None
 
 
 def _keygen(args: list[str], stdin: bytes = b"") -> CompletedProcess[bytes]:

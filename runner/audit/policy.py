@@ -148,16 +148,31 @@ def seconds(duration: str) -> int:
 
 
 def tally(
-    policy: Policy, rule: Rule, signatures: Iterable[dict[str, Any]], excluded: dict[str, str]
+    policy: Policy,
+    rule: Rule,
+    signatures: Iterable[dict[str, Any]],
+    excluded: dict[str, str],
+    *,
+    vouches: str,
+    meaning: str | None,
 ) -> tuple[set[str], list[str]]:
     """The principals whose signatures count towards `rule`, and why each other one does not.
 
-    `excluded` maps principals who may not count (the plan's author, the executor...) to why.
+    Only records that vouch for `vouches` (with `meaning`, when given) count: every signed
+    statement about a plan names its hash, so without this the author's `plan.authored` (or an
+    executor's `plan.used`) copied among the approvals approved the plan whenever separation
+    of duties did not exclude its signer. `excluded` maps principals who may not count (the
+    plan's author, the executor...) to why.
     """
     members = policy.members(rule.groups)
     counted: set[str] = set()
     refused: list[str] = []
     for sig in signatures:
+        kind = (sig.get("vouches"), sig.get("meaning"))
+        if kind[0] != vouches or (meaning is not None and kind[1] != meaning):
+            wanted = f"{vouches} ({meaning})" if meaning else vouches
+            refused.append(f"{sig.get('by')}: signs {kind[0]} ({kind[1]}), not {wanted}")
+            continue
         verdict = policy.check(sig)
         who = verdict.by
         if not verdict.signed:

@@ -33,35 +33,44 @@ def plan(
 ) -> int:
     """Print every step per host with its rendered command and checks (and save it with
     `out`). Nothing is executed, except with `check`: preconditions and `safe` steps then run
-    on the real targets."""
+    on the real targets, after the plan was printed and saved, and decide the exit code.
+
+    `--check` adds to a plan, it does not replace it (it once returned before printing or
+    saving: `plan --check -o FILE` exited 0 and saved nothing). With JSON only the report is
+    printed, so that stdout stays one document; `plan show PLAN --format json` prints the plan."""
     if list_hosts:
         runbook, targets = target_hosts(name, inventory, limit)
         return _print_hosts(runbook, [h.name for h in targets])
     p = prepare(name, assignments, params_file, inventory, extra=extra, limit=limit)
-    view = p.view()
-    if check:
-        return _check(p, state_dir or Path(".runbook"), as_json=fmt == "json")
-    _print_view(view, fmt)
+    if not (check and fmt == "json"):
+        _print_view(p.view(), fmt)
     if out:
-        rules = policy.load()
-        until = planuse.expiry(rules, expires)
-        key = identity.key_source(ssh_key)
-        digest = planfile.save(
-            p,
-            Path(out),
-            state_dir or Path(".runbook"),
-            expires=until,
-            author=lambda h: planuse.authored(rules, h, key),
-        )
-        print(
-            f"plan saved to {out}; plan hash {digest}; expires {until}; used once",
-            file=sys.stderr,
-        )
-        print(
-            f"review it (`runbook plan show {out}`), approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`",
-            file=sys.stderr,
-        )
+        _save(p, out, state_dir, expires, ssh_key)
+    if check:
+        if fmt != "json":
+            print()
+        return _check(p, state_dir or Path(".runbook"), as_json=fmt == "json")
     return 0
+
+
+def _save(
+    p: Plan, out: str, state_dir: Path | None, expires: str | None, ssh_key: str | None
+) -> None:
+    rules = policy.load()
+    until = planuse.expiry(rules, expires)
+    key = identity.key_source(ssh_key)
+    digest = planfile.save(
+        p,
+        Path(out),
+        state_dir or Path(".runbook"),
+        expires=until,
+        author=lambda h: planuse.authored(rules, h, key),
+    )
+    print(f"plan saved to {out}; plan hash {digest}; expires {until}; used once", file=sys.stderr)
+    print(
+        f"review it (`runbook plan show {out}`), approve it with `runbook plan approve {out} --by NAME`, run it with `runbook run --plan {out}`",
+        file=sys.stderr,
+    )
 
 
 def _print_view(view: dict[str, Any], fmt: str) -> None:
@@ -84,7 +93,10 @@ def show_saved(path: str, *, fmt: str = "text") -> int:
 def list_hosts(a: RunArgs) -> int:
     """`run --list-hosts`: the hosts the run would touch, from the plan it would execute."""
     if a.plan_file:
+        from runner.commands.run import refuse_overrides
+
         data = planfile.load(Path(a.plan_file))
+        refuse_overrides(a, data)
         hosts = [h for batch in data["plan"]["batches"] for h in batch]
         return _print_hosts(data["runbook"], hosts)
     runbook, targets = target_hosts(a.name, a.inventory, a.limit)

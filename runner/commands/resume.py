@@ -12,6 +12,7 @@ from runner.console import interactive
 from runner.errors import UsageError
 from runner.execution import resume_state as state_mod
 from runner.execution.steps import Options
+from runner.planning import planfile
 from runner.planning.planned import Plan
 
 
@@ -36,18 +37,40 @@ def _rebuild(
         run_id=st.run_id,
         limit=inv.get("limit"),
     )
-    notes = []
-    if plan.runbook.sha256 != s["runbook_sha256"]:
-        if not accept_changed:
-            raise UsageError(
-                f"the runbook {s['file']} changed since run {st.run_id} started "
-                f"(sha256 {s['runbook_sha256'][:12]} -> {plan.runbook.sha256[:12]}); "
-                "pass --accept-changed-runbook to continue with the new file"
-            )
-        notes.append(f"runbook changed: {s['runbook_sha256']} -> {plan.runbook.sha256}")
     if inv.get("sha256") != plan.inventory.sha256:
         raise UsageError(f"the inventory {inv.get('file')} changed since run {st.run_id} started")
-    return plan, notes
+    changed = _changed_files(s, plan)
+    paths = ", ".join(changed)
+    if changed and s.get("plan_file"):
+        # the run executes a reviewed plan: what is left of it is part of what was reviewed
+        raise UsageError(
+            f"runbook file(s) {paths} changed since run {st.run_id} started from the reviewed "
+            f"plan {s['plan_file']} (plan {str(s.get('plan_hash'))[:16]}): a plan's run executes "
+            "nothing else (no --accept-changed-runbook); make and review a new plan"
+        )
+    if changed and not accept_changed:
+        raise UsageError(
+            f"runbook file(s) {paths} changed since run {st.run_id} started; pass "
+            "--accept-changed-runbook to continue with the new file(s)"
+        )
+    return plan, [
+        f"runbook changed: {path}: {old} -> {new}" for path, (old, new) in changed.items()
+    ]
+
+
+def _changed_files(started: dict[str, Any], plan: Plan) -> dict[str, tuple[str | None, str | None]]:
+    """Each runbook file of the run whose SHA-256 differs now: path -> (then, now).
+
+    Every file the run uses, the called runbooks too (`files` in run.started): comparing the
+    top-level one alone, resume ran a called runbook edited since. A log written before runs
+    recorded `files` has the top-level file's hash alone, compared as before."""
+    if "files" in started:
+        recorded, now = started["files"], planfile.files(plan)
+    else:
+        recorded = {started["file"]: started["runbook_sha256"]}
+        now = {plan.runbook.file: plan.runbook.sha256}
+    paths = sorted(set(recorded) | set(now))
+    return {p: (recorded.get(p), now.get(p)) for p in paths if recorded.get(p) != now.get(p)}
 
 
 def resume(

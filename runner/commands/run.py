@@ -77,6 +77,7 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         "runbook": rb.id,
         "file": rb.file,
         "runbook_sha256": rb.sha256,
+        "files": planfile.files(plan),  # called runbooks too: resume and rollback compare them
         "tool_version": __version__,
         "params": {k: ("***" if k in plan.secret_params else v) for k, v in plan.params.items()},
         "inventory": planfile.inventory_record(plan),
@@ -99,8 +100,16 @@ def start(plan: Plan, a: RunArgs, state_dir: Path, saved: dict[str, Any] | None 
         raise UsageError(f"--from: runbook '{rb.id}' has no step '{a.from_step}'{hint}")
     from runner.planning import planuse
 
-    planuse.gate(state_dir, plan, saved, key=a.ssh_key, operator=a.operator)
-    return execute(plan, state_dir, "run.started", started, options, a)
+    executor = planuse.gate(
+        state_dir, plan, saved, key=a.ssh_key, operator=a.operator, signing_key=a.signing_key
+    )
+    claim = None
+    if saved is not None and executor is not None:
+
+        def claim() -> None:
+            planuse.claim(state_dir, saved, executor)
+
+    return execute(plan, state_dir, "run.started", started, options, a, claim=claim)
 
 
 def confirmation(
@@ -146,13 +155,16 @@ def execute(
     by_person: bool = False,
     also: Subscriber | None = None,
     screen: TextIO | None = None,
+    claim: Callable[[], None] | None = None,
 ) -> int:
     """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback.
 
     `current` is the run's state before this command (lifecycle.derive); the command opens
     with a transition to running (or rolling-back, for `rollback_only`). `requested`: a person
     asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
-    `also` subscribes to the events too (plan --check's report); `screen`: the console's stream."""
+    `also` subscribes to the events too (plan --check's report); `screen`: the console's stream.
+    `claim` records a saved plan's use (planuse.claim): last of what may refuse (exit 2) before
+    the run's first record, under the run lock, so that a refusal does not use the plan up."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     options.vouch = _vouching(plan, a.ssh_key)
     # RUNBOOK_SHIP_TO: records leave as they are written
@@ -161,6 +173,8 @@ def execute(
         lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
     ).acquire()
     try:
+        if claim is not None:
+            claim()
         journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
         first = journal.seq + 1
         console = Console(screen, show_output=not a.quiet)
@@ -216,20 +230,47 @@ def _shipper(state_dir: Path, journal: Path) -> LiveShipper | None:
     return ship.live(state_dir, journal)
 
 
+def secret_params(saved: dict[str, Any]) -> set[str]:
+    """The names of a saved plan's secret params: the only values given again with it (-p)."""
+    return {k for k, v in saved["params"].items() if isinstance(v, dict)}
+
+
+# The options a saved plan fixes (RunArgs field -> option): each would change what runs, so with
+# --plan giving one is refused, never ignored (--limit, -i and -e were: exit 0, every host of
+# the plan ran). -p is refused but for secret params, which the plan holds only as HMACs.
+_PLAN_FIXES = {
+    "params_file": "--params",
+    "inventory": "-i/--inventory",
+    "extra": "-e/--extra-vars",
+    "limit": "--limit",
+    "from_step": "--from",
+}
+
+
+def refuse_overrides(a: RunArgs, saved: dict[str, Any]) -> None:
+    """Exit 2 naming every option given with --plan that would change what runs (the values
+    are not repeated: -e may carry anything)."""
+    secret = secret_params(saved)
+    given = [f"-p {n}" for x in a.params if (n := x.partition("=")[0]) not in secret]
+    given += [flag for attr, flag in _PLAN_FIXES.items() if getattr(a, attr)]
+    if given:
+        raise UsageError(
+            f"refusing {', '.join(given)} with --plan: what runs comes from the plan (params, "
+            "inventory, hosts, steps; only secret params are given again, with -p); make and "
+            "review a new plan to change it"
+        )
+
+
 def _from_saved(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any]]:
     """Rebuild the plan from the saved plan's own inputs; refuse (exit 2) if any changed."""
     saved = planfile.load(Path(a.plan_file or ""))
     if a.name and a.name not in (saved["runbook"], saved["runbook_file"]):
         raise UsageError(f"the plan is for runbook '{saved['runbook']}', not '{a.name}'")
-    secret_names = {k for k, v in saved["params"].items() if isinstance(v, dict)}
+    refuse_overrides(a, saved)
+    secret_names = secret_params(saved)
     given = [
         f"{k}={v}" for k, v in saved["params"].items() if k not in secret_names and v is not None
     ]
-    extra = [x for x in a.params if x.partition("=")[0] not in secret_names]
-    if extra or a.params_file:
-        raise UsageError(
-            "with --plan, params come from the plan; only secret params may be given (-p)"
-        )
     given += a.params
     inv = saved["inventory"]
     plan = prepare(

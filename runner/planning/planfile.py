@@ -64,8 +64,9 @@ def _sync_dir(where: Path) -> None:
         os.close(fd)
 
 
-def _files(plan: Plan) -> dict[str, str]:
-    """Every runbook file the plan uses, by path, with its SHA-256."""
+def files(plan: Plan) -> dict[str, str]:
+    """Every runbook file the plan uses, by path, with its SHA-256 (the top-level one and every
+    one it calls): what a saved plan and a run's `run.started` record, and resume compares."""
     out = {plan.runbook.file: plan.runbook.sha256}
     for steps in plan.steps.values():
         stack = list(steps)
@@ -102,7 +103,7 @@ def body(plan: Plan, state_dir: Path) -> dict[str, Any]:
         "tool_version": __version__,
         "runbook": plan.runbook.id,
         "runbook_file": plan.runbook.file,
-        "files": _files(plan),
+        "files": files(plan),
         "inventory": inventory_record(plan),
         "params": _params(plan, _key(state_dir)),
         "run_id": plan.run_id,  # the plan's own; the run substitutes its id (see differences)
@@ -141,7 +142,9 @@ def save(
     data = body(plan, state_dir)
     if expires is not None:
         data["expires"] = expires
-    data["created"] = now()
+    # inside the hash, as `expires` is (`created`, outside it, can be edited): no approval of the
+    # plan can be dated before it (planuse.dating)
+    data["made"] = data["created"] = now()
     data["created_by"] = current_actor()
     data["plan_hash"] = digest(data)
     signed = author(data["plan_hash"]) if author else None

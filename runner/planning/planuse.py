@@ -5,6 +5,8 @@
 - `author` (outside the hash: it signs it) is the plan's maker, signed with `--ssh-key`.
 - Executing records `plan.used` in the ledger under its lock, after checking that no earlier
   entry used the same plan: a second `run --plan` of it is refused, even from another shell.
+  The run records it once it holds its run lock and its signing key (`claim`), so a run
+  refused before it starts does not use the plan up.
 - With a policy rule for the runbook, `run --plan` counts only approvals signed by principals of
   the rule's groups over this plan's hash, and (separation of duties) never the author's or the
   executor's, who must differ too. Runbooks with `change: emergency` need none: their runs wait
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from runner.audit import ledger
-from runner.audit.chain import verify_run
 from runner.audit.journal import Journal, now
 from runner.audit.policy import Policy, Rule, missing, seconds, tally
 from runner.errors import UsageError
@@ -52,14 +53,50 @@ def check_fresh(saved: dict[str, Any], policy: Policy) -> None:
         raise UsageError(f"the plan expired at {expires}: make a new one (runbook plan -o)")
 
 
+# How far a signed `at` may be from the `ts` the journal wrote when the record was appended.
+# `plan approve` signs, then appends: moments later, or minutes when a slow ssh-agent (a
+# hardware key's touch) or another approver holding the journal's lock kept it waiting. After
+# its `ts` it can only be by a clock's slack.
+SIGNED_BEFORE_RECORDED = dt.timedelta(minutes=10)
+CLOCK_SLACK = dt.timedelta(minutes=1)
+
+
+def dating(approval: dict[str, Any], saved: dict[str, Any]) -> str:
+    """Why an approval's `at` cannot be when it was signed ('' when it can).
+
+    `at` is the signer's own claim, and ssh-keygen checks the key's validity (valid-before,
+    valid-after) at that time: dated back, a key that expired before the plan existed still
+    "verified". So `at` must lie within times the signer does not choose: the plan's life
+    (`made` and `expires`, inside the plan's hash that the approval signs) and, near, the `ts`
+    the journal wrote (vouched for by the ledger, which is what makes it the tool's and not the
+    signer's; with a signing key, sealed with it). A plan saved before `made` existed is
+    bounded by its expiry and `ts` alone."""
+    from runner.audit.identity import instant
+
+    at, by = instant(approval.get("at")), approval.get("by")
+    if at is None:
+        return f"{by}: no time of signing"
+    made, expires = instant(saved.get("made")), instant(saved.get("expires"))
+    when = approval["at"]
+    if made is not None and at < made:
+        return f"{by}: dated {when}, before the plan was made ({saved['made']})"
+    if expires is not None and at > expires:
+        return f"{by}: dated {when}, after the plan expired ({saved['expires']})"
+    ts = instant(approval.get("ts"))
+    if ts is None or not -CLOCK_SLACK <= ts - at <= SIGNED_BEFORE_RECORDED:
+        return f"{by}: dated {when} but recorded at {approval.get('ts')}"
+    return ""
+
+
 def require_approvals(
     policy: Policy,
     rule: Rule,
     saved: dict[str, Any],
-    approvals: list[dict[str, Any]],
+    approvals: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     executor: dict[str, Any],
 ) -> None:
-    """Refuse (exit 2), naming what is missing, unless the rule's approvals are there."""
+    """Refuse (exit 2), naming what is missing, unless the rule's approvals are there.
+    `approvals`: the records the ledger vouches for, and the others (approvals.read)."""
     author = saved.get("author")
     excluded: dict[str, str] = {}
     problems: list[str] = []
@@ -78,23 +115,30 @@ def require_approvals(
         elif executor["by"] in excluded:
             problems.append(f"{executor['by']} authored the plan and cannot also execute it")
         excluded.setdefault(executor["by"], "the executor cannot approve what they run")
-    wrong = [a for a in approvals if a.get("plan_hash") != saved["plan_hash"]]
-    others = [f"{a.get('by')}: signed another plan ({str(a.get('plan_hash'))[:16]})" for a in wrong]
-    counted, refused = tally(policy, rule, [a for a in approvals if a not in wrong], excluded)
+    vouched, unvouched = approvals
+    others = [
+        f"{a.get('by')}: not vouched for by the ledger (appended without `plan approve`'s seal)"
+        for a in unvouched
+    ]
+    fit = []
+    for a in vouched:
+        why = (
+            f"{a.get('by')}: signed another plan ({str(a.get('plan_hash'))[:16]})"
+            if a.get("plan_hash") != saved["plan_hash"]
+            else dating(a, saved)
+        )
+        if why:
+            others.append(why)
+        else:
+            fit.append(a)
+    counted, refused = tally(
+        policy, rule, fit, excluded, vouches="plan.approved", meaning="approved"
+    )
     short = missing(rule, counted, refused + others, f"runbook '{saved['runbook']}'")
     if short:
         problems.append(short)
     if problems:
         raise UsageError(f"refusing to run plan {saved['plan_hash'][:16]}: " + "; ".join(problems))
-
-
-def read_approvals(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    verdict = verify_run(path, keep=True)
-    if not verdict.ok:
-        raise UsageError(f"the approvals of this plan do not verify: {verdict.line()}")
-    return [e for e in verdict.events if e["event"] == "plan.approved"]
 
 
 def claim(state_dir: Path, saved: dict[str, Any], executor: dict[str, Any]) -> None:
@@ -131,15 +175,20 @@ def gate(
     *,
     key: str | None,
     operator: str | None,
-) -> None:
+    signing_key: str | None = None,
+) -> dict[str, Any] | None:
     """Everything the policy asks before a run starts; exit 2 naming what is missing.
 
     Without a saved plan: refused when the runbook's rule needs approvals (not an emergency).
-    With one: fresh, approved as the rule says, and claimed in the ledger (used once).
+    With one: fresh and approved as the rule says; returns the executor's record, which the
+    run `claim`s once nothing but the run itself can refuse (under its lock, its key loaded):
+    claimed here, a run the lock or a bad key then refused used the plan up, and the ledger
+    named a run that never had a log.
     """
     from runner.audit import identity
     from runner.audit.policy import load
-    from runner.planning.approvals import approvals_path
+    from runner.audit.signing import load_signer
+    from runner.planning import approvals
 
     policy = load()
     rule = policy.runbook_rule(plan.runbook.id)
@@ -151,7 +200,7 @@ def gate(
                 f"({policy.file}): save a plan (runbook plan -o), have it approved, "
                 "run it with --plan"
             )
-        return
+        return None
     check_fresh(saved, policy)
     fields = {
         "vouches": USED,
@@ -161,6 +210,6 @@ def gate(
     }
     executor = identity.vouch(fields, key=key, allowed=policy.allowed, claimed=operator)
     if needed and rule is not None:
-        approvals = read_approvals(approvals_path(state_dir, saved["plan_hash"]))
-        require_approvals(policy, rule, saved, approvals, executor)
-    claim(state_dir, saved, executor)
+        found = approvals.read(saved, state_dir, load_signer(signing_key))
+        require_approvals(policy, rule, saved, found, executor)
+    return executor
