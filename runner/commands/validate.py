@@ -53,8 +53,8 @@ def validate(
     if not refs:
         problems += _policy()
     if as_json:
-        found = [{**asdict(p.location), "message": p.message} for p in problems]
-        print(json.dumps({"ok": not problems, "valid": valid, "problems": found}, indent=2))
+        placed = [{**asdict(p.location), "message": p.message} for p in problems]
+        print(json.dumps({"ok": not problems, "valid": valid, "problems": placed}, indent=2))
     else:
         for problem in problems:
             print(problem, file=sys.stderr)
