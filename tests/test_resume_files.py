@@ -149,6 +149,17 @@ def test_a_log_from_before_files_were_recorded_resumes_as_before(
         lines.append(hashed_line(r) + b"\n")
         prev = r["hash"]
     log.write_bytes(b"".join(lines))
+    ledger = workdir / "state" / "ledger.jsonl"
+    entries = [json.loads(x) for x in ledger.read_text().splitlines()]
+    prev, lines_of_ledger = "0" * 64, []
+    for e in entries:  # the ledger the older version kept names the hashes it wrote
+        if e.get("run") == run_id:
+            e["last_hash"] = records[e["records"] - 1]["hash"]
+        e.pop("hash")
+        e["prev"] = e["ledger_prev"] = prev
+        lines_of_ledger.append(hashed_line(e) + b"\n")
+        prev = e["hash"]
+    ledger.write_bytes(b"".join(lines_of_ledger))
     (workdir / "flag").touch()
     assert main(["resume", run_id]) == 0
     assert (workdir / "out").read_text() == "as-reviewed\n"
