@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,27 @@ def test_a_run_waiting_for_a_person_outranks_a_failed_check(workdir: Path, no_tt
     assert main(["checklist", "start", "w", "--period", DAY]) == 0
     assert main(["checklist", "run", "w", "--period", DAY, "--quiet"]) == 5
     assert [r["ok"] for r in ran(workdir / "state", "w")] == [False, False]
+
+
+def test_ctrl_c_stops_the_checklist_run_not_only_its_item(workdir: Path) -> None:
+    """Was: the interrupted item's run ended (130), and the next item's runbook started."""
+    write_runbook(
+        workdir, "stop", "runbook: stop\nsteps:\n  - {id: s, run: 'kill -INT $PPID; sleep 5'}\n"
+    )
+    write_runbook(workdir, "next", "runbook: next\nsteps:\n  - {id: s, run: 'touch second'}\n")
+    write_checklist(
+        workdir,
+        "two",
+        "checklist: two\nperiod: daily\nitems:\n"
+        "  - {id: first, title: First, runbook: stop}\n"
+        "  - {id: second, title: Second, runbook: next}\n",
+    )
+    assert main(["checklist", "start", "two", "--period", DAY]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "checklist", "run", "two", "--period", DAY, "--quiet"],
+        cwd=workdir, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert not (workdir / "second").exists()
+    assert [r["item"] for r in ran(workdir / "state", "two")] == ["first"]
+    assert b"interrupted" in done.stderr

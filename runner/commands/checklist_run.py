@@ -16,7 +16,15 @@ from runner.audit.journal import run_path
 from runner.checklists import definition as cl
 from runner.checklists import state as cs
 from runner.commands.checklist_journal import ensure_open, evidence_text, open_instance, who
-from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, UsageError, most_serious
+from runner.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Error,
+    UsageError,
+    most_serious,
+)
 from runner.format import inventory as inventory_mod
 from runner.format.model import Param, Runbook, Step
 
@@ -83,6 +91,11 @@ def run_items(
             )
             codes.append(code)
             print(f"{'ok  ' if ok else 'FAIL'} {item.id}  {evidence_text(evidence)}")
+            if code == EXIT_INTERRUPTED:  # Ctrl-C stops the checklist run, not only this item
+                left = [i.id for i in chosen[chosen.index(item) + 1 :]]
+                if left:
+                    print(f"interrupted: not run: {', '.join(left)}", file=sys.stderr)
+                break
     return most_serious(codes)
 
 
