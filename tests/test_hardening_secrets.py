@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +17,9 @@ from typing import ClassVar
 import pytest
 from conftest import write_runbook
 from test_hardening_limits import run
+
+from runner.cli import main
+from runner.errors import InvalidInput
 
 SECRET = "Pa'ss-" + "k3y" * 30  # a quote inside, and longer than any excerpt cut
 
@@ -169,3 +173,54 @@ def test_a_secret_across_a_64_kib_cut_of_live_output_is_masked() -> None:
     bus.output("local", "a", "stdout", data[65536:])
     bus.flush("local", "a")
     assert leaks(screen.text) == [] and screen.text.endswith("***\n")
+
+
+BOTH_QUOTES = "Pa'ss\"" + "k3y" * 30  # repr() escapes it: \' (a form the masker did not know)
+
+
+@pytest.mark.parametrize(
+    ("secret", "steps"),
+    [
+        # `| arg` refuses a value starting with '-', and its message quoted the value
+        ("-" + SECRET, "steps:\n  - {id: a, run: 'some-client -- {{ token | arg }}'}\n"),
+        # Jinja's message for a missing key quotes the key: `has no attribute '...'`
+        (
+            BOTH_QUOTES,
+            "vars: {table: {a: 1}}\nsteps:\n  - {id: a, run: 'echo {{ table[token] }}'}\n",
+        ),
+        # the same error in a called runbook, whose param is secret (the caller's is not)
+        (
+            BOTH_QUOTES,
+            "steps:\n  - {id: c, call: inner, with: {pw: '{{ token }}'}}\n",
+        ),
+    ],
+    ids=["arg", "lookup", "lookup-in-call"],
+)
+@pytest.mark.parametrize("command", ["plan", "run", "--debug"])
+def test_an_error_found_while_planning_shows_no_secret(
+    workdir: Path, capsys: pytest.CaptureFixture[str], secret: str, steps: str, command: str
+) -> None:
+    """Every `run` plans first: these stopped it with exit 2, printing the value."""
+    secret_in = "false" if "call:" in steps else "true"
+    write_runbook(
+        workdir,
+        "s",
+        f"runbook: s\nparams: {{token: {{type: string, secret: {secret_in}, required: true}}}}\n"
+        + steps,
+    )
+    write_runbook(
+        workdir,
+        "inner",
+        "runbook: inner\nparams: {pw: {type: string, secret: true, required: true}}\n"
+        "vars: {table: {a: 1}}\nsteps:\n  - {id: a, run: 'echo {{ table[pw] }}'}\n",
+    )
+    args = ["-p", f"token={secret}"]
+    if command == "--debug":  # the traceback, not the one line
+        with pytest.raises(InvalidInput) as caught:
+            main(["--debug", "plan", "s", *args])
+        shown = "".join(traceback.format_exception(caught.value))
+    else:
+        assert main([command, "s", *args, *(["--yes"] if command == "run" else [])]) == 2
+        shown = "".join(capsys.readouterr())
+    assert "***" in shown
+    assert leaks(shown, secret) == []

@@ -2,8 +2,9 @@
 
 A secret is masked in every form the product itself derives from it: as written, shell-quoted
 (alone, or inside a larger quoted value, where each `'` becomes `'"'"'`), URL-encoded (`|
-urlencode`), JSON-escaped (`| tojson`); and in an output excerpt cut through the middle of a secret
-(the 4 KiB head and tail), the part of it that is left.
+urlencode`), JSON-escaped (`| tojson`), as Python's repr writes it (Jinja's error messages quote a
+key so); and in an output excerpt cut through the middle of a secret (the 4 KiB head and tail),
+the part of it that is left.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def _forms(secret: str) -> set[str]:
         urllib.parse.quote_plus(secret),  # `| urlencode` of a mapping (a query string)
         json.dumps(secret)[1:-1],  # JSON-escaped
         _htmlsafe(json.dumps(secret)[1:-1]),  # `| tojson`
+        repr(secret)[1:-1],  # Python's repr: Jinja's messages quote a key with it (`table[token]`)
     }
     return forms
 
