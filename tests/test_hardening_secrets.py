@@ -224,3 +224,30 @@ def test_an_error_found_while_planning_shows_no_secret(
         shown = "".join(capsys.readouterr())
     assert "***" in shown
     assert leaks(shown, secret) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "var"),
+    [
+        (BOTH_QUOTES, "'{{ token }}'"),  # repr escapes its ' as \'
+        (SECRET + "\x7f", "'{{ token }}'"),  # repr writes \x7f, JSON \u007f
+        (SECRET, "'said \"{{ token }}\"'"),  # a ' of the secret escaped by the value's quotes
+    ],
+    ids=["both-quotes", "control-char", "inside-a-value"],
+)
+def test_a_when_reason_shows_no_secret_whatever_repr_makes_of_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str], secret: str, var: str
+) -> None:
+    write_runbook(
+        workdir,
+        "s",
+        "runbook: s\nparams: {token: {type: string, secret: true, required: true}}\n"
+        f"vars: {{v: {var}}}\n"
+        "steps:\n  - {id: w, run: 'true', when: \"v == 'x'\"}\n",
+    )
+    assert main(["plan", "s", "-p", f"token={secret}"]) == 0
+    assert main(["run", "s", "--yes", "-p", f"token={secret}"]) == 0
+    shown = "".join(capsys.readouterr())
+    files = "".join(p.read_text() for p in (workdir / "state").rglob("*.jsonl"))
+    assert "where v=" in shown and "where v=" in files
+    assert leaks(shown + files.replace("\\\\", "\\"), secret) == []

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.format.shellscan import LITERAL, MARK, Heredoc, literal_lines, spots
+
+if TYPE_CHECKING:
+    from runner.format.redact import Redactor
 
 BUILTIN_NAMES = frozenset({"host", "run_id"})
 # names Jinja itself provides (globals), never "undefined" in a runbook
@@ -194,15 +197,21 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 
-def why_false(expression: str, context: Mapping[str, Any], mask: Callable[[str], str]) -> str:
+def why_false(expression: str, context: Mapping[str, Any], redactor: Redactor) -> str:
     """The reason a `when:` is false, with the values it looked at: `when is false: mode ==
-    'full', where mode='quick'`. Each value is masked (`mask`: the run's redactor) before it is
-    shortened: a long secret cut to `...` would no longer be recognised, and leak its start."""
+    'full', where mode='quick'`. Each value is masked (the run's redactor) before it is written
+    out and before it is shortened: repr() escapes a string in ways the redactor cannot follow
+    (`\\'` when it holds both quotes, `\\x7f`), and a long secret cut to `...` would no longer be
+    recognised, and leak its start."""
     try:
         names = sorted(names_used(expression, expression=True))
     except RenderError:
         names = []
-    values = ", ".join(f"{n}={_short(mask(repr(context[n])))}" for n in names if n in context)
+    values = ", ".join(
+        f"{n}={_short(redactor.text(repr(redactor.value(context[n]))))}"
+        for n in names
+        if n in context
+    )
     return f"when is false: {expression}" + (f", where {values}" if values else "")
 
 

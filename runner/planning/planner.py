@@ -193,9 +193,7 @@ class _HostPlanner:
                     why = f"when: {step.when} (waits for {', '.join(waits)})"
                     return PlannedStep(step, "decided-at-run-time", why, action)
                 if not evaluate(step.when, ctx):
-                    return PlannedStep(
-                        step, "skipped", why_false(step.when, ctx, self.redactor.text)
-                    )
+                    return PlannedStep(step, "skipped", why_false(step.when, ctx, self.redactor))
             if step.action.kind == "call":
                 return self.call(rb, step, ctx, captures)
             action = plan_action(step.action, ctx, captures)
