@@ -251,3 +251,38 @@ def test_a_when_reason_shows_no_secret_whatever_repr_makes_of_it(
     files = "".join(p.read_text() for p in (workdir / "state").rglob("*.jsonl"))
     assert "where v=" in shown and "where v=" in files
     assert leaks(shown + files.replace("\\\\", "\\"), secret) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "command"),
+    [
+        # one line of 70,000 characters with the secret after the 64 Ki cut's start: before, the
+        # terminal showed `...aaaSECRE` then `TVALUE...`, each half unmasked (no quote in this
+        # secret: no longer quoted form of it made the old cut hold back enough)
+        (
+            "TOKEN" + "k3y" * 30,
+            'python3 -c \'import os,sys; os.write(1, b"a" * 70000 + sys.argv[1].encode()'
+            ' + b"b" * 5)\' {{ token }}',
+        ),
+        # a key of several lines, printed a line at a time: each chunk ended inside it
+        (
+            "-----BEGIN KEY-----\n" + SECRET + "\n-----END KEY-----",
+            "printf '%s\\n' {{ token }} | while IFS= read -r l; do printf '%s\\n' \"$l\";"
+            " sleep 0.05; done",
+        ),
+    ],
+    ids=["64k-cut", "multi-line"],
+)
+def test_live_output_masks_a_secret_whatever_chunks_it_comes_in(
+    workdir: Path, capsys: pytest.CaptureFixture[str], no_tty: None, secret: str, command: str
+) -> None:
+    write_runbook(
+        workdir,
+        "s",
+        "runbook: s\nparams: {token: {type: string, secret: true, required: true}}\n"
+        f"steps:\n  - id: a\n    run: {json.dumps(command)}\n",
+    )
+    assert main(["run", "s", "--yes", "-p", f"token={secret}"]) == 0
+    shown = "".join(capsys.readouterr())
+    assert "***" in shown
+    assert leaks(shown, secret) == []

@@ -75,8 +75,18 @@ class Redactor:
                     return MASK + text[k:]
         return text
 
-    def longest(self) -> int:
-        return max((len(n) for n in self._needles), default=0)
+    def pending(self, text: str) -> int:
+        """How many characters at the end of `text` could be the start of a secret (in one of
+        its forms) that goes on after it: 0 if none. `text` is masked already."""
+        held = 0
+        for needle in self._needles:
+            i = text.find(needle[0], max(len(text) - len(needle) + 1, 0))
+            while i != -1 and len(text) - i > held:
+                if needle.startswith(text[i:]):
+                    held = len(text) - i
+                    break
+                i = text.find(needle[0], i + 1)
+        return held
 
 
 def _forms(secret: str) -> set[str]:
