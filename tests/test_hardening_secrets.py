@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +17,9 @@ from typing import ClassVar
 import pytest
 from conftest import write_runbook
 from test_hardening_limits import run
+
+from runner.cli import main
+from runner.errors import InvalidInput
 
 SECRET = "Pa'ss-" + "k3y" * 30  # a quote inside, and longer than any excerpt cut
 
@@ -169,3 +173,116 @@ def test_a_secret_across_a_64_kib_cut_of_live_output_is_masked() -> None:
     bus.output("local", "a", "stdout", data[65536:])
     bus.flush("local", "a")
     assert leaks(screen.text) == [] and screen.text.endswith("***\n")
+
+
+BOTH_QUOTES = "Pa'ss\"" + "k3y" * 30  # repr() escapes it: \' (a form the masker did not know)
+
+
+@pytest.mark.parametrize(
+    ("secret", "steps"),
+    [
+        # `| arg` refuses a value starting with '-', and its message quoted the value
+        ("-" + SECRET, "steps:\n  - {id: a, run: 'some-client -- {{ token | arg }}'}\n"),
+        # Jinja's message for a missing key quotes the key: `has no attribute '...'`
+        (
+            BOTH_QUOTES,
+            "vars: {table: {a: 1}}\nsteps:\n  - {id: a, run: 'echo {{ table[token] }}'}\n",
+        ),
+        # the same error in a called runbook, whose param is secret (the caller's is not)
+        (
+            BOTH_QUOTES,
+            "steps:\n  - {id: c, call: inner, with: {pw: '{{ token }}'}}\n",
+        ),
+    ],
+    ids=["arg", "lookup", "lookup-in-call"],
+)
+@pytest.mark.parametrize("command", ["plan", "run", "--debug"])
+def test_an_error_found_while_planning_shows_no_secret(
+    workdir: Path, capsys: pytest.CaptureFixture[str], secret: str, steps: str, command: str
+) -> None:
+    """Every `run` plans first: these stopped it with exit 2, printing the value."""
+    secret_in = "false" if "call:" in steps else "true"
+    write_runbook(
+        workdir,
+        "s",
+        f"runbook: s\nparams: {{token: {{type: string, secret: {secret_in}, required: true}}}}\n"
+        + steps,
+    )
+    write_runbook(
+        workdir,
+        "inner",
+        "runbook: inner\nparams: {pw: {type: string, secret: true, required: true}}\n"
+        "vars: {table: {a: 1}}\nsteps:\n  - {id: a, run: 'echo {{ table[pw] }}'}\n",
+    )
+    args = ["-p", f"token={secret}"]
+    if command == "--debug":  # the traceback, not the one line
+        with pytest.raises(InvalidInput) as caught:
+            main(["--debug", "plan", "s", *args])
+        shown = "".join(traceback.format_exception(caught.value))
+    else:
+        assert main([command, "s", *args, *(["--yes"] if command == "run" else [])]) == 2
+        shown = "".join(capsys.readouterr())
+    assert "***" in shown
+    assert leaks(shown, secret) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "var"),
+    [
+        (BOTH_QUOTES, "'{{ token }}'"),  # repr escapes its ' as \'
+        (SECRET + "\x7f", "'{{ token }}'"),  # repr writes \x7f, JSON \u007f
+        (SECRET, "'said \"{{ token }}\"'"),  # a ' of the secret escaped by the value's quotes
+    ],
+    ids=["both-quotes", "control-char", "inside-a-value"],
+)
+def test_a_when_reason_shows_no_secret_whatever_repr_makes_of_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str], secret: str, var: str
+) -> None:
+    write_runbook(
+        workdir,
+        "s",
+        "runbook: s\nparams: {token: {type: string, secret: true, required: true}}\n"
+        f"vars: {{v: {var}}}\n"
+        "steps:\n  - {id: w, run: 'true', when: \"v == 'x'\"}\n",
+    )
+    assert main(["plan", "s", "-p", f"token={secret}"]) == 0
+    assert main(["run", "s", "--yes", "-p", f"token={secret}"]) == 0
+    shown = "".join(capsys.readouterr())
+    files = "".join(p.read_text() for p in (workdir / "state").rglob("*.jsonl"))
+    assert "where v=" in shown and "where v=" in files
+    assert leaks(shown + files.replace("\\\\", "\\"), secret) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "command"),
+    [
+        # one line of 70,000 characters with the secret after the 64 Ki cut's start: before, the
+        # terminal showed `...aaaSECRE` then `TVALUE...`, each half unmasked (no quote in this
+        # secret: no longer quoted form of it made the old cut hold back enough)
+        (
+            "TOKEN" + "k3y" * 30,
+            'python3 -c \'import os,sys; os.write(1, b"a" * 70000 + sys.argv[1].encode()'
+            ' + b"b" * 5)\' {{ token }}',
+        ),
+        # a key of several lines, printed a line at a time: each chunk ended inside it
+        (
+            "-----BEGIN KEY-----\n" + SECRET + "\n-----END KEY-----",
+            "printf '%s\\n' {{ token }} | while IFS= read -r l; do printf '%s\\n' \"$l\";"
+            " sleep 0.05; done",
+        ),
+    ],
+    ids=["64k-cut", "multi-line"],
+)
+def test_live_output_masks_a_secret_whatever_chunks_it_comes_in(
+    workdir: Path, capsys: pytest.CaptureFixture[str], no_tty: None, secret: str, command: str
+) -> None:
+    write_runbook(
+        workdir,
+        "s",
+        "runbook: s\nparams: {token: {type: string, secret: true, required: true}}\n"
+        f"steps:\n  - id: a\n    run: {json.dumps(command)}\n",
+    )
+    assert main(["run", "s", "--yes", "-p", f"token={secret}"]) == 0
+    shown = "".join(capsys.readouterr())
+    assert "***" in shown
+    assert leaks(shown, secret) == []

@@ -1,15 +1,19 @@
 """The engine emits events; the journal and the console subscribe.
 
 Every event passes through the redactor here, once, before any subscriber sees it: this is the
-one place where secrets become `***` (live output included, masked line by line).
+one place where secrets become `***` (live output included, masked across the chunks it
+comes in).
 """
 
 from __future__ import annotations
 
+import codecs
 from typing import Protocol
 
 from runner.execution.eventkinds import Event
 from runner.format.redact import Redactor
+
+_utf8 = codecs.getincrementaldecoder("utf-8")
 
 
 class Subscriber(Protocol):
@@ -28,7 +32,8 @@ class Bus:
     def __init__(self, redactor: Redactor, subscribers: list[Subscriber]) -> None:
         self.redactor = redactor
         self.subscribers = subscribers
-        self._partial: dict[tuple[str, str, str], bytes] = {}
+        self._partial: dict[tuple[str, str, str], str] = {}  # decoded, not yet passed on
+        self._decoders: dict[tuple[str, str, str], codecs.IncrementalDecoder] = {}
         self.live = any(sub.shows_output for sub in subscribers)
 
     def emit(self, e: Event) -> None:
@@ -37,21 +42,33 @@ class Bus:
             sub.event(masked)
 
     def output(self, host: str, step: str, stream: str, chunk: bytes) -> None:
-        """Live output, masked per complete line so a secret split across chunks is still caught."""
+        """Live output, passed on in whole lines (or 64 Ki characters without a newline), masked
+        across chunks: the end of what is passed on is held back while it could be the start of
+        a secret (one cut by a chunk, or one of several lines printed a line at a time)."""
         if not self.live:  # nobody shows it (--quiet): no decoding or masking of every byte
             return
         key = (host, step, stream)
-        data = self._partial.pop(key, b"") + chunk
-        cut = data.rfind(b"\n") + 1
+        decoder = self._decoders.get(key)
+        if decoder is None:  # one per stream: a UTF-8 character cut by a chunk stays whole
+            decoder = self._decoders[key] = _utf8(errors="replace")
+        data = self._partial.pop(key, "") + decoder.decode(chunk)
+        cut = data.rfind("\n") + 1
         if cut == 0 and len(data) < 65536:
             self._partial[key] = data
             return
-        if cut == 0:
-            # 64 KiB without a newline: send all but what could be the start of a secret, which
-            # waits for the next chunk (cut here, its two halves would each pass unmasked)
-            cut = max(1, len(data) - self.redactor.longest())
-        self._partial[key] = data[cut:]
-        self._send(host, step, stream, data[:cut])
+        whole = cut > 0
+        text, rest = (data[:cut], data[cut:]) if whole else (data, "")
+        if self.redactor:
+            text = self.redactor.text(text)
+            held = self.redactor.pending(text)
+            if held:
+                cut = len(text) - held
+                if whole:  # from the start of its line, so the screen shows whole lines
+                    cut = text.rfind("\n", 0, cut) + 1
+                text, rest = text[:cut], text[cut:] + rest
+        self._partial[key] = rest
+        if text:
+            self._send(host, step, stream, text)
 
     def sync(self) -> None:
         """Make what was emitted durable: before a command starts (groupcommit.py)."""
@@ -60,11 +77,12 @@ class Bus:
 
     def flush(self, host: str, step: str) -> None:
         for stream in ("stdout", "stderr"):
-            rest = self._partial.pop((host, step, stream), b"")
+            key = (host, step, stream)
+            decoder = self._decoders.pop(key, None)
+            rest = self._partial.pop(key, "") + (decoder.decode(b"", final=True) if decoder else "")
             if rest:
-                self._send(host, step, stream, rest)
+                self._send(host, step, stream, self.redactor.text(rest))
 
-    def _send(self, host: str, step: str, stream: str, data: bytes) -> None:
-        text = self.redactor.text(data.decode("utf-8", errors="replace"))
+    def _send(self, host: str, step: str, stream: str, text: str) -> None:
         for sub in self.subscribers:
             sub.output(host, step, stream, text)

@@ -163,7 +163,7 @@ class Steps:
             if why:
                 return why
         if step.when is not None and not evaluate(step.when, ctx):
-            return why_false(step.when, ctx, self.bus.redactor.text)
+            return why_false(step.when, ctx, self.bus.redactor)
         return ""
 
     async def _act(

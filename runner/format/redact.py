@@ -2,8 +2,9 @@
 
 A secret is masked in every form the product itself derives from it: as written, shell-quoted
 (alone, or inside a larger quoted value, where each `'` becomes `'"'"'`), URL-encoded (`|
-urlencode`), JSON-escaped (`| tojson`); and in an output excerpt cut through the middle of a secret
-(the 4 KiB head and tail), the part of it that is left.
+urlencode`), JSON-escaped (`| tojson`), as Python's repr writes it (Jinja's error messages quote a
+key so); and in an output excerpt cut through the middle of a secret (the 4 KiB head and tail),
+the part of it that is left.
 """
 
 from __future__ import annotations
@@ -74,8 +75,18 @@ class Redactor:
                     return MASK + text[k:]
         return text
 
-    def longest(self) -> int:
-        return max((len(n) for n in self._needles), default=0)
+    def pending(self, text: str) -> int:
+        """How many characters at the end of `text` could be the start of a secret (in one of
+        its forms) that goes on after it: 0 if none. `text` is masked already."""
+        held = 0
+        for needle in self._needles:
+            i = text.find(needle[0], max(len(text) - len(needle) + 1, 0))
+            while i != -1 and len(text) - i > held:
+                if needle.startswith(text[i:]):
+                    held = len(text) - i
+                    break
+                i = text.find(needle[0], i + 1)
+        return held
 
 
 def _forms(secret: str) -> set[str]:
@@ -89,6 +100,7 @@ def _forms(secret: str) -> set[str]:
         urllib.parse.quote_plus(secret),  # `| urlencode` of a mapping (a query string)
         json.dumps(secret)[1:-1],  # JSON-escaped
         _htmlsafe(json.dumps(secret)[1:-1]),  # `| tojson`
+        repr(secret)[1:-1],  # Python's repr: Jinja's messages quote a key with it (`table[token]`)
     }
     return forms
 

@@ -3,16 +3,24 @@
 Inside `run:` every `{{ expression }}` is passed through `shlex.quote` by the environment's
 `finalize` hook, so a value of `a b; rm -rf /` is one argument, never a second command. The
 runbook's own literal text is not touched. `{{ x | raw }}` opts out, visibly, for values that are
-meant to be shell syntax (e.g. a service control command of several words).
+meant to be shell syntax (e.g. a service control command of several words). In the body of a
+here-document with a quoted delimiter (`<<'EOF'`) nothing is shell syntax: a value goes in as it
+is, and must not end the here-document (shellscan.py; `validate` refuses the other places where
+word quoting is wrong).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from runner.format.shellscan import LITERAL, MARK, Heredoc, literal_lines, spots
+
+if TYPE_CHECKING:
+    from runner.format.redact import Redactor
 
 BUILTIN_NAMES = frozenset({"host", "run_id"})
 # names Jinja itself provides (globals), never "undefined" in a runbook
@@ -85,7 +93,43 @@ def _env(shell: bool) -> Any:
     env.filters["raw"] = lambda v: Raw("" if v is None else v)
     env.filters["arg"] = _arg
     env.filters["quote"] = lambda v: shlex.quote(str(v))
+    if shell:
+        env.filters["_literal"] = _literal
     return env
+
+
+def _literal(value: Any) -> Raw:
+    """A value in the body of a quoted here-document (`<<'EOF'`): literal text, so not quoted;
+    marked, so that `literal_lines` can find the lines it touched."""
+    text = (
+        ""
+        if value is None
+        else ("true" if value else "false")
+        if isinstance(value, bool)
+        else str(value)
+    )
+    if MARK in text:
+        raise RenderError("a value in a here-document holds a NUL character")
+    return Raw(MARK + text + MARK)
+
+
+@cache
+def _shell_source(source: str) -> tuple[str, frozenset[Heredoc]]:
+    """`source` with each expression in a quoted here-document's body passed through `_literal`,
+    and those here-documents (shellscan.py)."""
+    found = [s for s in spots(source) if s.context == LITERAL]
+    if not found:
+        return source, frozenset()
+    out, pos = [], 0
+    for s in found:
+        m = s.match
+        out += [
+            source[pos : m.start()],
+            f"{{{{{m.group(1)} ({m.group(2)}) | _literal {m.group(3)}}}}}",
+        ]
+        pos = m.end()
+    out.append(source[pos:])
+    return "".join(out), frozenset(s.heredoc for s in found if s.heredoc)
 
 
 @cache
@@ -120,12 +164,19 @@ def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> s
 
     from runner.format.limits import TooCostly, time_limit
 
+    docs: frozenset[Heredoc] = frozenset()
+    if shell:
+        source, docs = _shell_source(source)
     try:
         with time_limit():
-            return str(_template(source, shell).render(context))
+            text = str(_template(source, shell).render(context))
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
     except TooCostly as exc:
+        raise RenderError(str(exc)) from None
+    try:
+        return literal_lines(text, docs) if docs else text
+    except ValueError as exc:
         raise RenderError(str(exc)) from None
 
 
@@ -146,15 +197,21 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 
-def why_false(expression: str, context: Mapping[str, Any], mask: Callable[[str], str]) -> str:
+def why_false(expression: str, context: Mapping[str, Any], redactor: Redactor) -> str:
     """The reason a `when:` is false, with the values it looked at: `when is false: mode ==
-    'full', where mode='quick'`. Each value is masked (`mask`: the run's redactor) before it is
-    shortened: a long secret cut to `...` would no longer be recognised, and leak its start."""
+    'full', where mode='quick'`. Each value is masked (the run's redactor) before it is written
+    out and before it is shortened: repr() escapes a string in ways the redactor cannot follow
+    (`\\'` when it holds both quotes, `\\x7f`), and a long secret cut to `...` would no longer be
+    recognised, and leak its start."""
     try:
         names = sorted(names_used(expression, expression=True))
     except RenderError:
         names = []
-    values = ", ".join(f"{n}={_short(mask(repr(context[n])))}" for n in names if n in context)
+    values = ", ".join(
+        f"{n}={_short(redactor.text(repr(redactor.value(context[n]))))}"
+        for n in names
+        if n in context
+    )
     return f"when is false: {expression}" + (f", where {values}" if values else "")
 
 
@@ -180,41 +237,6 @@ def names_used(source: str, *, expression: bool = False) -> set[str]:
     if problem:
         raise RenderError(problem)
     return names - JINJA_GLOBALS
-
-
-_EXPR = re.compile(r"{{(.*?)}}", re.S)
-
-
-def quoted_expressions(source: str) -> list[str]:
-    """Expressions written inside shell quotes: `"{{ x }}"` would end up doubly quoted.
-
-    Tracks single/double quote state over the literal text between expressions; `| raw`
-    expressions are the author's explicit choice and are not reported.
-    """
-    found = []
-    state = ""  # "", "'" or '"'
-    pos = 0
-    for match in _EXPR.finditer(source):
-        state = _scan_quotes(source[pos : match.start()], state)
-        expr = match.group(1).strip()
-        if state and not re.search(r"\|\s*raw\s*$", expr):
-            found.append(expr)
-        pos = match.end()
-    return found
-
-
-def _scan_quotes(text: str, state: str) -> str:
-    escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and state != "'":
-            escaped = True
-        elif state == "" and ch in "'\"":
-            state = ch
-        elif ch == state:
-            state = ""
-    return state
 
 
 def _describe(exc: Exception) -> str:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from runner.errors import InvalidInput, Problem
 from runner.format.limits import regex_problem
 from runner.format.model import Action, Check, Runbook
-from runner.format.render import BUILTIN_NAMES, RenderError, names_used, quoted_expressions
+from runner.format.render import BUILTIN_NAMES, RenderError, names_used
+from runner.format.shellscan import COMMENT, DELIMITER, HEREDOC, QUOTED, Spot, spots
 from runner.format.source import Document, KeyPath
 from runner.format.suggest import did_you_mean
 
@@ -110,13 +111,7 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
     out: list[Problem] = []
     if a.kind == "run":
         out += _names(doc, (*where, "run"), a.text, names)
-        for expr in quoted_expressions(a.text):
-            out.append(
-                doc.problem(
-                    (*where, "run"),
-                    f"'{{{{ {expr} }}}}' is inside shell quotes; template values are shell-quoted for you: remove the quotes, or write '| raw' if the value is shell syntax",
-                )
-            )
+        out += [doc.problem((*where, "run"), m) for m in map(_misplaced, spots(a.text)) if m]
     elif a.kind == "manual":
         out += _names(doc, (*where, "manual"), a.text, names)
     elif a.kind == "http" and a.http is not None:
@@ -148,6 +143,26 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
             doc, (*where, "expect", "that"), a.expect.that, names | {RESULT_NAME}, expression=True
         )
     return out
+
+
+def _misplaced(s: Spot) -> str | None:
+    """Why a value cannot go where `s` stands, shell-quoted as a word (shellscan.py); `| raw` is
+    the author's explicit choice."""
+    if s.raw:
+        return None
+    what = f"'{{{{ {s.expr} }}}}'"
+    if s.context == QUOTED:
+        return f"{what} is inside shell quotes; template values are shell-quoted for you: remove the quotes, or write '| raw' if the value is shell syntax"
+    if s.context == COMMENT:
+        return f"{what} is inside a shell comment, where quotes mean nothing: a newline in the value would end the comment and run the rest; move it out of the comment"
+    if s.context == HEREDOC and s.heredoc is not None:
+        return (
+            f"{what} is inside the here-document {s.heredoc.operator()}, where quotes mean nothing and $( ), backticks and $ in the value would run: "
+            f"quote the delimiter ({s.heredoc.operator(quoted=True)}) and the value goes in as literal text, or write '| raw' if the value is shell syntax"
+        )
+    if s.context == DELIMITER:
+        return f"{what} is in a here-document's delimiter: write the delimiter as literal text"
+    return None
 
 
 def _check_call(

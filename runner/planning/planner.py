@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,24 @@ def build(
     run_id: str,
     redactor: Redactor,
 ) -> Plan:
+    """The plan, or InvalidInput with every problem found, each message masked: the one way out
+    of planning for what it found wrong, and a message may quote a value (`| arg` refusing one,
+    Jinja's `has no attribute 'KEY'` for a lookup keyed by a secret)."""
+    try:
+        return _build(rb, values, inventory, catalog, run_id, redactor)
+    except InvalidInput as exc:
+        masked = [Problem(p.location, redactor.text(p.message)) for p in exc.problems]
+        raise InvalidInput(masked) from None  # `from None`: --debug's traceback shows only this
+
+
+def _build(
+    rb: Runbook,
+    values: dict[str, Scalar | None],
+    inventory: Inventory,
+    catalog: Catalog,
+    run_id: str,
+    redactor: Redactor,
+) -> Plan:
     hosts = inventory.resolve(rb.targets)
     plan = Plan(
         runbook=rb,
@@ -119,7 +137,7 @@ def build(
             raise InvalidInput([_at(rb, ("vars",), h, str(exc))]) from None
         _require_host_vars(rb, ctx, h, problems)
         plan.contexts[h.name] = ctx
-        planner = _HostPlanner(h, catalog, inventory.host_vars(h), problems, redactor.text)
+        planner = _HostPlanner(h, catalog, inventory.host_vars(h), problems, redactor)
         plan.steps[h.name] = planner.steps(rb, ctx, set())
     if problems:
         raise InvalidInput(problems)
@@ -152,7 +170,7 @@ class _HostPlanner:
     catalog: Catalog
     hvars: Mapping[str, Any]
     problems: list[Problem]
-    mask: Callable[[str], str]  # the plan's redactor: a `when:` reason shows values
+    redactor: Redactor  # the plan's: a `when:` reason shows values; a call adds its secrets
 
     def steps(self, rb: Runbook, ctx: Context, captures: set[str]) -> list[PlannedStep]:
         out: list[PlannedStep] = []
@@ -175,7 +193,7 @@ class _HostPlanner:
                     why = f"when: {step.when} (waits for {', '.join(waits)})"
                     return PlannedStep(step, "decided-at-run-time", why, action)
                 if not evaluate(step.when, ctx):
-                    return PlannedStep(step, "skipped", why_false(step.when, ctx, self.mask))
+                    return PlannedStep(step, "skipped", why_false(step.when, ctx, self.redactor))
             if step.action.kind == "call":
                 return self.call(rb, step, ctx, captures)
             action = plan_action(step.action, ctx, captures)
@@ -198,10 +216,15 @@ class _HostPlanner:
                 step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
             )
         try:
-            _, _, sub_ctx = expand_call(self.catalog, step, ctx, self.hvars, self.host.name)
+            _, sub_values, sub_ctx = expand_call(
+                self.catalog, step, ctx, self.hvars, self.host.name
+            )
         except UsageError as exc:  # a bad param of the called runbook
             self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
             return PlannedStep(step, "error", str(exc))
+        for name in params_mod.secret_names(sub):  # as the run does (calls.py), from plan time
+            if sub_values.get(name) is not None:
+                self.redactor.add(str(sub_values[name]))
         children = self.steps(sub, sub_ctx, set())
         return PlannedStep(step, "will-run", "", PlannedAction("call", sub.id), tuple(children))
 
