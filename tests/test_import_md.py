@@ -414,3 +414,50 @@ def test_an_imported_seed_section_runs_on_the_demo_target(
     }  # fmt: skip
     assert events[-1]["outcome"] == "succeeded"
     assert main(["audit", "verify"]) == 0
+
+
+STOPS = """\
+# Setup
+
+## Install
+
+```sh
+# 1. Install the configuration
+mkdir -p etc
+cp missing.conf etc/app.conf
+touch etc/installed
+```
+
+## Activate
+
+```bash
+# 1. Use the venv
+source ./activate
+echo "MARK=${MARK:-unset}" > mark.txt
+```
+"""
+
+
+def test_an_imported_step_stops_at_its_first_failing_command(
+    workdir: Path, no_tty: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person following the page stops at a command that fails; so does the imported step,
+    which fails, whatever its later commands do (before: the step's status was its last
+    command's, so `touch` after a failed `cp` "succeeded"). A `bash` fence runs under /bin/sh
+    (the format has no way yet to name a step's shell): where that is dash, `source` is not
+    found, and the step fails there instead of going on outside the venv."""
+    md = workdir / "setup.md"
+    md.write_text(STOPS)
+    run_import(capsys, str(md), "-o", "lib")
+    install = workdir / "lib" / "runbooks" / "install.yaml"
+    assert main(["run", str(install)]) == 1
+    assert (workdir / "etc").is_dir() and not (workdir / "etc" / "installed").exists()
+    assert yaml.safe_load(install.read_text())["steps"][0]["run"].startswith("set -e\n")
+
+    (workdir / "activate").write_text("MARK=activated\n")
+    code = main(["run", str(workdir / "lib" / "runbooks" / "activate.yaml")])
+    mark = workdir / "mark.txt"
+    if code == 0:  # a /bin/sh that has `source` (bash as sh)
+        assert mark.read_text() == "MARK=activated\n"
+    else:  # dash: `source: not found`, and the next line never runs in the wrong environment
+        assert code == 1 and not mark.exists()

@@ -173,7 +173,14 @@ class _Runbook:
                 detail = "sudo kept in the commands: only some of them use it"
         if g.notes and not self.note:
             self.note = "\n".join(g.notes)
-        body = {"run": self.template(text, shell=True), **body}
+        run = self.template(text, shell=True)
+        if len(cmds) > 1:
+            # A person following the page stops at a command that fails; without this the
+            # step's status would be its last command's, and a failed `cp` (or `source`) would
+            # be followed by the next line as if it had worked. No pipefail: dash has none, and
+            # `crontab -l | … | crontab -` counts on a pipeline's status being its last command's.
+            run = "set -e\n" + run
+        body = {"run": run, **body}
         first = cmds[0].text.split("\n", 1)[0]
         self.add(name, body, _e(lines, RUN, first + (f"  ({detail})" if detail else ""), f))
 
