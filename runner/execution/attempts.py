@@ -128,6 +128,7 @@ class Attempts:
                     attempt,
                     command if command is not None else _preview(action, ctx),
                     name=purpose.name,
+                    shell=action.shell,
                     caller=purpose.caller,
                 )
             )

@@ -57,6 +57,7 @@ class ActionStarted(StepEvent):
     attempt: int
     command: str
     name: str = field(default="", metadata=OPTIONAL)
+    shell: str = field(default="sh", metadata=OPTIONAL)  # what runs a `run:` command
 
 
 @dataclass(frozen=True, eq=False, repr=False)
