@@ -76,6 +76,8 @@ steps:
         ("step.started", "fail"): None,
         ("rollback.started", "plain"): "bash",
     }
+    (check,) = [e for e in events if e["event"] == "check"]  # a check's one record
+    assert check["ok"] and check["shell"] == "bash"
 
 
 def test_sh_stays_dash_like_bin_sh(workdir: Path) -> None:
