@@ -69,13 +69,16 @@ async def watched(ex: Runner, request: CommandRequest, d: Path) -> tuple[Command
 SECRET = f"s3cr3t-{secrets.token_hex(8)}"
 
 
-def request_for(d: Path, sudo: str | None = None) -> CommandRequest:
-    """The secret in the text and in the step's env; both must reach the command."""
+def request_for(d: Path, sudo: str | None = None, shell: str = "sh") -> CommandRequest:
+    """The secret in the text and in the step's env; both must reach the command. Under
+    `shell: bash` (which sh hands the text on to, in its environment too), a bash-only test
+    first: it fails unless bash runs the text."""
     command = (
-        f"printf '%s %s' '{SECRET}' \"$TOKEN\" > {d}/seen; touch {d}/started; "
+        ("[[ -n $BASH_VERSION ]] || exit 9; " if shell == "bash" else "")
+        + f"printf '%s %s' '{SECRET}' \"$TOKEN\" > {d}/seen; touch {d}/started; "
         f"while [ ! -e {d}/go ]; do sleep 0.02; done"
     )
-    return CommandRequest(command, env={"TOKEN": SECRET}, sudo=sudo, timeout=20)
+    return CommandRequest(command, env={"TOKEN": SECRET}, sudo=sudo, timeout=20, shell=shell)
 
 
 def check(d: Path, result: CommandResult, seen: list[str]) -> None:
@@ -84,27 +87,36 @@ def check(d: Path, result: CommandResult, seen: list[str]) -> None:
     assert seen == [], "the secret is in these processes' arguments:\n" + "\n".join(seen)
 
 
-def test_local(d: Path) -> None:
-    check(d, *arun(watched(LocalExecutor(), request_for(d), d)))
+SHELLS = pytest.mark.parametrize("shell", ["sh", "bash"])
 
 
+@SHELLS
+def test_local(d: Path, shell: str) -> None:
+    check(d, *arun(watched(LocalExecutor(), request_for(d, shell=shell), d)))
+
+
+@SHELLS
 @pytest.mark.skipif(shutil.which("sudo") is None or os.geteuid() != 0, reason="needs root, sudo")
-def test_local_sudo(d: Path) -> None:
-    check(d, *arun(watched(LocalExecutor(), request_for(d, sudo="nobody"), d)))
+def test_local_sudo(d: Path, shell: str) -> None:
+    check(d, *arun(watched(LocalExecutor(), request_for(d, sudo="nobody", shell=shell), d)))
 
 
+@SHELLS
 @pytest.mark.ssh
-def test_ssh(sshd: SSHServer, d: Path) -> None:
-    check(d, *arun(watched(executor(sshd), request_for(d), d)))
+def test_ssh(sshd: SSHServer, d: Path, shell: str) -> None:
+    check(d, *arun(watched(executor(sshd), request_for(d, shell=shell), d)))
 
 
+@SHELLS
 @pytest.mark.ssh
-def test_ssh_sudo(sshd: SSHServer, sudo_login: str, d: Path) -> None:
+def test_ssh_sudo(sshd: SSHServer, sudo_login: str, d: Path, shell: str) -> None:
     """A non-root SSH user whose command runs as root through sudo."""
-    check(d, *arun(watched(executor(sshd, user=sudo_login), request_for(d, sudo="root"), d)))
+    request = request_for(d, sudo="root", shell=shell)
+    check(d, *arun(watched(executor(sshd, user=sudo_login), request, d)))
 
 
-def test_a_secret_param_stays_out_of_ps(workdir: Path, d: Path) -> None:
+@SHELLS
+def test_a_secret_param_stays_out_of_ps(workdir: Path, d: Path, shell: str) -> None:
     """The whole way, as an operator runs it: a secret param given in the environment (not on the
     runner's own command line), rendered into a step's command."""
     write_runbook(
@@ -113,7 +125,8 @@ def test_a_secret_param_stays_out_of_ps(workdir: Path, d: Path) -> None:
         "runbook: uses-secret\n"
         "params: {token: {type: string, secret: true, required: true}}\n"
         "steps:\n"
-        f"  - id: use\n    run: printf %s {{{{ token }}}} > {d}/seen; sleep 0.5\n",
+        f"  - id: use\n    shell: {shell}\n"
+        f"    run: printf %s {{{{ token }}}} > {d}/seen; sleep 0.5\n",
     )
     env = {**os.environ, "RUNBOOK_PARAM_TOKEN": SECRET}
     runner = subprocess.Popen(

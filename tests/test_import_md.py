@@ -148,9 +148,18 @@ def test_seed_prose_instructions_interactive_commands_and_sudo(
     assert pre["check-current-system-status"] == {
         "id": "check-current-system-status",
         "name": "Check current system status",
+        "shell": "bash",  # every fence of the seed is a `bash` one
         "run": "scripts/health_monitor.sh {{ env_name }} comprehensive",
         "sudo": True,
     }
+    every = [
+        s for f in (out / "runbooks").glob("*.yaml") for s in yaml.safe_load(f.read_text())["steps"]
+    ]
+    assert {s.get("shell") for s in every if "run" in s} == {"bash"}
+    assert not [s for s in every if "manual" in s and "shell" in s]
+    # `source` (a bash builtin dash lacks) runs under bash: pip installs into the venv
+    security = steps("security-update-process")["check-for-vulnerabilities"]
+    assert security["shell"] == "bash" and "source /tmp/check_env/bin/activate" in security["run"]
     assert list(pre) == [
         "check-current-system-status",
         "verify-backup-integrity",
@@ -239,9 +248,10 @@ def test_show_md_reads_like_the_source_section(
     assert len(titles) == 5
     found = [re.search(rf"^### {n}\. {re.escape(t)} \(`", md, re.M) for n, t in titles]
     assert all(found) and [m.start() for m in found] == sorted(m.start() for m in found)
-    assert "```sh\nsystemctl stop polymarket-bot\n```" in md
+    # the fences are the source's `bash` ones: the steps run under bash (`shell: bash`)
+    assert "```bash\nsystemctl stop polymarket-bot\n```" in md
     assert md.count("*with sudo*") == 5
-    assert "```sh\ncp -r {{ backup_path }}/* {{ app_dir }}/\n```" in md
+    assert "```bash\ncp -r {{ backup_path }}/* {{ app_dir }}/\n```" in md
 
 
 def test_edge_cases_import_without_loss(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -414,3 +424,119 @@ def test_an_imported_seed_section_runs_on_the_demo_target(
     }  # fmt: skip
     assert events[-1]["outcome"] == "succeeded"
     assert main(["audit", "verify"]) == 0
+
+
+STOPS = """\
+# Setup
+
+## Install
+
+```sh
+# 1. Install the configuration
+mkdir -p etc
+cp missing.conf etc/app.conf
+touch etc/installed
+```
+"""
+
+
+def test_an_imported_step_stops_at_its_first_failing_command(
+    workdir: Path, no_tty: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person following the page stops at a command that fails; so does the imported step,
+    which fails, whatever its later commands do (before: the step's status was its last
+    command's, so `touch` after a failed `cp` "succeeded")."""
+    md = workdir / "setup.md"
+    md.write_text(STOPS)
+    run_import(capsys, str(md), "-o", "lib")
+    install = workdir / "lib" / "runbooks" / "install.yaml"
+    assert main(["run", str(install)]) == 1
+    assert (workdir / "etc").is_dir() and not (workdir / "etc" / "installed").exists()
+    assert yaml.safe_load(install.read_text())["steps"][0]["run"].startswith("set -e\n")
+
+
+SHELLS = """\
+# Shells
+
+## Activate
+
+```bash
+# 1. Use the venv
+source ./activate
+echo "MARK=${MARK:-unset}" > mark.txt
+```
+
+## Scripts
+
+```sh
+#!/usr/bin/env bash
+arr=(a b); echo "${arr[1]}" > b.txt
+```
+
+```shell
+#!/bin/zsh
+print -r -- $ZSH_NAME
+```
+
+```sh
+echo posix
+```
+
+```zsh
+print zsh
+```
+
+```ksh
+print ksh
+```
+"""
+
+
+def test_a_bash_fence_runs_under_bash(
+    workdir: Path, no_tty: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `bash` fence (or an sh fence whose first line is a bash `#!`) is imported with
+    `shell: bash`, and runs as the page meant: before, /bin/sh ran it, and where that is dash
+    `source` was not found. sh and shell fences run under sh, as every `run:` does by default."""
+    md = workdir / "shells.md"
+    md.write_text(SHELLS)
+    run_import(capsys, str(md), "-o", "lib")
+    activate = workdir / "lib" / "runbooks" / "activate.yaml"
+    assert yaml.safe_load(activate.read_text())["steps"][0]["shell"] == "bash"
+    (workdir / "activate").write_text("MARK=activated\n")
+    assert main(["run", str(activate)]) == 0
+    assert (workdir / "mark.txt").read_text() == "MARK=activated\n"
+
+    steps = yaml.safe_load((workdir / "lib" / "runbooks" / "scripts.yaml").read_text())["steps"]
+    assert [s.get("shell") for s in steps] == ["bash", "zsh", None, "zsh", "ksh"]
+    assert steps[0]["run"] == 'arr=(a b); echo "${arr[1]}" > b.txt'  # `shell:` says what #! said
+    assert main(["validate", str(workdir / "lib" / "runbooks")]) == 0
+
+
+def test_files_imported_before_shell_existed_are_in_step_and_a_new_import_adds_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files imported before `shell:` existed (their `bash` fences ran under /bin/sh) come from
+    sections that have not changed: `--check` finds them in step. Importing again gives the ones
+    not edited since their `shell: bash`; one edited by hand stops it, as any edited file does."""
+    from runner.importer import build
+
+    md = workdir / "shells.md"
+    md.write_text(SHELLS)
+    with monkeypatch.context() as m:  # what the importer wrote before
+        m.setattr(build, "fence_shell", lambda lang, code: "sh")
+        run_import(capsys, str(md), "-o", "lib")
+    activate = workdir / "lib" / "runbooks" / "activate.yaml"
+    scripts = workdir / "lib" / "runbooks" / "scripts.yaml"
+    assert "shell:" not in activate.read_text() + scripts.read_text()
+    assert main(["import", "--check", str(md), "-o", "lib"]) == 0
+    assert "0 section(s) drifted from shells.md; 2 file(s) in step" in capsys.readouterr().out
+
+    scripts.write_text(scripts.read_text().replace("echo posix", "echo posix  # by hand"))
+    assert main(["import", str(md), "-o", "lib"]) == 2  # nothing is written
+    assert "scripts.yaml: edited since it was imported" in capsys.readouterr().err
+    assert "shell:" not in activate.read_text()
+    scripts.unlink()  # moved away, to be reconciled by hand
+    run_import(capsys, str(md), "-o", "lib")
+    assert yaml.safe_load(activate.read_text())["steps"][0]["shell"] == "bash"
+    assert main(["import", "--check", str(md), "-o", "lib"]) == 0

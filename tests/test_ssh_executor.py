@@ -155,6 +155,41 @@ def test_sudo_to_another_user(sshd: SSHServer) -> None:
     assert (result.exit, result.stdout.text) == (0, "nobody\n"), result.stderr.text
 
 
+BASH_ONLY = (  # under dash: `source` not found, and arrays and `[[ ]]` are syntax errors
+    "printf 'MARK=activated\\n' > /tmp/rb-shell-activate.$$; source /tmp/rb-shell-activate.$$\n"
+    "rm -f /tmp/rb-shell-activate.$$; arr=(one two three)\n"
+    "[[ $MARK == act* && ${arr[2]} == three ]] || exit 9\n"
+    'echo "$MARK ${arr[1]} $(id -un)"\n'
+)
+
+
+def test_a_bash_command_runs_under_bash(sshd: SSHServer) -> None:
+    [result] = arun(run_all(executor(sshd), BASH_ONLY, shell="bash", env={"X": "1"}, cwd="/"))
+    assert (result.exit, result.stdout.text) == (0, f"activated two {sshd.user}\n"), result.stderr
+
+
+@pytest.mark.skipif(shutil.which("sudo") is None, reason="sudo is not installed")
+def test_a_bash_command_under_sudo_runs_as_the_sudo_user(sshd: SSHServer) -> None:
+    [result] = arun(run_all(executor(sshd), BASH_ONLY, shell="bash", sudo="nobody"))
+    assert (result.exit, result.stdout.text) == (0, "activated two nobody\n"), result.stderr
+
+
+def test_a_bash_command_killed_at_its_timeout(sshd: SSHServer) -> None:
+    """bash replaces the shell the command started as (exec): the group kill reaches it."""
+    marker = "runner-timeout-probe-bash"
+    start = time.monotonic()
+    command = f"trap '' TERM; sleep 60 # {marker}"
+    [result] = arun(run_all(executor(sshd), command, shell="bash", timeout=0.5))
+    assert result.timed_out and time.monotonic() - start < 5
+    assert survivors(sshd, marker) == ""
+
+
+def test_a_host_without_the_shell_says_so(sshd: SSHServer) -> None:
+    [result] = arun(run_all(executor(sshd), "echo never", shell="bash", env={"PATH": "/nowhere"}))
+    assert (result.exit, result.stdout.text) == (127, "")
+    assert result.stderr.text == "runbook: this step needs bash, not found on this host\n"
+
+
 def test_ssh_config_supplies_hostname_port_user_and_key(sshd: SSHServer, tmp_path: Path) -> None:
     config = tmp_path / "ssh_config"
     config.write_text(

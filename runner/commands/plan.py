@@ -123,7 +123,10 @@ def render_text(view: dict[str, Any], *, md: bool = False) -> str:
         for host in batch:
             lines.append(f"\n{'### ' if md else ''}host {host}")
             for pre in view["preconditions"].get(host, []):
-                lines.append(f"{'- ' if md else '  '}precondition: {_code(pre, md)}")
+                # a string, or {kind: text, shell} when a shell other than sh runs it
+                shell = f" ({pre['shell']})" if isinstance(pre, dict) else ""
+                text = next(iter(pre.values())) if isinstance(pre, dict) else pre
+                lines.append(f"{'- ' if md else '  '}precondition{shell}: {_code(text, md)}")
             _steps(view["hosts"][host], "", lines, md)
     return "\n".join(lines)
 
@@ -147,14 +150,18 @@ def _steps(steps: list[dict[str, Any]], indent: str, lines: list[str], md: bool)
         for kind in ("run", "http", "manual", "call"):
             if kind in s:
                 waits = f"  [waits for {', '.join(s['waits_for'])}]" if s.get("waits_for") else ""
-                lines.append(f"{indent}    {kind}: {_code(s[kind], md)}{waits}")
+                shell = f" ({s['shell']})" if s.get("shell") else ""
+                lines.append(f"{indent}    {kind}{shell}: {_code(s[kind], md)}{waits}")
         for label in ("preconditions", "verify", "rollback"):
             for item in s.get(label, []):
-                kind, text = next((k, v) for k, v in item.items() if k != "waits_for")
+                kind, text = next(
+                    (k, v) for k, v in item.items() if k not in ("waits_for", "shell")
+                )
                 waits = (
                     f"  [waits for {', '.join(item['waits_for'])}]" if item.get("waits_for") else ""
                 )
-                lines.append(f"{indent}    {label} ({kind}): {_code(text, md)}{waits}")
+                how = f"{kind}, {item['shell']}" if item.get("shell") else kind
+                lines.append(f"{indent}    {label} ({how}): {_code(text, md)}{waits}")
         if s.get("steps"):
             _steps(s["steps"], indent + "    ", lines, md)
 

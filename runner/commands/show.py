@@ -73,8 +73,8 @@ def markdown(rb: Runbook) -> str:
         elif s.action.kind == "call":
             args = ", ".join(f"{k}={v}" for k, v in s.action.with_)
             out += ["", f"Runs runbook `{s.action.text}`" + (f" with {args}" if args else "") + "."]
-        else:
-            out += ["", "```sh", _action(s.action), "```"]
+        else:  # the fence says which shell runs it (an imported `bash` fence reads as one)
+            out += ["", f"```{s.action.shell}", _action(s.action), "```"]
         for label, checks in (("Preconditions", s.preconditions), ("Verify", s.verify)):
             if checks:
                 out += ["", f"{label}:"] + [f"- {c.name}: `{_action(c.action)}`" for c in checks]
@@ -91,7 +91,8 @@ def text(rb: Runbook) -> str:
         out.append(f"  param {p.name} ({p.type}{', secret' if p.secret else ''}): {p.description}")
     for i, s in enumerate(rb.steps, 1):
         out.append(f"{i}. {s.name} [{s.id}]" + (f" when {s.when}" if s.when else ""))
-        out.append(f"   {s.action.kind}: {_action(s.action)}".replace("\n", "\n   "))
+        shell = f" ({s.action.shell})" if s.action.shell != "sh" else ""
+        out.append(f"   {s.action.kind}{shell}: {_action(s.action)}".replace("\n", "\n   "))
         out += [f"   verify: {c.name}" for c in s.verify]
         out += [f"   rollback: {_action(u.action)}" for u in s.rollback]
     return "\n".join(out)

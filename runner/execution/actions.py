@@ -85,6 +85,7 @@ async def _execute(
         env={k: render(v, ctx) for k, v in action.env},
         cwd=render(action.cwd, ctx) if action.cwd else None,
         sudo=_sudo_user(action, ctx),
+        shell=action.shell,
         timeout=action.timeout,
         ready=ready,
     )

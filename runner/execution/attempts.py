@@ -128,6 +128,7 @@ class Attempts:
                     attempt,
                     command if command is not None else _preview(action, ctx),
                     name=purpose.name,
+                    shell=action.shell,
                     caller=purpose.caller,
                 )
             )
@@ -150,11 +151,19 @@ class Attempts:
         self.bus.flush(h.name, sid)
         if stopped:
             out = _interrupted(self.interrupt.signal, command or _preview(action, ctx), seen, began)
-        self._finished(h, sid, purpose, attempt, out, self.interrupt.signal if stopped else "")
+        stop = self.interrupt.signal if stopped else ""
+        self._finished(h, sid, purpose, attempt, out, stop, action.shell)
         return out
 
     def _finished(
-        self, h: Host, sid: str, purpose: Purpose, attempt: int, out: Outcome, interrupted: str
+        self,
+        h: Host,
+        sid: str,
+        purpose: Purpose,
+        attempt: int,
+        out: Outcome,
+        interrupted: str,
+        shell: str,
     ) -> None:
         r = out.result
         finished = {"check": CheckFinished, "rollback": UndoFinished}.get(
@@ -177,6 +186,7 @@ class Attempts:
                 interrupted=interrupted,
                 name=purpose.name,
                 scope=purpose.scope,
+                shell=shell,
                 caller=purpose.caller,
             )
         )

@@ -57,6 +57,7 @@ class ActionStarted(StepEvent):
     attempt: int
     command: str
     name: str = field(default="", metadata=OPTIONAL)
+    shell: str = field(default="sh", metadata=OPTIONAL)  # what runs a `run:` command
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -83,6 +84,8 @@ class ActionFinished(StepEvent):
     interrupted: str = field(default="", metadata=OPTIONAL)
     name: str = field(default="", metadata=OPTIONAL)
     scope: str = field(default="", metadata=OPTIONAL)
+    # a check has no record but this one: it says which shell ran it, as step.started does
+    shell: str = field(default="sh", metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -97,6 +97,7 @@ def _action(raw: dict[str, Any], path: KeyPath, *, check: bool = False) -> Actio
         env=tuple((str(k), _env_value(v)) for k, v in raw.get("env", {}).items()),
         cwd=raw.get("cwd"),
         sudo=_sudo(raw.get("sudo")),
+        shell=raw.get("shell", "sh"),
         expect=_expect(raw.get("expect")),
     )
 

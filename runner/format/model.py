@@ -14,6 +14,11 @@ from runner.format.source import Document
 Scalar = str | int | float | bool
 ActionKind = Literal["run", "http", "manual", "call", "notify"]
 
+# What may run a `run:` command (`shell:`; schemas/runbook.schema.json): sh is /bin/sh, the
+# default; executors/base.py starts the others. Each has -c, eval, export and `set -e`, and reads
+# the POSIX single quotes that `{{ x }}` renders to.
+SHELLS = ("sh", "bash", "zsh", "ksh")
+
 DEFAULT_CHECK_TIMEOUT = 60.0  # a check that hangs must not hang the run
 DEFAULT_HTTP_TIMEOUT = 30.0
 
@@ -63,6 +68,7 @@ class Action:
     env: tuple[tuple[str, str], ...] = ()
     cwd: str | None = None
     sudo: str | None = None
+    shell: str = "sh"  # what runs a run: command (SHELLS)
     expect: Expect = field(default_factory=Expect)
     notify: Notify | None = None
 

@@ -131,6 +131,15 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
         out += _names(doc, (*where, "cwd"), a.cwd, names)
     if a.sudo:
         out += _names(doc, (*where, "sudo"), a.sudo, names)
+    # doc.values holds every path written in the file: `shell: sh` is as wrong as `shell: bash`
+    if a.kind != "run" and (*where, "shell") in doc.values:
+        out.append(
+            doc.problem(
+                (*where, "shell"),
+                f"'shell' only goes with 'run' (this is a '{a.kind}' action)",
+                key=True,
+            )
+        )
     if a.expect.stdout_matches is not None and regex_problem(a.expect.stdout_matches):
         out.append(
             doc.problem(

@@ -21,7 +21,15 @@ from runner.importer.document import (
     parse,
     period_of,
 )
-from runner.importer.shell import Command, Group, groups, interactive, lift_sudo, step_name
+from runner.importer.shell import (
+    Command,
+    Group,
+    fence_shell,
+    groups,
+    interactive,
+    lift_sudo,
+    step_name,
+)
 
 RUN, MANUAL, ITEM, SKIPPED = "run", "manual", "checklist-item", "skipped"
 
@@ -152,7 +160,7 @@ class _Runbook:
         text = (
             f"Run by hand: `{shown}`"
             if "\n" not in shown
-            else f"Run by hand:\n\n```sh\n{shown}\n```"
+            else f"Run by hand:\n\n```{fence_shell(f.lang, f.code)}\n{shown}\n```"
         ) + f"\n\n({why}.)"
         self.add(name, {"manual": text}, _e(lines, MANUAL, why, f))
 
@@ -173,7 +181,16 @@ class _Runbook:
                 detail = "sudo kept in the commands: only some of them use it"
         if g.notes and not self.note:
             self.note = "\n".join(g.notes)
-        body = {"run": self.template(text, shell=True), **body}
+        run = self.template(text, shell=True)
+        if len(cmds) > 1:
+            # A person following the page stops at a command that fails; without this the
+            # step's status would be its last command's, and a failed `cp` (or `source`) would
+            # be followed by the next line as if it had worked. No pipefail: dash has none, and
+            # `crontab -l | … | crontab -` counts on a pipeline's status being its last command's.
+            run = "set -e\n" + run
+        # the fence's shell runs it: a `bash` fence's `source` or `[[ ]]` under dash would fail
+        shell = fence_shell(f.lang, f.code)
+        body = {**({"shell": shell} if shell != "sh" else {}), "run": run, **body}
         first = cmds[0].text.split("\n", 1)[0]
         self.add(name, body, _e(lines, RUN, first + (f"  ({detail})" if detail else ""), f))
 

@@ -13,6 +13,9 @@ import shlex
 from dataclasses import dataclass
 
 PLAIN, COMMENT, BODY = "", "#", "h"  # contexts besides the quote characters ' and "
+# The fence tags and `#!` interpreters that name a shell of the format's `shell:` (sh, shell and
+# an `sh`/`dash` interpreter: /bin/sh, the default, which needs no key)
+SHELL_OF = {"bash": "bash", "zsh": "zsh", "ksh": "ksh", "sh": "sh", "dash": "sh", "shell": "sh"}
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _NUMBERED = re.compile(r"#\s*(\d+)[.)]\s*(.*)")
 EDITORS = frozenset({"nano", "vi", "vim", "nvim", "emacs", "pico", "mcedit", "vipw", "visudo"})
@@ -76,6 +79,21 @@ class Group:
     commands: tuple[Command, ...]
     first: int
     last: int
+
+
+def fence_shell(lang: str, code: str) -> str:
+    """The shell a fence's code was written for: the one its `#!` line names (`#!/bin/bash`,
+    `#!/usr/bin/env bash`), else its tag's; sh for `sh` and `shell`. The `#!` line is the code's
+    first, as for groups(), which leaves it out of every step."""
+    first = code.split("\n", 1)[0].strip()
+    if first.startswith("#!"):
+        words = first[2:].split()
+        if words and words[0].rsplit("/", 1)[-1] == "env":  # env [-S] [NAME=VALUE] SHELL
+            words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        named = SHELL_OF.get(words[0].rsplit("/", 1)[-1]) if words else None
+        if named is not None:
+            return named
+    return SHELL_OF.get(lang, "sh")
 
 
 def groups(code: str) -> list[Group]:

@@ -24,6 +24,17 @@ class PlannedAction:
     kind: str
     text: str  # rendered (secrets still in: redact before showing), or the template if deferred
     deferred: tuple[str, ...] = ()  # run-time names it waits for
+    shell: str = "sh"  # what runs a `run:` command; shown, saved and hashed unless it is sh
+
+    def view(self) -> dict[str, Any]:
+        """{kind: text}, and the shell when it is not sh (so a plan without `shell:` reads,
+        and hashes, as before)."""
+        out: dict[str, Any] = {self.kind: self.text}
+        if self.shell != "sh":
+            out["shell"] = self.shell
+        if self.deferred:
+            out["waits_for"] = list(self.deferred)
+        return out
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class Plan:
                 "batches": [[h.name for h in b] for b in self.batches],
                 "preconditions": {
                     h: [
-                        plan_action(c.action, self.contexts[h], set()).text
+                        _precondition(plan_action(c.action, self.contexts[h], set()))
                         for c in self.runbook.preconditions
                     ]
                     for h in self.steps
@@ -103,19 +114,20 @@ def _paths(steps: Sequence[PlannedStep], above: str) -> Iterator[tuple[str, Plan
         yield from _paths(p.children, f"{path}/")
 
 
+def _precondition(a: PlannedAction) -> str | dict[str, Any]:
+    """A runbook's precondition: its text, as it always was, or {kind: text, shell} when a
+    shell other than sh runs it."""
+    return a.view() if a.shell != "sh" else a.text
+
+
 def _step_view(p: PlannedStep) -> dict[str, Any]:
     out: dict[str, Any] = {"id": p.step.id, "name": p.step.name, "status": p.status}
     if p.reason:
         out["reason"] = p.reason
     if p.action:
-        out[p.action.kind] = p.action.text
-        if p.action.deferred:
-            out["waits_for"] = list(p.action.deferred)
+        out.update(p.action.view())
     for label, extra in p.extras:
-        item: dict[str, Any] = {extra.kind: extra.text}
-        if extra.deferred:
-            item["waits_for"] = list(extra.deferred)
-        out.setdefault(label, []).append(item)
+        out.setdefault(label, []).append(extra.view())
     if p.children:
         out["steps"] = [_step_view(c) for c in p.children]
     return out
@@ -125,8 +137,8 @@ def plan_action(action: Action, ctx: Context, captures: set[str]) -> PlannedActi
     source = action.http.url if action.kind == "http" and action.http else action.text
     waits = tuple(sorted(names_used(source) & captures))
     if waits:
-        return PlannedAction(action.kind, source, waits)
+        return PlannedAction(action.kind, source, waits, action.shell)
     text = render(source, ctx, shell=action.kind == "run")
     if action.kind == "http" and action.http:
         text = f"{action.http.method} {text}"
-    return PlannedAction(action.kind, text)
+    return PlannedAction(action.kind, text, shell=action.shell)

@@ -11,7 +11,7 @@ import hashlib
 import re
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
@@ -90,6 +90,7 @@ class CommandResult:
 @dataclass(frozen=True)
 class CommandRequest:
     command: str  # run by /bin/sh (from its environment: remote_helper.RUN_FROM_ENV)
+    shell: str = "sh"  # or a shell of SHELL_ARGV, which /bin/sh hands the command on to
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     sudo: str | None = None  # user to become, or None
@@ -164,34 +165,61 @@ def sudo_user(request: CommandRequest, as_root: bool) -> str | None:
     return None
 
 
-def with_exports(request: CommandRequest) -> CommandRequest:
-    """The request with its env as exports at the head of its text: where a command goes through
-    sudo (which resets the environment) or an SSH session (sshd drops env requests unless
-    AcceptEnv allows them). The braces keep a multi-line command one compound command, so
-    `cd dir && …` guards all of it, not its first line."""
-    if not request.env:
-        return request
-    for name in request.env:
+def _exported(env: Mapping[str, str], command: str) -> str:
+    """The env as exports at the head of the text: where a command goes through sudo (which
+    resets the environment) or an SSH session (sshd drops env requests unless AcceptEnv allows
+    them). The braces keep a multi-line command one compound command, so `cd dir && …` guards
+    all of it, not its first line."""
+    if not env:
+        return command
+    for name in env:
         if not _ENV_NAME.match(name):
             raise ValueError(f"invalid environment variable name: {name!r}")
-    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in request.env.items())
-    return replace(request, command=f"{{ {exports}{request.command}\n}}", env={})
+    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
+    return f"{{ {exports}{command}\n}}"
 
 
-def wrap_command(request: CommandRequest, *, as_root: bool) -> str:
-    """The shell text that applies cwd and sudo around the command, for executors that need it.
-    The text itself is for a shell's environment, not its arguments (RUN_FROM_ENV): printf is a
-    builtin, so what it pipes into sudo is in no process's arguments either."""
+# How each shell of `shell:` (besides sh) is started: without the user's start-up files, so that
+# a step does not depend on whose rc files are on the host, nor print what they print. zsh still
+# reads /etc/zshenv (nothing turns that off); BASH_ENV and ENV are unset before the exec.
+SHELL_ARGV = {"bash": "bash --norc --noprofile", "zsh": "zsh -f", "ksh": "ksh"}
+
+
+def in_shell(command: str, shell: str) -> str:
+    """sh text that runs `command` under `shell`: found on the PATH (the step's env applied),
+    else exit 127 saying so; given the text in its environment, as /bin/sh is (RUN_FROM_ENV), so
+    the text is in no process's arguments; exec'd, so it keeps the pid and process group that
+    timeouts and kills aim at. sh: the command as it is."""
+    if shell == "sh":
+        return command
+    argv = SHELL_ARGV.get(shell)
+    if argv is None:
+        raise ValueError(f"unknown shell: {shell!r}")
+    missing = f"runbook: this step needs {shell}, not found on this host"
+    return (
+        f'command -v {shell} >/dev/null || {{ echo "{missing}" >&2; exit 127; }}\n'
+        f"unset BASH_ENV ENV; {COMMAND_VAR}={shlex.quote(command)}; export {COMMAND_VAR}\n"
+        f"exec {argv} -c {shlex.quote(RUN_FROM_ENV)}"
+    )
+
+
+def wrap_command(request: CommandRequest, *, as_root: bool, exports: bool = False) -> str:
+    """The sh text that applies the shell, env (with `exports`, or for sudo), cwd and sudo around
+    the command, in that order from the inside: the command's own shell gets exactly its text,
+    the rest is done by sh first. The text itself is for a shell's environment, not its
+    arguments (RUN_FROM_ENV): printf is a builtin, so what it pipes into sudo is in no
+    process's arguments either."""
     sudo_to = sudo_user(request, as_root)
-    if sudo_to:
-        request = with_exports(request)  # sudo resets the environment
-    command = request.command
+    command = in_shell(request.command, request.shell)
+    if exports or sudo_to:  # sudo resets the environment
+        command = _exported(request.env, command)
     if request.cwd:
         # on its own line, not `cd DIR && cmd`: in a multi-line command only the first line
         # would depend on the `cd`, and the rest would run in the wrong directory
         command = f"cd -- {shlex.quote(request.cwd)} || exit 1\n{command}"
     if sudo_to:
         # -n: never prompt (a prompt would hang an unattended run); -H: the target user's HOME.
+        # The command's shell is started by sudo's sh: it runs as that user, found on its PATH.
         sudo = f"sudo -n -H -u {shlex.quote(sudo_to)} -- /bin/sh -c {shlex.quote(_FROM_STDIN)}"
         command = f"printf '%s' {shlex.quote(command)} | {sudo}"
     return command

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 
-from runner.execution.executors.base import CommandRequest, sudo_user, with_exports, wrap_command
+from runner.execution.executors.base import CommandRequest, sudo_user, wrap_command
 from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
 
 __all__ = ["channel_text", "helper_text", "kill_line", "sudo_user"]
@@ -23,8 +23,8 @@ MARK_SHELL = "printf '\\036runner-pgid %s\\n' \"$$\" >&2; "  # see ssh.py: the g
 
 def helper_text(request: CommandRequest, as_root: bool) -> tuple[str, str | None]:
     """What the helper runs with `/bin/sh -c`, and the user whose helper runs it (sudo)."""
-    inner = replace(with_exports(request), sudo=None)
-    return wrap_command(inner, as_root=as_root), sudo_user(request, as_root)
+    inner = replace(request, sudo=None)  # the helper itself runs as the sudo user
+    return wrap_command(inner, as_root=as_root, exports=True), sudo_user(request, as_root)
 
 
 def kill_line(sig: str, pgid: str, sudo: str | None) -> str:
@@ -43,7 +43,7 @@ def channel_text(request: CommandRequest, as_root: bool) -> tuple[str, bytes]:
     to write to its stdin first: the command's text, which the wrapper reads (its length on a
     line, then the text) and hands the command's shell in its environment, never in arguments
     (RUN_FROM_ENV). The rest of stdin stays open: its end is the session's."""
-    command = wrap_command(with_exports(request), as_root=as_root).encode()
+    command = wrap_command(request, as_root=as_root, exports=True).encode()
     watcher = kill_line("KILL", "$$", sudo_user(request, as_root))
     wrapper = (
         # the wrapper outlives a TERM of the group to report how the command itself ended
