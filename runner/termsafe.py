@@ -22,6 +22,19 @@ _UNSAFE = re.compile(
 )
 
 
+# the same, for ASCII text: checked by bytes.translate, ~5x faster than the regex (live output
+# of `run` goes through here chunk by chunk)
+_ASCII_UNSAFE = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+
+
+def is_safe(text: str) -> bool:
+    """Nothing in `text` that neutralise would change."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data.translate(None, _ASCII_UNSAFE)) == len(data)
+    return _UNSAFE.search(text) is None
+
+
 def _visible(m: re.Match[str]) -> str:
     code = ord(m.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
@@ -29,7 +42,7 @@ def _visible(m: re.Match[str]) -> str:
 
 def neutralise(text: str) -> str:
     """Every unsafe character as a visible escape; tabs, newlines and all else unchanged."""
-    return _UNSAFE.sub(_visible, text)
+    return text if is_safe(text) else _UNSAFE.sub(_visible, text)
 
 
 def neutralise_all(value: Any) -> Any:

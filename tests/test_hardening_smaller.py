@@ -1,8 +1,15 @@
 """Issue 18, smaller cases: terminal escapes from command output never reach the auditor's
-terminal, a file that is not UTF-8 is reported at line:col (real CLI, real files)."""
+terminal, nor the operator's during the run; a file that is not UTF-8 is reported at line:col
+(real CLI, real files)."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +51,66 @@ def test_exports_neutralise_terminal_escapes(
     capsys.readouterr()
     assert main(["audit", "export", escaped_run, "--format", fmt]) == 0
     assert_inert(capsys.readouterr().out, shown=fmt != "csv")  # csv has no output column
+
+
+# A window title (OSC 0), clear-screen, a clipboard write (OSC 52), a CSI as one C1 byte: on
+# stdout and on stderr; and a param holding an escape, shown in the command line and its output.
+LIVE = "runbook: live\nparams: {v: {type: string}}\nsteps:\n  - {id: a, run: 'sh out.sh; echo {{ v }}'}\n"
+HOSTILE = (
+    "printf 'a\\033]0;PWNED\\033\\\\b\\033[2Jc\\033]52;c;ZXZpbA==\\007d\\302\\233e\\n'\n"
+    "printf 'f\\033]52;c;ZXZpbA==\\007g\\n' >&2\n"
+)
+TITLE = "\x1b]0;PARAM\x07"
+
+
+def assert_live_inert(text: str) -> None:
+    for bad in ("\x1b]0;", "\x1b]52", "\x1b[2J", "\x07", "\x9b"):
+        assert bad not in text, (bad, text)
+    for shown in ("\\x1b]0;PWNED", "\\x1b[2J", "\\x1b]52;c;ZXZpbA==\\x07", "\\x1b]0;PARAM"):
+        assert shown in text, (shown, text)
+
+
+def test_live_output_is_neutralised_without_a_terminal(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "out.sh").write_text(HOSTILE)
+    write_runbook(workdir, "live", LIVE)
+    assert main(["run", "live", "-p", f"v={TITLE}"]) == 0
+    seen = capsys.readouterr()
+    assert_live_inert(seen.out)
+    assert "\\x1b]52;c;ZXZpbA==\\x07g" in seen.err  # the step's stderr, on ours
+    assert "\r" not in seen.out + seen.err and "\x1b" not in seen.err
+
+
+def test_live_output_is_neutralised_at_a_terminal(workdir: Path) -> None:
+    """The operator's terminal (rich's path): what a host printed cannot set its title, clear
+    it or write its clipboard."""
+    (workdir / "out.sh").write_text(HOSTILE)
+    write_runbook(workdir, "live", LIVE)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "live", "-p", f"v={TITLE}", "--yes"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "NO_COLOR": "1", "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=5) == 0, seen
+    assert_live_inert(seen.decode(errors="replace"))
 
 
 def test_a_file_that_is_not_utf8_is_reported_at_line_and_column(
