@@ -44,7 +44,8 @@ class Console:
             from rich.console import Console as RichConsole
 
             # rich honours NO_COLOR itself: the spinner stays, the colours go
-            self._rich = RichConsole(file=self.stream, highlight=False)
+            # emoji=False: `:white_check_mark:` in a host's output stays text, not a ✅
+            self._rich = RichConsole(file=self.stream, highlight=False, emoji=False)
 
     def line(self, text: str, style: str = "") -> None:
         if self.gone:

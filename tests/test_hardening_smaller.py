@@ -82,14 +82,12 @@ def test_live_output_is_neutralised_without_a_terminal(
     assert "\r" not in seen.out + seen.err and "\x1b" not in seen.err
 
 
-def test_live_output_is_neutralised_at_a_terminal(workdir: Path) -> None:
-    """The operator's terminal (rich's path): what a host printed cannot set its title, clear
-    it or write its clipboard."""
-    (workdir / "out.sh").write_text(HOSTILE)
-    write_runbook(workdir, "live", LIVE)
+def at_a_terminal(workdir: Path, *args: str) -> str:
+    """What `runbook ARGS` printed at a pseudo-terminal (rich's path), once it exited 0."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "live", "-p", f"v={TITLE}", "--yes"],
+        [sys.executable, "-m", "runner", *args],
+        cwd=workdir,
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -110,7 +108,26 @@ def test_live_output_is_neutralised_at_a_terminal(workdir: Path) -> None:
             break
     os.close(master)
     assert proc.wait(timeout=5) == 0, seen
-    assert_live_inert(seen.decode(errors="replace"))
+    return seen.decode(errors="replace")
+
+
+def test_live_output_is_neutralised_at_a_terminal(workdir: Path) -> None:
+    """The operator's terminal: what a host printed cannot set its title, clear it or write its
+    clipboard."""
+    (workdir / "out.sh").write_text(HOSTILE)
+    write_runbook(workdir, "live", LIVE)
+    assert_live_inert(at_a_terminal(workdir, "run", "live", "-p", f"v={TITLE}", "--yes"))
+
+
+def test_emoji_codes_in_output_stay_text_at_a_terminal(workdir: Path) -> None:
+    """rich turned `:white_check_mark:` into ✅: a host could draw the runner's own marks."""
+    write_runbook(
+        workdir,
+        "emoji",
+        "runbook: emoji\nsteps:\n  - {id: a, run: 'echo :white_check_mark: done'}\n",
+    )
+    seen = at_a_terminal(workdir, "run", "emoji", "--yes")
+    assert ":white_check_mark: done" in seen and "\u2705" not in seen, seen
 
 
 def test_a_file_that_is_not_utf8_is_reported_at_line_and_column(
