@@ -207,3 +207,19 @@ def test_import_replaces_a_planted_symlink_not_the_file_it_points_to(
     assert main(["import", str(md), "-o", str(shared)]) == 0
     assert mine.read_text() == before
     assert not planted.is_symlink() and "echo two" in planted.read_text()
+
+
+@as_root_with_setpriv
+@pytest.mark.parametrize("planted", ["file", "symlink"])
+def test_keygen_refuses_a_private_key_path_someone_else_took(
+    workdir: Path, shared: Path, planted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The private key is only ever a new file; a name taken first was a traceback (exit 1)."""
+    key = shared / "k"
+    victim = workdir / "victim"
+    victim.write_text("root's own\n")
+    make = ["touch", str(key)] if planted == "file" else ["ln", "-s", str(victim), str(key)]
+    assert as_nobody(*make).returncode == 0
+    assert main(["audit", "keygen", "--out", str(key)]) == 2
+    assert f"{key}: File exists" in capsys.readouterr().err
+    assert victim.read_text() == "root's own\n" and not (shared / "k.pub").exists()
