@@ -130,6 +130,20 @@ def test_emoji_codes_in_output_stay_text_at_a_terminal(workdir: Path) -> None:
     assert ":white_check_mark: done" in seen and "\u2705" not in seen, seen
 
 
+def test_plan_and_plan_show_neutralise_terminal_escapes(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A saved plan may come from someone else (a shared review dir): `plan show` printed its
+    commands and params with their escape sequences."""
+    write_runbook(workdir, "live", LIVE)
+    assert main(["plan", "live", "-p", f"v={TITLE}", "-o", "p.json"]) == 0
+    for fmt in ("text", "md"):
+        assert main(["plan", "show", "p.json", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert out.count("\\x1b]0;PARAM\\x07") == 6, out  # params and command, in each of 3
+
+
 def test_a_file_that_is_not_utf8_is_reported_at_line_and_column(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
