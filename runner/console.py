@@ -1,4 +1,9 @@
-"""Terminal output: the only module that imports rich. Plain lines when not a terminal."""
+"""Terminal output: the only module that imports rich. Plain lines when not a terminal.
+
+Everything printed here may hold a host's bytes (its output, a notice, a command line built from
+inventory values), so each line goes through termsafe.neutralise, the function `audit show`
+uses: an escape sequence is shown as `\\x1b[2J`, never acted on (docs/decisions.md).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any, TextIO
 
 from runner.execution.eventkinds import Event
 from runner.recap import Recap
+from runner.termsafe import is_safe, neutralise
 
 _MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}
 
@@ -38,11 +44,13 @@ class Console:
             from rich.console import Console as RichConsole
 
             # rich honours NO_COLOR itself: the spinner stays, the colours go
-            self._rich = RichConsole(file=self.stream, highlight=False)
+            # emoji=False: `:white_check_mark:` in a host's output stays text, not a ✅
+            self._rich = RichConsole(file=self.stream, highlight=False, emoji=False)
 
     def line(self, text: str, style: str = "") -> None:
         if self.gone:
             return
+        text = neutralise(text)
         try:
             if self._rich is not None:
                 self._rich.print(text, style=(style or None) if self.color else None, markup=False)
@@ -160,16 +168,18 @@ class Console:
             self._lost()
 
     def _output(self, host: str, step: str, stream: str, text: str) -> None:
-        prefix = f"[{host}] " if host != "local" else ""
+        prefix = neutralise(f"[{host}] ") if host != "local" else ""
+        rows = text.splitlines()  # a CR (a progress bar's) starts a new line, as it always did
+        if not is_safe(text):  # made visible after the split, so nothing else acts as a break
+            rows = [neutralise(ln) for ln in rows]
         if self._rich is not None:
-            for ln in text.splitlines():
+            for ln in rows:
                 self._rich.print(
                     f"{prefix}  │ {ln}", markup=False, style="dim" if stream == "stderr" else None
                 )
             return
         target = sys.stderr if stream == "stderr" else self.stream
-        for ln in text.splitlines():
-            target.write(f"{prefix}  │ {ln}\n")
+        target.write("".join([f"{prefix}  │ {ln}\n" for ln in rows]))  # one write per chunk
         target.flush()
 
     async def ask(self, question: str, default: bool = False) -> bool | None:
@@ -179,7 +189,7 @@ class Console:
             return None
         async with self._asking:
             self._spin()
-            self.stream.write(f"{question} {'[Y/n]' if default else '[y/N]'} ")
+            self.stream.write(f"{neutralise(question)} {'[Y/n]' if default else '[y/N]'} ")
             self.stream.flush()
             line = await _read_line(sys.stdin.fileno())
         self._spin()
@@ -196,7 +206,7 @@ class Console:
         async with self._asking:
             self._spin()
             while True:
-                self.stream.write(f"{question} ")
+                self.stream.write(f"{neutralise(question)} ")
                 self.stream.flush()
                 line = await _read_line(sys.stdin.fileno())
                 if line is None:

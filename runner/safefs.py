@@ -11,7 +11,9 @@ that is the operator's own choice, made before anyone else could write in it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 from runner.errors import StateError
@@ -25,6 +27,45 @@ def open_beneath(
 ) -> tuple[int, bool]:
     """(fd, created) of `path`, which lies below `root` (None: its own directory is the root).
     Missing directories are made with DIR_MODE, a created file gets `mode` exactly."""
+    dfd = _parent(root, path)
+    try:
+        return _open_file(dfd, path.name, path, flags, mode)
+    finally:
+        os.close(dfd)
+
+
+def write_file(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
+    """Write a whole file (a plan, an export) to `path`, not to where a symlink there points,
+    with exactly `mode` and owned by us: through a new temp file in the same directory, renamed
+    over it. `root`: as for open_beneath (a file of the state dir: the state dir).
+
+    The temp file is always a new one (O_EXCL|O_NOFOLLOW), under a name nobody can guess.
+    Output files often go to a directory others may write (a shared review dir, /tmp), where a
+    name like `.plan.json.PID.tmp` could be made in advance by another user, and was then written
+    and renamed into place as theirs, mode 0666."""
+    dfd = _parent(root, path)
+    try:
+        tmp, fd = _new_temp(dfd, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), mode)  # the mode given to open is cut by the umask
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            # rename replaces a symlink itself, never its target; relative to the directory we
+            # checked, not a path resolved again
+            os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            os.fsync(dfd)  # the new name survives a crash
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise StateError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(dfd)
+
+
+def _parent(root: Path | None, path: Path) -> int:
+    """A descriptor of `path`'s directory, reached from `root` without following a symlink."""
     base = path.parent if root is None else root
     parts = path.relative_to(base).parts
     try:
@@ -37,26 +78,24 @@ def open_beneath(
             nfd = _subdir(dfd, part, base)
             os.close(dfd)
             dfd = nfd
-        return _open_file(dfd, parts[-1], path, flags, mode)
-    finally:
+    except BaseException:
         os.close(dfd)
+        raise
+    return dfd
 
 
-def write_file(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
-    """Write a whole file (a plan, an export) to `path`, not to where a symlink there points,
-    with exactly `mode`: through a temp file in the same directory, renamed over it. `root`: as
-    for open_beneath (a file of the state dir: the state dir)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd, _ = open_beneath(root, tmp, os.O_WRONLY | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # rename replaces a symlink itself, never its target
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StateError(f"cannot write {path}: {exc.strerror or exc}") from None
+def _new_temp(dfd: int, path: Path) -> tuple[str, int]:
+    """(name, fd) of a file just created in `dfd`: ours, empty, 0600 or less."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):  # a name taken already (astronomically unlikely): another name
+        name = f".{path.name[:100]}.{secrets.token_hex(8)}.tmp"
+        try:
+            return name, os.open(name, flags, 0o600, dir_fd=dfd)  # private until written
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StateError(_refusal(path.parent, name, exc)) from None
+    raise StateError(f"cannot write {path}: no free temp name in {path.parent}")
 
 
 def _subdir(dfd: int, part: str, base: Path) -> int:

@@ -42,8 +42,14 @@ def keygen(prefix: Path) -> tuple[Path, Path]:
     pub = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(prefix, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        # only ever a new file: not one (or a symlink) someone else put there first
+        fd = os.open(prefix, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise UsageError(
+            f"{prefix}: {exc.strerror or exc}; a key is written only as a new file"
+        ) from None
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)

@@ -69,7 +69,9 @@ def report(state_dir: Path, a: argparse.Namespace) -> int:
         # Chromium lays out ~20 runs a second here (bench: 300 runs, 320 pages, 18 s)
         print_pdf(text, Path(a.out), timeout=120 + len(rep.runs) * 0.5)
     elif a.out:
-        Path(a.out).write_text(text, encoding="utf-8")
+        from runner.safefs import write_file
+
+        write_file(Path(a.out), text.encode("utf-8"), 0o644)  # as `audit export -o`
     else:
         sys.stdout.write(text)
     if a.out:

@@ -10,6 +10,7 @@ from runner.audit import identity, policy
 from runner.commands.common import prepare, target_hosts
 from runner.planning import approvals, planfile, planuse
 from runner.planning.planned import Plan
+from runner.termsafe import neutralise
 
 if TYPE_CHECKING:
     from runner.commands.run import RunArgs
@@ -76,8 +77,8 @@ def _save(
 def _print_view(view: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(view, indent=2, sort_keys=True))
-    else:
-        print(render_text(view, md=fmt == "md"))
+    else:  # a command or param may hold a host's or a plan author's escape sequences
+        print(neutralise(render_text(view, md=fmt == "md")))
 
 
 def show_saved(path: str, *, fmt: str = "text") -> int:

@@ -16,6 +16,7 @@ import yaml
 
 from runner.errors import InvalidInput, Location, Problem, UsageError
 from runner.importer.build import Library, Output
+from runner.safefs import write_file
 
 _MARK = "# source: "
 
@@ -127,10 +128,11 @@ def write(lib: Library, source: str, outdir: Path, *, dry_run: bool) -> list[Pat
     if not dry_run:
         for path, text in plans:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+                path.parent.mkdir(parents=True, exist_ok=True)  # the umask's mode: a repo's dirs
             except OSError as exc:
                 raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+            # not through a symlink planted there after the check above; files for a repo
+            write_file(path, text.encode("utf-8"), 0o644)
     return [p for p, _ in plans]
 
 
