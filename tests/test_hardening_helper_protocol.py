@@ -145,3 +145,53 @@ def test_what_sudo_says_when_it_refuses_is_the_commands_stderr(
 
     refused = arun(go())
     assert refused.exit == 1 and "unknown user no-such-user-here" in refused.stderr.text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "bad-status",
+        "empty-status",
+        "huge-status",
+        "unknown-kind",
+        "oversized",
+        "output-for-no-command",
+        "exit-for-no-command",
+        "second-hello",
+    ],
+)
+def test_a_host_breaking_the_protocol_fails_its_commands_and_never_wedges(
+    sshd: SSHServer, ssh_path: str, bad: str
+) -> None:
+    assert ssh_path == "helper"  # (named, so not run again with a channel per command)
+    garbage = {
+        "bad-status": frame(b"X", 2, b"not-a-number"),
+        "empty-status": frame(b"X", 2, b""),
+        "huge-status": frame(b"X", 2, b"9" * 5000),
+        "unknown-kind": frame(b"Z", 2, b"hello"),
+        "oversized": frame(b"O", 2, b"x" * 100, size=0xFFFFFFFF),
+        "output-for-no-command": frame(b"O", 99, b"who is this for?\n"),
+        "exit-for-no-command": frame(b"X", 1, b"0"),  # command 1 has ended
+        "second-hello": frame(b"H", 0, b""),
+    }[bad]
+
+    async def go() -> tuple[CommandResult, CommandResult]:
+        ex = executor(sshd)
+        try:
+            first = await run(ex, "echo $PPID")  # its parent: the SSH user's helper
+            running = asyncio.ensure_future(run(ex, "sleep 3; exit 3", timeout=10))
+            await asyncio.sleep(0.3)
+            inject(int(first.stdout.text), garbage)
+            broken = await running
+            return broken, await run(ex, "echo next", timeout=10)
+        finally:
+            await ex.close()
+
+    start = time.monotonic()
+    broken, after = arun(go())
+    # at once, not at the command's end or its timeout
+    assert time.monotonic() - start < 2.5
+    assert broken.exit == 255 and "broke the helper protocol" in broken.error, broken
+    assert broken.error.startswith("h1: ")
+    # the next command reconnects and starts a helper afresh
+    assert (after.exit, after.stdout.text) == (0, "next\n"), after
