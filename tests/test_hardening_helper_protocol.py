@@ -6,14 +6,16 @@ user's helper must relay only frames about USER's own commands, of the kinds a s
 anything else drops that sub-helper. And the runner must take anything malformed from a host's
 helper as that host's protocol error, never an exception inside asyncssh that wedges the run.
 
-The writes below come from this test, as root, so that they reach exactly the pipe such a
-process would have written to.
+The writes below come from this test, as root (a process of USER cannot take its sub-helper's
+fds any more: test_a_sudo_user_cannot_take_its_sub_helpers_fds), so that they reach exactly
+the pipe such a process would have written to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -195,3 +197,30 @@ def test_a_host_breaking_the_protocol_fails_its_commands_and_never_wedges(
     assert broken.error.startswith("h1: ")
     # the next command reconnects and starts a helper afresh
     assert (after.exit, after.stdout.text) == (0, "next\n"), after
+
+
+# pidfd_getfd(2) (syscall 438 on every architecture): a copy of another process's fd, allowed
+# to a process of the same user while the other is dumpable. (Opening /proc/PID/fd/1 is refused
+# anyway: the pipe was made by the SSH user's helper, and a pipe's inode is its maker's, 0600.)
+TAKE_FD = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(438, os.pidfd_open(os.getppid()), 1, 0)
+print("took it" if fd >= 0 else "refused: " + os.strerror(ctypes.get_errno()))
+"""
+
+
+def test_a_sudo_user_cannot_take_its_sub_helpers_fds(sshd: SSHServer, ssh_path: str) -> None:
+    """The helpers are not dumpable: a process of the same user can neither ptrace them nor
+    take their fds (pidfd_getfd: the same check, PTRACE_MODE_ATTACH)."""
+    assert ssh_path == "helper"  # (named, so not run again with a channel per command)
+    ex = executor(sshd)
+
+    async def go() -> CommandResult:
+        try:
+            return await run(ex, f"exec python3 -c {shlex.quote(TAKE_FD)}", sudo="nobody")
+        finally:
+            await ex.close()
+
+    result = arun(go())
+    assert result.stdout.text == "refused: Operation not permitted\n", result

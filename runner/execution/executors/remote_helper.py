@@ -16,7 +16,8 @@ python3 ...`), which runs them directly: so a kill comes from the command's own 
 every process of its group, which a kill from the SSH user cannot (EPERM on root's processes).
 
 USER is less trusted than the SSH user: any process of USER may write into its helper's stdout
-(a copy of the fd taken with pidfd_getfd or ptrace: the helper is dumpable). So its frames are relayed only if they are what that helper may send: its hello,
+(a copy of the fd taken with pidfd_getfd or ptrace while the helper is dumpable: see
+`undumpable`). So its frames are relayed only if they are what that helper may send: its hello,
 then O, E and X (a valid status) about commands routed to USER, none longer than CHUNK.
 Anything else drops it (`drop_sub`): its stdin closed (at EOF it kills its groups and exits), its
 commands and every later one for USER on this connection fail with the reason. USER can decide
@@ -428,6 +429,21 @@ class Helper:
         os._exit(0)
 
 
+def undumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0), as the runner does for itself (runner/__main__.py): no process
+    of our user may ptrace us or take our fds (pidfd_getfd), and /proc/PID is root's. Through
+    _ctypes, the C module (~0.6 ms), not ctypes (~6 ms of Python modules on every host). Where
+    it is missing, the checks on a sudo helper's frames still hold (Helper.read_sub). Commands
+    are not affected: dumpable is reset at exec."""
+    try:
+        import _ctypes
+
+        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")  # type: ignore[arg-type]
+        _ctypes.call_function(prctl, (4, 0, 0, 0, 0))  # PR_SET_DUMPABLE
+    except Exception:  # no _ctypes in this Python (a minimal build), not Linux, ...
+        pass
+
+
 # What the runner (and a helper, for one under sudo) runs with `python3 -I -S -c`, then writes
 # to its stdin N bytes: a Python cache tag (cpython-311), this file compiled by that Python
 # (marshal), this file's text. Exactly N bytes are read, so frames that follow stay. A host whose
@@ -444,6 +460,7 @@ if __name__ == "__main__":
     # that the runner uses a channel per command instead
     if sys.version_info < (3, 8):  # noqa: UP036
         sys.exit("python3 is older than 3.8")
+    undumpable()
     g = globals()
     PAYLOAD = (g.get("P", b""), g.get("A", 0), g.get("B", 0))  # the bootstrap's
     Helper().loop()
