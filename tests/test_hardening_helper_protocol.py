@@ -133,6 +133,32 @@ def test_a_sudo_user_holding_its_helpers_stderr_cannot_wedge_the_host(
     assert (again.exit, again.stdout.text) == (0, "nobody\n"), again  # a new helper for nobody
 
 
+def test_a_sudo_user_stopping_its_helper_cannot_wedge_the_host(
+    sshd: SSHServer, ssh_path: str
+) -> None:
+    """Commands for a stopped helper wait for it (their timeout applies), not the SSH user's
+    helper: before, it blocked writing a command's text into the full pipe, and every command
+    on the host with it."""
+    assert ssh_path == "helper"
+    big = ": " + "x" * 300_000  # more than a pipe holds
+
+    async def go() -> tuple[CommandResult, CommandResult]:
+        ex = executor(sshd)
+        sub = int((await run(ex, "echo $PPID", sudo="nobody")).stdout.text)
+        try:
+            os.kill(sub, signal.SIGSTOP)  # as any process of its user may
+            theirs = asyncio.ensure_future(run(ex, big, sudo="nobody", timeout=1))
+            await asyncio.sleep(0.3)
+            return await run(ex, "echo fine", timeout=5), await theirs
+        finally:
+            os.kill(sub, signal.SIGKILL)
+            await ex.close()
+
+    root, theirs = arun(go())
+    assert (root.exit, root.stdout.text, root.timed_out) == (0, "fine\n", False), root
+    assert theirs.timed_out, theirs
+
+
 def test_what_sudo_says_when_it_refuses_is_the_commands_stderr(
     sshd: SSHServer, ssh_path: str
 ) -> None:

@@ -130,6 +130,7 @@ class Sub:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.buf = b""
         self.queued: list[bytes] | None = []  # frames sent before its hello; None once ready
+        self.pending = b""  # what its stdin has not taken yet (see write_sub)
 
     def wrong(self, kind: bytes, cid: int, payload: bytes, routed: str | None) -> str:
         """What is wrong with a frame from this helper (else ""), whose command id was routed
@@ -154,6 +155,7 @@ class Helper:
         self.poll = select.poll()
         self.pipes: dict[int, tuple[int, bytes]] = {}  # fd -> command id, b"O" or b"E"
         self.sub_fds: dict[int, str] = {}  # a sudo helper's stdout -> its user
+        self.sub_ins: dict[int, Sub] = {}  # a sudo helper's stdin, while it has pending bytes
         self.out: list[bytes] = []  # frames to send at the end of this pass of the loop
         self.size, self.urgent, self.since = 0, False, 0.0  # of what `out` holds
         self.procs: dict[int, Child] = {}
@@ -208,6 +210,8 @@ class Helper:
                     self.read_pipe(fd, *self.pipes[fd])
                 elif fd in self.sub_fds:
                     self.read_sub(fd, self.sub_fds[fd])
+                elif fd in self.sub_ins:
+                    self.write_sub(self.sub_ins[fd], b"")
             self.reap()
             self.flush()
 
@@ -321,23 +325,36 @@ class Helper:
                 return
             for fd in (fds[0][0], fds[1][1], fds[2][1]):
                 os.close(fd)
+            os.set_blocking(fds[0][1], False)  # see write_sub
             os.set_blocking(fds[2][0], False)  # see sub_died
             sub = self.subs[user] = Sub(user, Child(pid, 0), fds[0][1], fds[1][0], fds[2][0])
-            self.write_sub(user, sub, payload)
             self.sub_fds[sub.stdout] = user
             self.poll.register(sub.stdout, select.POLLIN)
+            self.write_sub(sub, payload)
         if sub.queued is None:
-            self.write_sub(user, sub, whole)
+            self.write_sub(sub, whole)
         elif whole[:1] == b"R":
             sub.queued.append(whole)
 
-    def write_sub(self, user: str, sub: Sub, data: bytes) -> None:
+    def write_sub(self, sub: Sub, data: bytes) -> None:
+        """Writes what its stdin takes now, the rest once it has room (poll): never waits for
+        it, which a process of its user may stop (SIGSTOP), or which may itself be waiting
+        for us to read its output."""
+        if self.subs.get(sub.user) is not sub:  # died or dropped meanwhile
+            return
+        sub.pending += data
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(sub.stdin, view) :]
-        except OSError:
-            self.sub_died(user, sub)
+            sub.pending = sub.pending[os.write(sub.stdin, sub.pending) :]
+        except BlockingIOError:
+            pass
+        except OSError:  # it is gone: its stdout's end tells what sudo said
+            return self.sub_died(sub.user, sub)
+        if sub.pending and sub.stdin not in self.sub_ins:
+            self.sub_ins[sub.stdin] = sub
+            self.poll.register(sub.stdin, select.POLLOUT)
+        elif not sub.pending and sub.stdin in self.sub_ins:
+            del self.sub_ins[sub.stdin]
+            self.poll.unregister(sub.stdin)
 
     def read_sub(self, fd: int, user: str) -> None:
         sub = self.subs[user]
@@ -351,8 +368,7 @@ class Helper:
                 return self.drop_sub(sub, wrong)
             if kind == b"H":  # it runs: send what waited for it
                 queued, sub.queued = sub.queued or [], None
-                for f in queued:
-                    self.write_sub(user, sub, f)
+                self.write_sub(sub, b"".join(queued))
             else:
                 if kind == b"X":
                     del self.routed[cid]
@@ -386,6 +402,8 @@ class Helper:
         del self.subs[sub.user]
         del self.sub_fds[sub.stdout]
         self.poll.unregister(sub.stdout)
+        if self.sub_ins.pop(sub.stdin, None) is not None:
+            self.poll.unregister(sub.stdin)
         for fd in (sub.stdin, sub.stdout, sub.stderr):
             os.close(fd)
 
