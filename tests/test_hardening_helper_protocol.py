@@ -14,12 +14,14 @@ the pipe such a process would have written to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import shutil
 import signal
 import struct
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,25 +140,36 @@ def test_a_sudo_user_stopping_its_helper_cannot_wedge_the_host(
 ) -> None:
     """Commands for a stopped helper wait for it (their timeout applies), not the SSH user's
     helper: before, it blocked writing a command's text into the full pipe, and every command
-    on the host with it."""
+    on the host with it; and at the session's end it waited for ever for sudo, which stops
+    with its command."""
     assert ssh_path == "helper"
     big = ": " + "x" * 300_000  # more than a pipe holds
 
-    async def go() -> tuple[CommandResult, CommandResult]:
+    async def go() -> tuple[list[int], CommandResult, CommandResult]:
         ex = executor(sshd)
-        sub = int((await run(ex, "echo $PPID", sudo="nobody")).stdout.text)
         try:
+            sub = int((await run(ex, "echo $PPID", sudo="nobody")).stdout.text)
+            helper = int((await run(ex, "echo $PPID")).stdout.text)
+            sudo = int(Path(f"/proc/{sub}/stat").read_text().rsplit(")", 1)[1].split()[1])
             os.kill(sub, signal.SIGSTOP)  # as any process of its user may
             theirs = asyncio.ensure_future(run(ex, big, sudo="nobody", timeout=1))
             await asyncio.sleep(0.3)
-            return await run(ex, "echo fine", timeout=5), await theirs
+            return [sub, sudo, helper], await run(ex, "echo fine", timeout=5), await theirs
         finally:
-            os.kill(sub, signal.SIGKILL)
             await ex.close()
 
-    root, theirs = arun(go())
-    assert (root.exit, root.stdout.text, root.timed_out) == (0, "fine\n", False), root
-    assert theirs.timed_out, theirs
+    pids, root, theirs = arun(go())
+    try:
+        assert (root.exit, root.stdout.text, root.timed_out) == (0, "fine\n", False), root
+        assert theirs.timed_out, theirs
+        deadline = time.monotonic() + 5  # both gone with the session
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in pids if alive(pid)], "still running"
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_what_sudo_says_when_it_refuses_is_the_commands_stderr(

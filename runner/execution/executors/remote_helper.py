@@ -442,8 +442,15 @@ class Helper:
                 pass
         for sub in self.subs.values():
             os.close(sub.stdin)  # its stdin at EOF: it kills its own groups
+            try:  # noqa: SIM105 - as above
+                # a process of its user may have stopped it, and sudo stops with its command
+                os.kill(sub.child.pid, _signal.SIGCONT)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2  # and may stop it again: not waited for without end
         for sub in self.subs.values():
-            os.waitpid(sub.child.pid, 0)
+            while sub.child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
         os._exit(0)
 
 
