@@ -5,6 +5,12 @@ instead of one per command, and no login shell per command.
 `Helper.run` sends one command and streams its framed output into the digests and callback.
 A timeout or cancel asks the helper to kill the command's group (TERM, then KILL), a lost
 connection fails every command still running, and the helper on the host kills them.
+
+What the host sends is checked before it is used, as any host's output is (SECURITY.md): a frame
+of a kind the helper does not send, longer than its CHUNK, about a command not running, or an
+exit status that is not one is the host's protocol error. Its commands fail saying so and its
+channel is closed (the next command reconnects): never an exception inside asyncssh's callback,
+which would stop the channel's reading and leave the run waiting.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import TYPE_CHECKING, cast
 from runner.execution.executors import remote_helper
 from runner.execution.executors._asyncssh_import import asyncssh
 from runner.execution.executors.base import CommandResult, Digests, OutputCallback, OutputDigest
-from runner.execution.executors.remote_helper import BOOT
+from runner.execution.executors.remote_helper import BOOT, CHUNK, is_status
 
 if TYPE_CHECKING:
     from importlib.abc import InspectLoader
@@ -60,48 +66,78 @@ class _Command:
 
 
 class _Channel(asyncssh.SSHClientSession[bytes]):
-    """Parses the helper's frames as they arrive; never holds more than one frame (1 MiB)."""
+    """Parses the helper's frames as they arrive; never holds more than one frame: none is
+    longer than CHUNK (1 MiB), the most the helper reads from a pipe at once."""
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.commands: dict[int, _Command] = {}
         self.hello: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.said = bytearray()  # the helper's own stderr (e.g. "python3: not found")
-        self.lost: str | None = None
+        self.lost: str | None = None  # why the channel is no more, after "HOST: "
+        self.chan: asyncssh.SSHClientChannel[bytes] | None = None
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        self.chan = chan
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
             self.said = (self.said + data)[-2048:]
             return
+        if self.lost is not None:  # broken: what follows is not read
+            return
         self.buf += data
         while len(self.buf) >= _HEADER.size:
             kind, cid, size = _HEADER.unpack_from(self.buf)
+            if size > CHUNK:
+                return self._broken(f"a frame of {size} bytes")
             end = _HEADER.size + size
             if len(self.buf) < end:
                 return
             payload = bytes(self.buf[_HEADER.size : end])
             del self.buf[:end]
-            self._frame(kind, cid, payload)
+            wrong = self._frame(kind, cid, payload)
+            if wrong:
+                return self._broken(wrong)
 
-    def _frame(self, kind: bytes, cid: int, payload: bytes) -> None:
+    def _frame(self, kind: bytes, cid: int, payload: bytes) -> str:
+        """Takes in one frame; what is wrong with it, if anything ("")."""
         if kind == b"H":
-            if not self.hello.done():
-                self.hello.set_result(None)
-            return
+            if self.hello.done() or cid or payload:
+                return "a 2nd hello"
+            self.hello.set_result(None)
+            return ""
+        if not self.hello.done():
+            return "a frame before its hello"
+        if kind not in (b"O", b"E", b"X"):
+            return f"a frame of kind {kind!r}"
         cmd = self.commands.get(cid)
         if cmd is None:
-            return
-        if kind == b"O":
-            cmd.emit("stdout", payload)
-        elif kind == b"E":
-            cmd.emit("stderr", payload)
-        elif kind == b"X":
+            return f"{kind.decode()} for command {cid}, which is not running"
+        if kind == b"X":
+            if not is_status(payload):
+                return f"the exit status {payload[:16]!r}"
             del self.commands[cid]
             if not cmd.done.done():
                 cmd.done.set_result(int(payload))
+        else:
+            cmd.emit("stdout" if kind == b"O" else "stderr", payload)
+        return ""
+
+    def _broken(self, why: str) -> None:
+        self.buf.clear()
+        self._end(f"the host's helper broke the helper protocol ({why}): its channel is closed")
+        if self.chan is not None:
+            self.chan.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = str(exc).splitlines()[0] if exc and str(exc) else "the helper's channel closed"
+        self._end(f"connection lost: {reason}")
+
+    def _end(self, reason: str) -> None:
+        """The channel is no more: every command still running fails with `reason`."""
+        if self.lost is not None:
+            return
         self.lost = reason
         if not self.hello.done():
             self.hello.set_exception(ConnectionError(reason))
@@ -141,10 +177,12 @@ class Helper:
         chan.write(payload)
         try:
             await asyncio.wait_for(asyncio.shield(session.hello), timeout)
-        except (ConnectionError, asyncio.TimeoutError):
+        except (ConnectionError, asyncio.TimeoutError) as exc:
             chan.close()
             said = session.said.decode(errors="replace").strip().splitlines()
-            return said[-1] if said else f"no answer in {timeout:g}s"
+            if said:
+                return said[-1]
+            return str(exc) if isinstance(exc, ConnectionError) else f"no answer in {timeout:g}s"
         return cls(name, conn, chan, session)
 
     @property
@@ -189,13 +227,13 @@ class Helper:
         status = cmd.done.result() if cmd.done.done() else None
         duration = time.monotonic() - start
         if status is None and not timed_out:
-            why = self.session.lost or "the helper stopped answering"
+            why = self.session.lost or "connection lost: the helper stopped answering"
             return CommandResult(
                 exit=255,
                 stdout=cmd.stdout.freeze(),
                 stderr=cmd.stderr.freeze(),
                 duration=duration,
-                error=f"{self.name}: connection lost: {why}",
+                error=f"{self.name}: {why}",
             )
         return CommandResult(
             exit=124 if status is None else status,

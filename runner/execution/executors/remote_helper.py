@@ -15,6 +15,15 @@ One write per pass of the loop: a short command's output and exit status make on
 python3 ...`), which runs them directly: so a kill comes from the command's own user and reaches
 every process of its group, which a kill from the SSH user cannot (EPERM on root's processes).
 
+USER is less trusted than the SSH user: any process of USER may write into its helper's stdout
+(a copy of the fd taken with pidfd_getfd or ptrace while the helper is dumpable: see
+`undumpable`). So its frames are relayed only if they are what that helper may send: its hello,
+then O, E and X (a valid status) about commands routed to USER, none longer than CHUNK.
+Anything else drops it (`drop_sub`): its stdin closed (at EOF it kills its groups and exits), its
+commands and every later one for USER on this connection fail with the reason. USER can decide
+the results of USER's commands (it can anyway: they run as USER), never another's, and cannot
+stop this helper from serving them.
+
 The helper dies with its session: at EOF on stdin (the channel closed, the connection or the
 runner gone) it SIGKILLs every group it started and exits; the helpers it started under sudo see
 their own stdin close and do the same.
@@ -44,6 +53,13 @@ PAYLOAD = (b"", 0, 0)  # set by the bootstrap: what it read and where, for helpe
 
 def frame(kind: bytes, cid: int, payload: bytes) -> bytes:
     return HEADER.pack(kind, cid, len(payload)) + payload
+
+
+def is_status(payload: bytes) -> bool:
+    """An X frame's payload as a helper writes it (status_of): 0..255, or -1..-64 (a signal).
+    The runner checks it too (helper.py): never int() on what a host sent."""
+    digits = payload[1:] if payload[:1] == b"-" else payload
+    return 0 < len(digits) <= 3 and digits.isdigit() and -64 <= int(payload) <= 255
 
 
 def frames(buf: bytes) -> tuple[list[tuple[bytes, int, bytes]], bytes]:
@@ -109,10 +125,29 @@ class Child:
 class Sub:
     """A helper started under sudo as another user: its stdin, its frames, what waits for it."""
 
-    def __init__(self, child: Child, stdin: int, stdout: int, stderr: int) -> None:
-        self.child, self.stdin, self.stdout, self.stderr = child, stdin, stdout, stderr
+    def __init__(self, user: str, child: Child, stdin: int, stdout: int, stderr: int) -> None:
+        self.user, self.child = user, child
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.buf = b""
         self.queued: list[bytes] | None = []  # frames sent before its hello; None once ready
+        self.pending = b""  # what its stdin has not taken yet (see write_sub)
+
+    def wrong(self, kind: bytes, cid: int, payload: bytes, routed: str | None) -> str:
+        """What is wrong with a frame from this helper (else ""), whose command id was routed
+        to the user `routed` (None: to no one)."""
+        if kind == b"H":
+            return "" if self.queued is not None and not cid and not payload else "a 2nd hello"
+        if self.queued is not None:
+            return "a frame before its hello"
+        if kind not in (b"O", b"E", b"X"):
+            return f"a frame of kind {kind!r}"
+        if len(payload) > CHUNK:
+            return f"a frame of {len(payload)} bytes"
+        if routed != self.user:
+            return f"{kind.decode()} for command {cid}, not one of {self.user}'s"
+        if kind == b"X" and not is_status(payload):
+            return f"the exit status {payload[:16]!r}"
+        return ""
 
 
 class Helper:
@@ -120,11 +155,14 @@ class Helper:
         self.poll = select.poll()
         self.pipes: dict[int, tuple[int, bytes]] = {}  # fd -> command id, b"O" or b"E"
         self.sub_fds: dict[int, str] = {}  # a sudo helper's stdout -> its user
+        self.sub_ins: dict[int, Sub] = {}  # a sudo helper's stdin, while it has pending bytes
         self.out: list[bytes] = []  # frames to send at the end of this pass of the loop
         self.size, self.urgent, self.since = 0, False, 0.0  # of what `out` holds
         self.procs: dict[int, Child] = {}
         self.subs: dict[str, Sub] = {}
         self.routed: dict[int, str] = {}  # command id -> the sudo user whose helper runs it
+        self.refused: dict[str, bytes] = {}  # sudo user -> why its commands fail (drop_sub)
+        self.dropped: list[Child] = []  # the sudo of a dropped helper, reaped once it exits
         self.inbuf = b""
         self.user = pwd.getpwuid(os.geteuid()).pw_name
         self.environ = dict(os.environ)  # what commands start with (once: a copy costs ~20 us)
@@ -172,6 +210,8 @@ class Helper:
                     self.read_pipe(fd, *self.pipes[fd])
                 elif fd in self.sub_fds:
                     self.read_sub(fd, self.sub_fds[fd])
+                elif fd in self.sub_ins:
+                    self.write_sub(self.sub_ins[fd], b"")
             self.reap()
             self.flush()
 
@@ -248,6 +288,8 @@ class Helper:
         self.procs[cid].pipes -= 1
 
     def reap(self) -> None:
+        if self.dropped:
+            self.dropped = [child for child in self.dropped if child.poll() is None]
         for cid, child in list(self.procs.items()):
             if child.poll() is None:
                 continue
@@ -263,6 +305,8 @@ class Helper:
 
     def to_sub(self, user: str, cid: int, whole: bytes) -> None:
         sub = self.subs.get(user)
+        if user in self.refused:  # (only an R: a kill finds nothing routed)
+            return self.refuse(cid, user)
         if sub is None:
             payload, tag_end, code_end = PAYLOAD
             boot = BOOT % (len(payload), tag_end, code_end)
@@ -281,22 +325,36 @@ class Helper:
                 return
             for fd in (fds[0][0], fds[1][1], fds[2][1]):
                 os.close(fd)
-            sub = self.subs[user] = Sub(Child(pid, 0), fds[0][1], fds[1][0], fds[2][0])
-            self.write_sub(user, sub, payload)
+            os.set_blocking(fds[0][1], False)  # see write_sub
+            os.set_blocking(fds[2][0], False)  # see sub_died
+            sub = self.subs[user] = Sub(user, Child(pid, 0), fds[0][1], fds[1][0], fds[2][0])
             self.sub_fds[sub.stdout] = user
             self.poll.register(sub.stdout, select.POLLIN)
+            self.write_sub(sub, payload)
         if sub.queued is None:
-            self.write_sub(user, sub, whole)
+            self.write_sub(sub, whole)
         elif whole[:1] == b"R":
             sub.queued.append(whole)
 
-    def write_sub(self, user: str, sub: Sub, data: bytes) -> None:
+    def write_sub(self, sub: Sub, data: bytes) -> None:
+        """Writes what its stdin takes now, the rest once it has room (poll): never waits for
+        it, which a process of its user may stop (SIGSTOP), or which may itself be waiting
+        for us to read its output."""
+        if self.subs.get(sub.user) is not sub:  # died or dropped meanwhile
+            return
+        sub.pending += data
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(sub.stdin, view) :]
-        except OSError:
-            self.sub_died(user, sub)
+            sub.pending = sub.pending[os.write(sub.stdin, sub.pending) :]
+        except BlockingIOError:
+            pass
+        except OSError:  # it is gone: its stdout's end tells what sudo said
+            return self.sub_died(sub.user, sub)
+        if sub.pending and sub.stdin not in self.sub_ins:
+            self.sub_ins[sub.stdin] = sub
+            self.poll.register(sub.stdin, select.POLLOUT)
+        elif not sub.pending and sub.stdin in self.sub_ins:
+            del self.sub_ins[sub.stdin]
+            self.poll.unregister(sub.stdin)
 
     def read_sub(self, fd: int, user: str) -> None:
         sub = self.subs[user]
@@ -305,31 +363,68 @@ class Helper:
             return self.sub_died(user, sub)
         got, sub.buf = frames(sub.buf + data)
         for kind, cid, whole in got:
+            wrong = sub.wrong(kind, cid, whole[HEADER.size :], self.routed.get(cid))
+            if wrong:
+                return self.drop_sub(sub, wrong)
             if kind == b"H":  # it runs: send what waited for it
                 queued, sub.queued = sub.queued or [], None
-                for f in queued:
-                    self.write_sub(user, sub, f)
+                self.write_sub(sub, b"".join(queued))
             else:
                 if kind == b"X":
-                    self.routed.pop(cid, None)
+                    del self.routed[cid]
                 self.send(whole)
+        if len(sub.buf) >= HEADER.size and HEADER.unpack_from(sub.buf)[2] > CHUNK:
+            # no frame of a helper is longer (a read of a pipe is at most CHUNK): never buffer it
+            self.drop_sub(sub, f"a frame of {HEADER.unpack_from(sub.buf)[2]} bytes")
+
+    def drop_sub(self, sub: Sub, why: str) -> None:
+        """A helper under sudo broke the protocol: someone writes into its stdout. Never read
+        it again; close its stdin (at EOF it kills its groups and exits: not waited for, a
+        process of its user may keep it alive); its commands fail, and so will later ones for
+        its user on this connection: whoever wrote those frames could do it again."""
+        user = sub.user
+        self.refused[user] = (
+            f"sudo {user}: its helper broke the helper protocol ({why}); it was stopped, and "
+            f"commands as {user} fail for the rest of this connection\n"
+        ).encode()
+        self.forget_sub(sub)
+        self.dropped.append(sub.child)
+        for cid, owner in list(self.routed.items()):
+            if owner == user:
+                self.refuse(cid, user)
+
+    def refuse(self, cid: int, user: str) -> None:
+        del self.routed[cid]
+        self.send(frame(b"E", cid, self.refused[user]))
+        self.send(frame(b"X", cid, b"255"))  # as for a command the SSH connection lost
+
+    def forget_sub(self, sub: Sub) -> None:
+        del self.subs[sub.user]
+        del self.sub_fds[sub.stdout]
+        self.poll.unregister(sub.stdout)
+        if self.sub_ins.pop(sub.stdin, None) is not None:
+            self.poll.unregister(sub.stdin)
+        for fd in (sub.stdin, sub.stdout, sub.stderr):
+            os.close(fd)
 
     def sub_died(self, user: str, sub: Sub) -> None:
         """sudo refused (or the helper under it died): every command sent its way fails, with
         what sudo said as its stderr and sudo's exit status, as `sudo … sh -c` would."""
         if self.subs.get(user) is not sub:
             return
-        del self.subs[user]
-        del self.sub_fds[sub.stdout]
-        self.poll.unregister(sub.stdout)
+        # What its stderr holds now (sudo exited, its message is there), never waiting for
+        # its end: a process of USER may hold a copy of it open, or write to it without end.
         said = b""
-        while True:
-            chunk = os.read(sub.stderr, CHUNK)
+        while len(said) < 4096:
+            try:
+                chunk = os.read(sub.stderr, 4096)
+            except BlockingIOError:
+                break
             if not chunk:
                 break
             said += chunk
-        for fd in (sub.stdin, sub.stdout, sub.stderr):
-            os.close(fd)
+        said = said[:4096]
+        self.forget_sub(sub)
         _, raw = os.waitpid(sub.child.pid, 0)
         status = status_of(raw) or 1
         for cid, owner in list(self.routed.items()):
@@ -347,9 +442,31 @@ class Helper:
                 pass
         for sub in self.subs.values():
             os.close(sub.stdin)  # its stdin at EOF: it kills its own groups
+            try:  # noqa: SIM105 - as above
+                # a process of its user may have stopped it, and sudo stops with its command
+                os.kill(sub.child.pid, _signal.SIGCONT)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2  # and may stop it again: not waited for without end
         for sub in self.subs.values():
-            os.waitpid(sub.child.pid, 0)
+            while sub.child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
         os._exit(0)
+
+
+def undumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0), as the runner does for itself (runner/__main__.py): no process
+    of our user may ptrace us or take our fds (pidfd_getfd), and /proc/PID is root's. Through
+    _ctypes, the C module (~0.6 ms), not ctypes (~6 ms of Python modules on every host). Where
+    it is missing, the checks on a sudo helper's frames still hold (Helper.read_sub). Commands
+    are not affected: dumpable is reset at exec."""
+    try:
+        import _ctypes
+
+        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")  # type: ignore[arg-type]
+        _ctypes.call_function(prctl, (4, 0, 0, 0, 0))  # PR_SET_DUMPABLE
+    except Exception:  # no _ctypes in this Python (a minimal build), not Linux, ...
+        pass
 
 
 # What the runner (and a helper, for one under sudo) runs with `python3 -I -S -c`, then writes
@@ -368,6 +485,7 @@ if __name__ == "__main__":
     # that the runner uses a channel per command instead
     if sys.version_info < (3, 8):  # noqa: UP036
         sys.exit("python3 is older than 3.8")
+    undumpable()
     g = globals()
     PAYLOAD = (g.get("P", b""), g.get("A", 0), g.get("B", 0))  # the bootstrap's
     Helper().loop()
