@@ -21,8 +21,9 @@ from runner.audit import (
     signing,
 )
 from runner.audit.chain import verify_run
+from runner.audit.exports import export
 from runner.audit.journal import list_journals, relative_name
-from runner.audit.report import RunSummary, export, printable, summaries, summarize, timeline
+from runner.audit.report import RunSummary, printable, summaries, summarize, timeline
 from runner.checklists import signoffs
 from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
 from runner.safefs import write_file
