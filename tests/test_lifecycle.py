@@ -576,3 +576,102 @@ def test_a_failed_step_without_a_rollback_leaves_the_run_failed_and_resumable(
     assert again.returncode == 0, again.stdout + again.stderr
     assert trail(workdir) == ["a", "a"]
     assert_lawful(workdir)
+
+
+# --- the recap of a command that only rolls back ----------------------------------------------
+
+
+@pytest.mark.ssh
+def test_the_recap_of_a_rollback_counts_what_it_undid(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: `h1  never started` for every host, right after rolling them back."""
+    from runner.cli import main
+
+    code, _ = rollout_run(workdir, sshd, "{batch: 3}", "", 3)
+    assert code == 0
+    rid = run_id(workdir)
+    capsys.readouterr()
+    assert main(["rollback", rid, "--yes", "--reason", "test"]) == 0
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1:4] == [
+        "h1  rolled back=1  undo failed=0",
+        "h2  rolled back=1  undo failed=0",
+        "h3  rolled back=1  undo failed=0",
+    ]
+    assert recap[4].startswith("■ rolled-back (exit 0)")
+
+
+FLAKY_UNDO = """
+runbook: flaky
+params: {out: {type: string, required: true}}
+targets: all
+steps:
+  - id: a
+    run: echo a > {{ out }}/{{ host }}.a
+    rollback:
+      - run: "[ {{ host }} != h2 ] || [ -e {{ out }}/fixed ]"
+  - id: b
+    run: exit 1
+"""
+
+
+@pytest.mark.ssh
+def test_the_recap_of_a_resumed_rollback_says_what_it_undid_and_what_was_left(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    inv = fleet(workdir, sshd, 3)
+    out = workdir / "out"
+    out.mkdir()
+    write_runbook(workdir, "flaky", FLAKY_UNDO)
+    assert main(["run", "flaky", "-i", str(inv), "-p", f"out={out}"]) == 3
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[2] == "h2  ok=1  failed=1  skipped=0  rolled back=0"
+    (out / "fixed").touch()
+    assert main(["resume", run_id(workdir)]) == 1
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1:4] == [
+        "h1  nothing left to undo",
+        "h2  rolled back=1  undo failed=0",
+        "h3  nothing left to undo",
+    ]
+
+
+MANUAL_UNDO_FLEET = """
+runbook: svc
+targets: all
+steps:
+  - id: stop-service
+    run: "true"
+    rollback:
+      - manual: Start the service again by hand.
+  - id: migrate
+    run: exit 1
+"""
+
+
+@pytest.mark.ssh
+@pytest.mark.usefixtures("no_tty")
+def test_the_recap_says_which_hosts_wait_for_a_person(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    inv = fleet(workdir, sshd, 2)
+    write_runbook(workdir, "svc", MANUAL_UNDO_FLEET)
+    assert main(["run", "svc", "-i", str(inv)]) == 5
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1] == "h1  ok=1  failed=1  skipped=0  rolled back=0  waiting for a person"
+    assert main(["resume", run_id(workdir)]) == 5  # still no terminal: it waits again
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1:3] == [
+        "h1  rolled back=0  undo failed=0  waiting for a person",
+        "h2  rolled back=0  undo failed=0  waiting for a person",
+    ]
