@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from conftest import run_events, write_runbook
 from people import People
 from sshd_fixture import SSHServer
 from test_interrupts import Terminal
-from test_rollout_ssh import ROLLOUT, rollout_run
+from test_rollout_ssh import ROLLOUT, UNREACHABLE, rollout_run, unreachable_inventory
 
 
 def cli(
@@ -351,7 +352,7 @@ def test_a_multi_host_run_ends_with_a_recap(
         "h5  never started",
         "h6  never started",
     ]
-    assert recap[7].startswith("■ rolled-back (exit 1)")
+    assert recap[7].startswith("■ failed (exit 1)")  # h1, h2 and h4 keep their change
 
 
 @pytest.mark.ssh
@@ -437,3 +438,240 @@ def test_a_resolve_is_signed_with_the_persons_key(workdir: Path, people: People)
     assert identity.check(identity.body(rec), people.allowed).ok
     assert not identity.check(identity.body({**rec, "step": "one"}), people.allowed).ok
     assert main(["audit", "verify"]) == 0
+
+
+# --- `rolled-back` only when everything the run changed was undone ------------------------------
+
+KEEP = """
+runbook: keep
+params: {out: {type: string, required: true}}
+targets: all
+steps:
+  - id: change
+    run: echo changed >> {{ out }}/{{ host }}.changed
+    rollback:
+      - run: echo undone >> {{ out }}/{{ host }}.rolledback
+  - id: check
+    run: "[ {{ host }} != h2 ] || [ -e {{ out }}/fixed ]"
+"""
+
+
+def last_transition(workdir: Path) -> tuple[str | None, int, str]:
+    from runner.execution.lifecycle import derive
+
+    life = derive(run_events(workdir / "state"))
+    return life.state, life.exit_code, life.history[-1].reason
+
+
+def lines_of(out: Path, suffix: str) -> dict[str, int]:
+    return {p.name[: -len(suffix)]: len(p.read_text().splitlines()) for p in out.glob(f"*{suffix}")}
+
+
+@pytest.mark.ssh
+def test_hosts_that_kept_their_change_leave_the_run_failed_and_resume_finishes_the_rest(
+    workdir: Path, sshd: SSHServer, make_sshd: Callable[..., SSHServer]
+) -> None:
+    """Was: `rolled-back` (exit 1) because h2's rollback held, though h1 kept its change and
+    nothing ran on h3 (down); `resume` then refused the run: "rolled-back; nothing to resume"."""
+    from runner.cli import main
+
+    down = make_sshd()
+    down.stop()  # h3 is down: its port refuses connections
+    inv = fleet(workdir, sshd, 2)
+    data = yaml.safe_load(inv.read_text())
+    data["hosts"]["h3"] = {
+        "address": down.addresses[0],
+        "port": down.port,
+        "user": down.user,
+        "key": str(down.client_key),
+    }
+    data["groups"]["all"].append("h3")
+    known = workdir / "known_hosts"
+    known.write_text(sshd.known_hosts.read_text() + down.known_hosts.read_text())
+    data["ssh"]["known_hosts"] = str(known)
+    inv.write_text(yaml.safe_dump(data))
+    out = workdir / "out"
+    out.mkdir()
+    write_runbook(workdir, "keep", KEEP)
+    assert main(["run", "keep", "-i", str(inv), "-p", f"out={out}"]) == 1
+    assert lines_of(out, ".changed") == {"h1": 1, "h2": 1}
+    assert lines_of(out, ".rolledback") == {"h2": 1}
+    state, code, reason = last_transition(workdir)
+    assert (state, code) == ("failed", 1)
+    assert "2 of 3 hosts failed: h2, h3 (h2: step 'check': exit 1" in reason
+    assert "rolled back: h2" in reason and "kept their change: h1" in reason
+    assert "nothing to undo: h3" in reason
+    # h3 is back and h2's cause is fixed: resume finishes them; h1's change is not made again
+    down.start()
+    (out / "fixed").touch()
+    assert main(["resume", run_id(workdir)]) == 0
+    assert lines_of(out, ".changed") == {"h1": 1, "h2": 2, "h3": 1}
+    assert lines_of(out, ".rolledback") == {"h2": 1}
+    assert last_transition(workdir)[:2] == ("succeeded", 0)
+    assert main(["audit", "verify"]) == 0
+    assert_lawful(workdir)
+
+
+@pytest.mark.ssh
+def test_an_unreachable_host_and_hosts_that_kept_their_change_undo_nothing(
+    workdir: Path, sshd: SSHServer
+) -> None:
+    """Was: `rolled-back`: the unreachable host's empty rollback "held" and named the run."""
+    from runner.cli import main
+
+    out = workdir / "out"
+    out.mkdir()
+    inv = unreachable_inventory(workdir, sshd)
+    write_runbook(workdir, "unreach", UNREACHABLE.format(max_failures=1, preconditions=""))
+    assert main(["run", "unreach", "-i", str(inv), "-p", f"out={out}"]) == 1
+    assert sorted(lines_of(out, ".changed")) == ["h1", "h2", "h3"]
+    state, code, reason = last_transition(workdir)
+    assert (state, code) == ("failed", 1)
+    assert "nothing was undone" in reason and "kept their change: h1, h2, h3" in reason
+    assert "1 of 4 hosts failed: bad (bad: " in reason and "connection refused" in reason
+    assert_lawful(workdir)
+
+
+@pytest.mark.ssh
+@pytest.mark.parametrize(
+    ("rollout", "fail", "hosts", "reason"),
+    [
+        # the canary failed and was undone; the others never started: nothing is left changed
+        ('{batch: [1, "100%"]}', "h1", 3, "rolled back: h1; never started: h2, h3"),
+        # the whole (only) batch goes back
+        ("{batch: 3, on_batch_failure: rollback-batch}", "h2", 3, "rolled back: h1, h2, h3"),
+    ],
+)
+def test_a_run_is_rolled_back_when_every_host_that_changed_was_undone(
+    workdir: Path, sshd: SSHServer, rollout: str, fail: str, hosts: int, reason: str
+) -> None:
+    code, _ = rollout_run(workdir, sshd, rollout, fail, hosts)
+    assert code == 1
+    state, exit_code, why = last_transition(workdir)
+    assert (state, exit_code) == ("rolled-back", 1)
+    assert reason in why
+    assert_lawful(workdir)
+
+
+NO_UNDO = """
+runbook: plain
+steps:
+  - {id: a, run: "echo a >> trail; test -e fixed"}
+"""
+
+
+def test_a_failed_step_without_a_rollback_leaves_the_run_failed_and_resumable(
+    workdir: Path,
+) -> None:
+    """Was: `rolled-back` (exit 1) though nothing was undone; `resume` refused it as closed."""
+    write_runbook(workdir, "plain", NO_UNDO)
+    first = cli(workdir, "run", "plain")
+    assert first.returncode == 1
+    assert "■ failed (exit 1)" in first.stdout, first.stdout
+    [row] = listed(workdir)
+    assert row["outcome"] == "failed"
+    assert "nothing was undone" in row["transitions"][-1]["reason"]
+    (workdir / "fixed").touch()
+    again = cli(workdir, "resume", run_id(workdir))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert trail(workdir) == ["a", "a"]
+    assert_lawful(workdir)
+
+
+# --- the recap of a command that only rolls back ----------------------------------------------
+
+
+@pytest.mark.ssh
+def test_the_recap_of_a_rollback_counts_what_it_undid(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: `h1  never started` for every host, right after rolling them back."""
+    from runner.cli import main
+
+    code, _ = rollout_run(workdir, sshd, "{batch: 3}", "", 3)
+    assert code == 0
+    rid = run_id(workdir)
+    capsys.readouterr()
+    assert main(["rollback", rid, "--yes", "--reason", "test"]) == 0
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1:4] == [
+        "h1  rolled back=1  undo failed=0",
+        "h2  rolled back=1  undo failed=0",
+        "h3  rolled back=1  undo failed=0",
+    ]
+    assert recap[4].startswith("■ rolled-back (exit 0)")
+
+
+FLAKY_UNDO = """
+runbook: flaky
+params: {out: {type: string, required: true}}
+targets: all
+steps:
+  - id: a
+    run: echo a > {{ out }}/{{ host }}.a
+    rollback:
+      - run: "[ {{ host }} != h2 ] || [ -e {{ out }}/fixed ]"
+  - id: b
+    run: exit 1
+"""
+
+
+@pytest.mark.ssh
+def test_the_recap_of_a_resumed_rollback_says_what_it_undid_and_what_was_left(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    inv = fleet(workdir, sshd, 3)
+    out = workdir / "out"
+    out.mkdir()
+    write_runbook(workdir, "flaky", FLAKY_UNDO)
+    assert main(["run", "flaky", "-i", str(inv), "-p", f"out={out}"]) == 3
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[2] == "h2  ok=1  failed=1  skipped=0  rolled back=0"
+    (out / "fixed").touch()
+    assert main(["resume", run_id(workdir)]) == 1
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1:4] == [
+        "h1  nothing left to undo",
+        "h2  rolled back=1  undo failed=0",
+        "h3  nothing left to undo",
+    ]
+
+
+MANUAL_UNDO_FLEET = """
+runbook: svc
+targets: all
+steps:
+  - id: stop-service
+    run: "true"
+    rollback:
+      - manual: Start the service again by hand.
+  - id: migrate
+    run: exit 1
+"""
+
+
+@pytest.mark.ssh
+@pytest.mark.usefixtures("no_tty")
+def test_the_recap_says_which_hosts_wait_for_a_person(
+    workdir: Path, sshd: SSHServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    inv = fleet(workdir, sshd, 2)
+    write_runbook(workdir, "svc", MANUAL_UNDO_FLEET)
+    assert main(["run", "svc", "-i", str(inv)]) == 5
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1] == "h1  ok=1  failed=1  skipped=0  rolled back=0  waiting for a person"
+    assert main(["resume", run_id(workdir)]) == 5  # still no terminal: it waits again
+    shown = capsys.readouterr().out
+    recap = shown[shown.index("RECAP") :].splitlines()
+    assert recap[1:3] == [
+        "h1  rolled back=0  undo failed=0  waiting for a person",
+        "h2  rolled back=0  undo failed=0  waiting for a person",
+    ]

@@ -116,7 +116,13 @@ def test_failure_in_batch_2_stops_the_rollout_and_rolls_back_the_host(
     (stopped,) = [e for e in log if e["event"] == "rollout.stopped"]
     assert (stopped["batch"], stopped["failed"], stopped["hosts_not_started"]) == (2, 1, 6)
     last = finished(workdir / "state")
-    assert last["outcome"] == "rolled-back" and last["exit_code"] == 1
+    # h1, h2 and h4 keep their change: the run is not rolled back, only h3 is (and resumable)
+    assert last["outcome"] == "failed" and last["exit_code"] == 1
+    [state] = [e for e in log if e["event"] == "run.state" and e["state"] == "failed"]
+    assert state["reason"] == (
+        "1 of 10 hosts failed: h3 (h3: step 'check': exit 1, expected 0); rolled back: h3; "
+        "kept their change: h1, h2, h4; never started: h5, h6, h7, h8, h9, h10"
+    )
     assert last["hosts"]["h3"]["ok"] is False and last["hosts"]["h3"]["rollback_ok"] is True
     assert "exit 1" in last["hosts"]["h3"]["reason"]
     assert set(last["hosts"]) == {"h1", "h2", "h3", "h4"}
@@ -161,7 +167,7 @@ def test_rollback_batch_undoes_every_host_of_the_failing_batch(
     (batch,) = [e for e in log if e["event"] == "rollback.batch"]
     assert batch["batch"] == 2 and sorted(batch["hosts"]) == ["h2", "h4"]
     last = finished(workdir / "state")
-    assert last["outcome"] == "rolled-back"
+    assert last["outcome"] == "failed"  # h1 keeps its change: not everything was undone
     assert last["hosts"]["h2"] == {
         "ok": True,
         "reason": "rolled back with batch 2",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import EXIT_ROLLBACK_FAILED, StateError
@@ -35,6 +34,7 @@ from runner.execution.eventkinds import (
 )
 from runner.execution.events import Bus
 from runner.execution.executors.pool import Executors
+from runner.execution.hostresults import HostResult, after_failure, summary
 from runner.execution.interrupts import Interrupt
 from runner.execution.lifecycle import State, Tracker
 from runner.execution.manual import Waiting
@@ -45,16 +45,6 @@ from runner.execution.steps import Done, Options, Steps
 from runner.execution.undo import roll_back
 from runner.format.inventory import Host
 from runner.planning.planned import Plan
-
-
-@dataclass
-class HostResult:
-    host: str
-    ok: bool
-    reason: str = ""
-    rollback_ok: bool | None = None  # None: no rollback attempted (or it waits for a person)
-    waiting: bool = False  # at a manual step (of its steps, or of its rollback) with no terminal
-    done: list[Done] = field(default_factory=list, repr=False)  # to roll back a whole batch
 
 
 class Engine:
@@ -80,6 +70,10 @@ class Engine:
         if choose is not None:
             self.steps.prompts.choose = choose
         self._decision: asyncio.Future[bool] | None = None  # roll back after the interrupt?
+
+    @property
+    def _names(self) -> list[str]:
+        return [h.name for h in self.plan.hosts]
 
     @property
     def interrupted(self) -> str:
@@ -153,7 +147,7 @@ class Engine:
                 if i > 0 and not await pause(self, i, [h.name for h in batch]):
                     if self.interrupted:
                         break
-                    why = f"halted: batch {i + 1} was not started"
+                    why = f"halted: batch {i + 1} was not started; {summary(results, self._names)}"
                     return self._finish("failed", start, results, why)
                 self.bus.emit(BatchStarted(i + 1, [h.name for h in batch]))
                 batch_results = await asyncio.gather(
@@ -190,8 +184,9 @@ class Engine:
             return self._finish("waiting", start, results, why)
         if all(r.ok for r in results):
             return self._finish("succeeded", start, results)
-        rolled = any(r.rollback_ok for r in results)
-        return self._finish("rolled-back" if rolled else "failed", start, results)
+        # one host's rollback does not undo the run: rolled-back only if nothing is left changed
+        why = summary(results, self._names)
+        return self._finish(after_failure(results), start, results, why)
 
     def _finish(
         self,
@@ -210,7 +205,7 @@ class Engine:
                 outcome=self.lifecycle.state,
                 exit_code=code,
                 duration=round(time.monotonic() - start, 6),
-                planned=[h.name for h in self.plan.hosts],
+                planned=self._names,
                 hosts={
                     r.host: {"ok": r.ok, "reason": r.reason, "rollback_ok": r.rollback_ok}
                     for r in results
@@ -250,9 +245,9 @@ class Engine:
         why = await self.why_not_roll_back()
         if why:
             self.bus.emit(RollbackSkipped(h.name, why))
-            return HostResult(h.name, False, reason)
+            return HostResult(h.name, False, reason, done=done)
         undone = await self.roll_back_host(h, done, reason)
-        return HostResult(h.name, False, reason, undone, waiting=undone is None)
+        return HostResult(h.name, False, reason, undone, waiting=undone is None, done=done)
 
     async def roll_back_host(self, h: Host, done: list[Done], why: str) -> bool | None:
         """roll_back, the run entering the rolling-back state first (once, whichever host)."""

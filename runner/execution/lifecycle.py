@@ -7,10 +7,12 @@ States (the strings are what the journal, `audit list --status` and the exports 
 
     running          a command is executing the run's steps (or crashed while it did)
     waiting          a manual step (or undo) needs a person: no terminal, or "not yet"  (exit 5)
-    failed           a step failed and nothing was rolled back (on_failure: halt, --no-rollback,
-                     a declined batch gate, an internal error)                          (exit 1)
+    failed           a step failed and not everything the run did was undone: nothing was
+                     (on_failure: halt, --no-rollback, a declined batch gate, an internal
+                     error, nothing to undo), or other hosts kept their change   (exit 1)
     rolling-back     a rollback is under way (or was cut short by a crash)
-    rolled-back      everything the run did was undone                 (exit 1; 0 when asked for)
+    rolled-back      everything the run did was undone: every host that changed something
+                     was rolled back, and something was (hostresults.py)  (exit 1; 0 when asked)
     rollback-failed  an undo failed: a person must act                                  (exit 3)
     succeeded        every step held                                                    (exit 0)
     aborted          preconditions failed on more hosts than allowed: nothing changed   (exit 1)

@@ -7,11 +7,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from runner.execution.eventkinds import Confirmed, RolloutStopped
+from runner.execution.hostresults import HostResult
 from runner.execution.stepevents import RollbackBatch, RollbackSkipped
 from runner.format.inventory import Host
 
 if TYPE_CHECKING:
-    from runner.execution.engine import Engine, HostResult
+    from runner.execution.engine import Engine
 
 
 async def stop_rollout(
