@@ -94,7 +94,7 @@ def show_saved(path: str, *, fmt: str = "text") -> int:
 def list_hosts(a: RunArgs) -> int:
     """`run --list-hosts`: the hosts the run would touch, from the plan it would execute."""
     if a.plan_file:
-        from runner.commands.run import refuse_overrides
+        from runner.commands.saved_plan import refuse_overrides
 
         data = planfile.load(Path(a.plan_file))
         refuse_overrides(a, data)
