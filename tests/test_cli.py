@@ -168,3 +168,20 @@ def test_validate_json_is_one_document_with_every_problem_placed(
     assert ("runbooks/bad.yaml", 3, 13, "steps[0].rum") in places
     assert all(p["message"] for p in doc["problems"])
     assert err == ""
+
+
+def test_run_json_is_the_result_alone_on_stdout(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: --json was accepted and the human progress went to stdout."""
+    write_runbook(
+        workdir, "two", "runbook: two\non_failure: halt\nsteps:\n"
+        "  - {id: a, run: 'echo hello'}\n  - {id: b, run: 'exit 3'}\n",
+    )  # fmt: skip
+    assert main(["--json", "run", "two", "--yes"]) == 1
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["state"] == "failed" and doc["exit_code"] == 1 and doc["log_verifies"]
+    assert doc["hosts"] == {"local": {"ok": ["a"], "failed": ["b"]}}
+    assert Path(doc["audit_log"]).is_file() and doc["run_id"] in doc["audit_log"]
+    assert "hello" in err  # the progress, output included, is on stderr

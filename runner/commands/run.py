@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -55,11 +56,17 @@ class RunArgs:
     from_reason: str | None = None
     extra: Sequence[str] = ()  # -e
     limit: str | None = None  # --limit: an Ansible host pattern
+    json: bool = False  # --json: the progress on stderr, the result as one document on stdout
 
 
 def run(a: RunArgs, state_dir: Path) -> int:
     plan, saved = planned(a, state_dir)
-    return start(plan, a, state_dir, saved)
+    code = start(plan, a, state_dir, saved)
+    if a.json:
+        from runner.commands.run_result import result
+
+        print(json.dumps(result(state_dir, plan.run_id, code), indent=2))
+    return code
 
 
 def planned(a: RunArgs, state_dir: Path) -> tuple[Plan, dict[str, Any] | None]:
@@ -177,7 +184,7 @@ def execute(
             claim()
         journal = GroupCommitJournal(run_path(state_dir, plan.run_id), plan.run_id, root=state_dir)
         first = journal.seq + 1
-        console = Console(screen, show_output=not a.quiet)
+        console = Console(screen or (sys.stderr if a.json else None), show_output=not a.quiet)
         sinks: list[Subscriber] = [JournalSink(journal), console, *([also] if also else [])]
         bus = Bus(plan.redactor, [*sinks, shipper] if shipper else sinks)
         bus.emit(RunOpened(event, fields, plan.run_id))

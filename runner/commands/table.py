@@ -110,6 +110,7 @@ def _run(args: argparse.Namespace, state: Path) -> int:
         quiet=args.quiet,
         extra=args.extra_vars,
         limit=args.limit,
+        json=args.json,
     )
     if args.list_hosts:
         from runner.commands.plan import list_hosts
