@@ -90,7 +90,7 @@ def resume(
     plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
     confirmed = _confirmed(st, plan, a, confirm, by)
     if st.phase == "rollback":
-        todo = state_mod.started_steps(st)
+        todo = state_mod.to_undo(st)  # that rollback's hosts only: not those a rollout kept
         options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
         options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
         undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
@@ -165,8 +165,9 @@ def _resolved_in_rollback(st: state_mod.RunState) -> bool:
 
 
 def rollback(run_id: str, state_dir: Path, a: RunArgs, *, reason: str | None = None) -> int:
-    """Undo the steps of a run that started and are not undone yet. A run that succeeded is
-    undone only when the operator confirms it (or --yes); the reason is recorded."""
+    """Undo the steps of a run that started and are not undone yet, on every host (a rollout's
+    kept hosts too: a person asks to undo the whole run). A run that succeeded is undone only
+    when the operator confirms it (or --yes); the reason is recorded."""
     st = state_mod.load(state_dir, run_id)
     plan, _ = _rebuild(st, a.params, accept_changed=False)
     todo = state_mod.started_steps(st)
