@@ -1,18 +1,22 @@
 """`resume` and `resolve` of a run that stopped inside its rollback (docs/lifecycle.md,
-docs/resilience.md): they finish that rollback, on the hosts it covered and no others.
+docs/resilience.md): they finish that rollback, on the hosts it covered and no others; an undo
+whose outcome is unknown (cut short by a crash) is asked about first, as a step's is.
 
-resume, resolve and rollback go through `runner.cli.main`. The multi-host runs go to the real
-sshd of sshd_fixture on loopback hosts.
+The runs are real processes (killed with real signals); resume, resolve and rollback go through
+`runner.cli.main`. The multi-host runs go to the real sshd of sshd_fixture on loopback hosts.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import run_events, write_runbook
 from sshd_fixture import SSHServer
+from test_interrupts import spawn, wait_for_file
 
 from runner.cli import main
 
@@ -90,3 +94,46 @@ def test_rollback_of_a_failed_rollback_still_undoes_every_host(
     (out / "fixed").touch()
     assert main(["rollback", rid]) == 0
     assert deployed(out) == []
+
+
+# b's undo logs that it ran, then waits until `go` exists (or the runner is killed)
+SLOW_UNDO = """
+runbook: slow-undo
+steps:
+  - id: a
+    run: echo a >> trail
+    rollback: [{run: echo undo-a >> trail}]
+  - id: b
+    run: echo $$ > pid; sleep 60
+    rollback:
+      - run: |
+          echo undo-b >> trail
+          if [ ! -e go ]; then echo $$ > rbpid; sleep 60; fi
+"""
+
+
+def test_a_crash_during_an_undo_leaves_its_outcome_unknown_to_resume(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: resume ran the cut-short undo again at once, without a terminal and without
+    --rerun-unknown (the forward phase's gate was never reached in the rollback phase)."""
+    write_runbook(workdir, "slow-undo", SLOW_UNDO)
+    proc = spawn(workdir, "run", "slow-undo")
+    wait_for_file(workdir / "pid")
+    proc.send_signal(signal.SIGINT)  # stop b; no terminal: the policy rolls back, b's undo first
+    undo = wait_for_file(workdir / "rbpid")
+    proc.send_signal(signal.SIGKILL)  # the runner dies in the middle of b's undo
+    proc.wait(timeout=20)
+    os.killpg(undo, signal.SIGKILL)  # a local command outlives its runner (not this test's point)
+    rid = run_events(workdir / "state")[0]["run_id"]
+    capsys.readouterr()
+    assert main(["resume", rid]) == 2
+    err = capsys.readouterr().err
+    assert "outcome unknown for b on local" in err and "--rerun-unknown" in err
+    assert (workdir / "trail").read_text().split() == ["a", "undo-b"]  # nothing ran again
+    (workdir / "go").touch()
+    assert main(["resume", rid, "--rerun-unknown"]) == 1
+    assert (workdir / "trail").read_text().split() == ["a", "undo-b", "undo-b", "undo-a"]
+    resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
+    assert resumed["outcome_unknown"] == {"local": ["b"]}
+    assert main(["audit", "verify"]) == 0

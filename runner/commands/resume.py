@@ -89,11 +89,14 @@ def resume(
         raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
     plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
     confirmed = _confirmed(st, plan, a, confirm, by)
-    if st.phase == "rollback":
-        todo = state_mod.to_undo(st)  # that rollback's hosts only: not those a rollout kept
+    undoing = st.phase == "rollback"
+    todo = state_mod.to_undo(st) if undoing else {}  # that rollback's hosts: not those kept
+    unknown = _unknown_gate(st, todo, rerun_unknown)  # in either phase (was: forward only)
+    if undoing:
         options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
         options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
         undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
+        undo["outcome_unknown"] = unknown
         done = "; ".join(f"the undo of {c['step']} done by {c['by']}" for c in confirmed)
         undo["reason"] = "resumed the rollback" + (f" ({done})" if done else "")
         return execute(
@@ -110,16 +113,6 @@ def resume(
     resumed = {h: set(ids) for h, ids in st.completed.items()}
     for c in confirmed:
         resumed.setdefault(c["host"], set()).add(c["step"])
-    unknown = {h: steps for h, steps in st.unknown.items() if steps}
-    if unknown and not rerun_unknown:
-        listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
-        if not interactive() or not _ask(
-            f"outcome unknown (started, never recorded as finished): {listing}. Run again?"
-        ):
-            raise UsageError(
-                f"outcome unknown for {listing}: the step may have changed the system. "
-                "Check it, then resume with --rerun-unknown"
-            )
     fields: dict[str, Any] = {
         "resumes": run_id,
         "completed_before": {h: sorted(v) for h, v in resumed.items()},
@@ -135,6 +128,29 @@ def resume(
         done = "; ".join(f"{c['step']} done by {c['by']}" for c in confirmed)
         fields["reason"] = f"resumed ({done})"
     return execute(plan, state_dir, "run.resumed", fields, options, a, current=st.lifecycle.state)
+
+
+def _unknown_gate(
+    st: state_mod.RunState, todo: dict[str, list[str]], rerun_unknown: bool
+) -> dict[str, list[str]]:
+    """The one gate for what may have changed the system without a record of it: a step cut
+    mid-flight, or an undo cut short (a crash, a second interrupt). Going forward, every such
+    step runs again; in a rollback, those of the hosts it goes on with (`todo`) are undone
+    again. Asked at a terminal; without one, refused until --rerun-unknown. Returns them."""
+    undoing = st.phase == "rollback"
+    unknown = {h: s for h, s in st.unknown.items() if s and (not undoing or h in todo)}
+    if unknown and not rerun_unknown:
+        listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
+        again = "Undo it (again)?" if undoing else "Run again?"
+        what = "the step or its undo" if undoing else "the step"
+        if not interactive() or not _ask(
+            f"outcome unknown (started, never recorded as finished): {listing}. {again}"
+        ):
+            raise UsageError(
+                f"outcome unknown for {listing}: {what} may have changed the system. "
+                "Check it, then resume with --rerun-unknown"
+            )
+    return unknown
 
 
 _CLOSED = ("succeeded", "rolled-back", "resolved")
