@@ -1,6 +1,7 @@
 """`resume` and `resolve` of a run that stopped inside its rollback (docs/lifecycle.md,
 docs/resilience.md): they finish that rollback, on the hosts it covered and no others; an undo
-whose outcome is unknown (cut short by a crash) is asked about first, as a step's is.
+whose outcome is unknown (cut short by a crash) is asked about first, as a step's is; and a run
+that is still live is refused as locked, naming its holder.
 
 The runs are real processes (killed with real signals); resume, resolve and rollback go through
 `runner.cli.main`. The multi-host runs go to the real sshd of sshd_fixture on loopback hosts.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,39 @@ def test_a_crash_during_an_undo_leaves_its_outcome_unknown_to_resume(
     resumed = next(r for r in run_events(workdir / "state") if r["event"] == "run.resumed")
     assert resumed["outcome_unknown"] == {"local": ["b"]}
     assert main(["audit", "verify"]) == 0
+
+
+def test_resume_of_a_live_run_is_refused_as_locked_naming_its_holder(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: "outcome unknown … resume with --rerun-unknown" about the step running right now."""
+    write_runbook(
+        workdir,
+        "live",
+        """
+runbook: live
+steps:
+  - id: migrate
+    run: echo $$ > pid; while [ ! -e go ]; do sleep 0.05; done; echo migrate >> trail
+""",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "live"],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_file(workdir / "pid")
+        rid = run_events(workdir / "state")[0]["run_id"]
+        capsys.readouterr()
+        assert main(["resume", rid]) == 2
+        err = capsys.readouterr().err
+        assert f"locked: run {rid}" in err and f"(pid {proc.pid})" in err, err
+        assert "outcome unknown" not in err
+    finally:
+        (workdir / "go").touch()
+        assert proc.wait(timeout=20) == 0
+    # the live run went on untouched
+    assert (workdir / "trail").read_text().split() == ["migrate"]

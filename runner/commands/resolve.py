@@ -18,7 +18,6 @@ from runner.audit.signing import load_signer
 from runner.errors import UsageError
 from runner.execution import resume_state as state_mod
 from runner.execution.lifecycle import Tracker
-from runner.execution.locks import Lock, lock_path
 
 _OPEN = ("waiting", "failed", "rollback-failed", "interrupted", "running", "rolling-back")
 
@@ -35,41 +34,40 @@ def resolve(
     ssh_key: str | None = None,
 ) -> int:
     signer = load_signer(signing_key)  # a bad key stops here, before anything is recorded
-    st = state_mod.load(state_dir, run_id)
-    if st.outcome not in _OPEN:
-        raise UsageError(f"run {run_id} {st.outcome}: there is nothing for a person to resolve")
     if not by.strip() or not reason.strip():
         raise UsageError("resolve needs --by NAME and --reason TEXT: who did what by hand")
-    undoing = st.phase == "rollback"
-    # in a rollback, what it has left to undo: on the hosts it covers, never the ones a rollout
-    # kept (a claim about those is refused, and they do not hold the run open)
-    left = state_mod.to_undo(st) if undoing else {}
-    if undoing:
-        hosts = [h for h, steps in left.items() if step in steps]
-    else:
-        hosts = [h for h in st.started["hosts"] if step not in st.completed.get(h, [])]
-        if not any(e.get("step") == step for e in st.events):
-            hosts = []  # never reached: nothing a person could have finished for it
-    hosts = [h for h in hosts if host in (None, h)]
-    if not hosts:
-        what = "left to undo" if undoing else "that it started and did not complete"
-        raise UsageError(
-            f"run {run_id} has no step '{step}' {what}" + (f" on {host}" if host else "")
-        )
-    # a person's claim, vouched for under the policy like a manual confirmation (identity.py):
-    # signed with their SSH key when given, refused unsigned where the policy says so
-    rules, phase = policy.load(), "rollback" if undoing else "forward"
-    records = [
-        rules.vouch(
-            {"vouches": "step.resolved", "run": run_id, "host": h, "step": step}
-            | {"meaning": "resolved", "reason": reason, "phase": phase},
-            key=ssh_key,
-            claimed=by,
-        )
-        for h in hosts
-    ]
-    lock = Lock(lock_path(state_dir, st.started["runbook"], st.started["hosts"]), run_id).acquire()
-    try:
+    with state_mod.locked(state_dir, run_id) as (st, _):
+        if st.outcome not in _OPEN:
+            raise UsageError(f"run {run_id} {st.outcome}: there is nothing for a person to resolve")
+        undoing = st.phase == "rollback"
+        # in a rollback, what it has left to undo: on the hosts it covers, never the ones a
+        # rollout kept (a claim about those is refused, and they do not hold the run open)
+        left = state_mod.to_undo(st) if undoing else {}
+        if undoing:
+            hosts = [h for h, steps in left.items() if step in steps]
+        else:
+            hosts = [h for h in st.started["hosts"] if step not in st.completed.get(h, [])]
+            if not any(e.get("step") == step for e in st.events):
+                hosts = []  # never reached: nothing a person could have finished for it
+        hosts = [h for h in hosts if host in (None, h)]
+        if not hosts:
+            what = "left to undo" if undoing else "that it started and did not complete"
+            raise UsageError(
+                f"run {run_id} has no step '{step}' {what}" + (f" on {host}" if host else "")
+            )
+        # a person's claim, vouched for under the policy like a manual confirmation
+        # (identity.py): signed with their SSH key when given, refused unsigned where the policy
+        # says so
+        rules, phase = policy.load(), "rollback" if undoing else "forward"
+        records = [
+            rules.vouch(
+                {"vouches": "step.resolved", "run": run_id, "host": h, "step": step}
+                | {"meaning": "resolved", "reason": reason, "phase": phase},
+                key=ssh_key,
+                claimed=by,
+            )
+            for h in hosts
+        ]
         journal = Journal(st.path, run_id)
         try:
             first = journal.seq + 1
@@ -90,8 +88,6 @@ def resolve(
             seal(journal, state_dir, signer)
         finally:
             journal.close()
-    finally:
-        lock.release()
     if state == "resolved":
         print(f"run {run_id}: resolved by {by} (nothing left to undo)")
     elif undoing:

@@ -6,6 +6,9 @@ more of the run; `runbook rollback` undoes the whole run (`started_steps`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from runner.audit import integrity
 from runner.audit.journal import run_path
 from runner.errors import AuditError, UsageError
 from runner.execution.lifecycle import Lifecycle, Phase, State, derive
+from runner.execution.locks import Lock, lock_path
 
 
 @dataclass
@@ -53,6 +57,32 @@ def _top_level(e: dict[str, Any]) -> tuple[str, str] | None:
     if not host or not step or e.get("caller"):
         return None
     return host, step
+
+
+@contextmanager
+def locked(state_dir: Path, run_id: str) -> Iterator[tuple[RunState, Lock]]:
+    """The run's lock (its runbook on its hosts) first, then its state, read under the lock: a
+    run still live in another process is refused as locked, naming its holder (exit 2), before
+    anything is said from its log (was: "outcome unknown" about the step running right now)."""
+    started = _first_record(state_dir, run_id)
+    lock = Lock(lock_path(state_dir, started["runbook"], started["hosts"]), run_id).acquire()
+    try:
+        yield load(state_dir, run_id), lock
+    finally:
+        lock.release()
+
+
+def _first_record(state_dir: Path, run_id: str) -> dict[str, Any]:
+    """The run.started record, to name the run's lock: read before the log is verified (a live
+    run is writing it), and verified by `load` under the lock. Anything else: `load` says why."""
+    try:
+        with run_path(state_dir, run_id).open("rb") as f:
+            first = json.loads(f.readline())
+        if first.get("event") == "run.started":
+            return {"runbook": str(first["runbook"]), "hosts": [str(h) for h in first["hosts"]]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return load(state_dir, run_id).started
 
 
 def load(state_dir: Path, run_id: str) -> RunState:
