@@ -27,29 +27,30 @@ from runner.cli import main
 # (rollback-failed) h1 and h3, which succeeded, keep their change.
 DEPLOY = """
 runbook: deploy
-params: {out: {type: string, required: true}}
+params: {{out: {{type: string, required: true}}}}
 targets: all
+{rollout}
 steps:
   - id: deploy
-    run: echo deployed > {{ out }}/{{ host }}.deployed; test {{ host }} != h2
+    run: echo deployed > {{{{ out }}}}/{{{{ host }}}}.deployed; test {{{{ host }}}} != h2
     rollback:
-      - run: test -e {{ out }}/fixed && rm {{ out }}/{{ host }}.deployed
+      - run: test -e {{{{ out }}}}/fixed && rm {{{{ out }}}}/{{{{ host }}}}.deployed
 """
 
 
-def deploy_fails_on_h2(workdir: Path, sshd: SSHServer) -> tuple[str, Path]:
-    """A three-host run that ended rollback-failed: h2's undo failed, h1 and h3 kept theirs."""
+def deploy_fails_on_h2(workdir: Path, sshd: SSHServer, rollout: str = "") -> tuple[str, Path]:
+    """A three-host run that ended rollback-failed: h2's undo failed (by default, h1 and h3 kept
+    their change)."""
     out = workdir / "out"
     out.mkdir()
     inv = sshd.write_inventory(workdir / "inv.yaml", hosts=3)
     data = yaml.safe_load(inv.read_text())
     data["groups"] = {"all": list(data["hosts"])}
     inv.write_text(yaml.safe_dump(data))
-    write_runbook(workdir, "deploy", DEPLOY)
+    write_runbook(workdir, "deploy", DEPLOY.format(rollout=rollout))
     assert main(["run", "deploy", "-i", str(inv), "-p", f"out={out}"]) == 3
     records = run_events(workdir / "state")
     assert records[-1]["outcome"] == "rollback-failed"
-    assert [r["host"] for r in records if r["event"] == "rollback.begin"] == ["h2"]
     return records[0]["run_id"], out
 
 
@@ -63,6 +64,8 @@ def test_resume_of_a_failed_rollback_undoes_only_the_hosts_it_covered(
 ) -> None:
     """Was: resume undid h1 and h3 too, which the policy had kept (data loss)."""
     rid, out = deploy_fails_on_h2(workdir, sshd)
+    began = [r["host"] for r in run_events(workdir / "state") if r["event"] == "rollback.begin"]
+    assert began == ["h2"]
     (out / "fixed").touch()
     assert main(["resume", rid]) == 1  # h2's undo done: the failed host is rolled back
     assert deployed(out) == ["h1", "h3"]
@@ -70,6 +73,20 @@ def test_resume_of_a_failed_rollback_undoes_only_the_hosts_it_covered(
     assert resumed["rollback"] == {"h2": ["deploy"]}
     assert main(["resume", rid]) == 2  # nothing left to resume
     assert main(["audit", "verify"]) == 0
+
+
+@pytest.mark.ssh
+def test_resume_of_a_failed_batch_rollback_keeps_the_earlier_batch(
+    workdir: Path, sshd: SSHServer
+) -> None:
+    """rollback-batch: the failing batch (h2, h3) is the rollback's; h1, of a completed batch,
+    is kept, by the run and by its resume."""
+    rollout = "rollout: {batch: [1, 2], on_batch_failure: rollback-batch}"
+    rid, out = deploy_fails_on_h2(workdir, sshd, rollout)
+    assert deployed(out) == ["h1", "h2", "h3"]  # every undo failed: no `fixed` yet
+    (out / "fixed").touch()
+    assert main(["resume", rid]) == 1
+    assert deployed(out) == ["h1"]
 
 
 @pytest.mark.ssh
