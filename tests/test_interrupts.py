@@ -244,9 +244,14 @@ steps:
     assert main(["audit", "verify"]) == 0
     run_id = recs[0]["run_id"]
     capsys.readouterr()
-    # the run stopped inside its rollback: resume goes on with the rollback, never the steps
+    # the run stopped inside its rollback: resume goes on with the rollback, never the steps;
+    # prep's undo was cut short (it may have changed the system): named, and refused without a
+    # terminal until --rerun-unknown (docs/resilience.md, "Outcome unknown")
     (workdir / "go").touch()
-    assert main(["resume", run_id]) == 1  # the run failed (interrupted) and is rolled back
+    assert main(["resume", run_id]) == 2
+    assert "outcome unknown for prep on local" in capsys.readouterr().err
+    assert (workdir / "trail").read_text().split() == ["prep"]
+    assert main(["resume", run_id, "--rerun-unknown"]) == 1  # interrupted, and rolled back
     assert (workdir / "trail").read_text().split() == ["prep", "undo-prep"]
     assert "■ rolled-back (exit 1)" in capsys.readouterr().out
     assert main(["resume", run_id]) == 2  # nothing left to resume

@@ -203,9 +203,9 @@ def test_a_person_resolves_an_undo_the_tool_cannot_do_and_the_run_closes(workdir
     assert again.returncode == 3 and "■ rollback-failed (exit 3)" in again.stdout
     done = cli(workdir, "resolve", rid, "--step", "two", "--by", "dana", "--reason", "restored")
     assert done.returncode == 0, done.stderr
-    assert f"runbook rollback {rid}" in done.stdout  # step one is still to undo
+    assert f"`runbook resume {rid}` goes on with the rollback (one on local)" in done.stdout
     assert listed(workdir)[0]["outcome"] == "rollback-failed"
-    last = cli(workdir, "rollback", rid)
+    last = cli(workdir, "resume", rid)
     assert last.returncode == 0 and "■ resolved (exit 0)" in last.stdout, last.stdout
     assert trail(workdir) == ["one", "two", "undo-one"]  # two's undo never ran: done by hand
     [row] = listed(workdir, "--status", "resolved")

@@ -1,7 +1,7 @@
 """`runbook resolve RUN_ID --step STEP --by NAME --reason TEXT`: a person closes what the tool
 cannot. In a run's rollback (it failed, or waits at a manual undo), the step counts as undone by
-hand: `runbook rollback RUN_ID` goes on past it, and when nothing is left to undo the run closes
-as "resolved". Among the run's steps (a failed, waiting or interrupted run), the step counts as
+hand: `runbook resume RUN_ID` goes on with the rollback past it (and so does `runbook rollback`),
+and when nothing is left to undo on the hosts the rollback covers the run closes as "resolved". Among the run's steps (a failed, waiting or interrupted run), the step counts as
 done by hand: `runbook resume RUN_ID` goes on after it. Recorded as `step.resolved`, signed.
 """
 
@@ -18,7 +18,6 @@ from runner.audit.signing import load_signer
 from runner.errors import UsageError
 from runner.execution import resume_state as state_mod
 from runner.execution.lifecycle import Tracker
-from runner.execution.locks import Lock, lock_path
 
 _OPEN = ("waiting", "failed", "rollback-failed", "interrupted", "running", "rolling-back")
 
@@ -35,39 +34,40 @@ def resolve(
     ssh_key: str | None = None,
 ) -> int:
     signer = load_signer(signing_key)  # a bad key stops here, before anything is recorded
-    st = state_mod.load(state_dir, run_id)
-    if st.outcome not in _OPEN:
-        raise UsageError(f"run {run_id} {st.outcome}: there is nothing for a person to resolve")
     if not by.strip() or not reason.strip():
         raise UsageError("resolve needs --by NAME and --reason TEXT: who did what by hand")
-    undoing = st.phase == "rollback"
-    if undoing:
-        left = state_mod.started_steps(st)
-        hosts = [h for h, steps in left.items() if step in steps]
-    else:
-        hosts = [h for h in st.started["hosts"] if step not in st.completed.get(h, [])]
-        if not any(e.get("step") == step for e in st.events):
-            hosts = []  # never reached: nothing a person could have finished for it
-    hosts = [h for h in hosts if host in (None, h)]
-    if not hosts:
-        what = "left to undo" if undoing else "that it started and did not complete"
-        raise UsageError(
-            f"run {run_id} has no step '{step}' {what}" + (f" on {host}" if host else "")
-        )
-    # a person's claim, vouched for under the policy like a manual confirmation (identity.py):
-    # signed with their SSH key when given, refused unsigned where the policy says so
-    rules, phase = policy.load(), "rollback" if undoing else "forward"
-    records = [
-        rules.vouch(
-            {"vouches": "step.resolved", "run": run_id, "host": h, "step": step}
-            | {"meaning": "resolved", "reason": reason, "phase": phase},
-            key=ssh_key,
-            claimed=by,
-        )
-        for h in hosts
-    ]
-    lock = Lock(lock_path(state_dir, st.started["runbook"], st.started["hosts"]), run_id).acquire()
-    try:
+    with state_mod.locked(state_dir, run_id) as (st, _):
+        if st.outcome not in _OPEN:
+            raise UsageError(f"run {run_id} {st.outcome}: there is nothing for a person to resolve")
+        undoing = st.phase == "rollback"
+        # in a rollback, what it has left to undo: on the hosts it covers, never the ones a
+        # rollout kept (a claim about those is refused, and they do not hold the run open)
+        left = state_mod.to_undo(st) if undoing else {}
+        if undoing:
+            hosts = [h for h, steps in left.items() if step in steps]
+        else:
+            hosts = [h for h in st.started["hosts"] if step not in st.completed.get(h, [])]
+            if not any(e.get("step") == step for e in st.events):
+                hosts = []  # never reached: nothing a person could have finished for it
+        hosts = [h for h in hosts if host in (None, h)]
+        if not hosts:
+            what = "left to undo" if undoing else "that it started and did not complete"
+            raise UsageError(
+                f"run {run_id} has no step '{step}' {what}" + (f" on {host}" if host else "")
+            )
+        # a person's claim, vouched for under the policy like a manual confirmation
+        # (identity.py): signed with their SSH key when given, refused unsigned where the policy
+        # says so
+        rules, phase = policy.load(), "rollback" if undoing else "forward"
+        records = [
+            rules.vouch(
+                {"vouches": "step.resolved", "run": run_id, "host": h, "step": step}
+                | {"meaning": "resolved", "reason": reason, "phase": phase},
+                key=ssh_key,
+                claimed=by,
+            )
+            for h in hosts
+        ]
         journal = Journal(st.path, run_id)
         try:
             first = journal.seq + 1
@@ -78,20 +78,24 @@ def resolve(
             life = Tracker(JournalSink(journal).event, st.outcome, by=records[0]["by"])
             life.phase = st.phase
             state, code = st.outcome or "running", 0
-            remaining = {(h, s) for h, steps in left.items() for s in steps} if undoing else set()
-            if undoing and not remaining - {(h, step) for h in hosts}:
+            now = {(h, step) for h in hosts}
+            rest = {h: [s for s in steps if (h, s) not in now] for h, steps in left.items()}
+            rest = {h: steps for h, steps in rest.items() if steps}
+            if undoing and not rest:
                 code = life.to("resolved", reason)
                 state = "resolved"
             journal.append("run.finished", {"outcome": state, "exit_code": code, "resolved": step})
             seal(journal, state_dir, signer)
         finally:
             journal.close()
-    finally:
-        lock.release()
     if state == "resolved":
         print(f"run {run_id}: resolved by {by} (nothing left to undo)")
     elif undoing:
-        print(f"step {step} recorded as undone by {by}; `runbook rollback {run_id}` goes on")
+        listing = "; ".join(f"{', '.join(reversed(s))} on {h}" for h, s in rest.items())
+        print(
+            f"step {step} recorded as undone by {by}; `runbook resume {run_id}` goes on with "
+            f"the rollback ({listing})"
+        )
     else:
         print(f"step {step} recorded as done by {by}; `runbook resume {run_id}` goes on")
     print(f"audit log: {st.path}", file=sys.stderr)

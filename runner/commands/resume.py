@@ -83,58 +83,89 @@ def resume(
     accept_changed: bool,
     rerun_unknown: bool,
 ) -> int:
-    """Go on where the run really is: its steps, or (phase "rollback") its rollback."""
-    st = state_mod.load(state_dir, run_id)
-    if st.outcome in _CLOSED:
-        raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
-    plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
-    confirmed = _confirmed(st, plan, a, confirm, by)
-    if st.phase == "rollback":
-        todo = state_mod.started_steps(st)
-        options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
-        options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
-        undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
-        done = "; ".join(f"the undo of {c['step']} done by {c['by']}" for c in confirmed)
-        undo["reason"] = "resumed the rollback" + (f" ({done})" if done else "")
+    """Go on where the run really is: its steps, or (phase "rollback") its rollback. Under the
+    run's lock from the start: a live run is refused as locked before its log is read."""
+    with state_mod.locked(state_dir, run_id) as (st, lock):
+        if st.outcome in _CLOSED:
+            raise UsageError(f"run {run_id} {st.outcome}; there is nothing to resume")
+        plan, notes = _rebuild(st, a.params, accept_changed=accept_changed)
+        confirmed = _confirmed(st, plan, a, confirm, by)
+        undoing = st.phase == "rollback"
+        todo = state_mod.to_undo(st) if undoing else {}  # that rollback's hosts: not those kept
+        unknown = _unknown_gate(st, todo, rerun_unknown)  # in either phase (was: forward only)
+        if undoing:
+            options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
+            options.confirmed_undo = {c["host"]: {c["step"]} for c in confirmed}
+            undo = {"resumes": run_id, "rollback": todo, "confirmed": confirmed, "notes": notes}
+            undo["outcome_unknown"] = unknown
+            done = "; ".join(f"the undo of {c['step']} done by {c['by']}" for c in confirmed)
+            undo["reason"] = "resumed the rollback" + (f" ({done})" if done else "")
+            return execute(
+                plan,
+                state_dir,
+                "run.resumed",
+                undo,
+                options,
+                a,
+                rollback_only=todo,
+                current=st.lifecycle.state,
+                by_person=_resolved_in_rollback(st),
+                lock=lock,
+            )
+        resumed = {h: set(ids) for h, ids in st.completed.items()}
+        for c in confirmed:
+            resumed.setdefault(c["host"], set()).add(c["step"])
+        fields: dict[str, Any] = {
+            "resumes": run_id,
+            "completed_before": {h: sorted(v) for h, v in resumed.items()},
+            "outcome_unknown": unknown,
+            "notes": notes,
+            "runbook_sha256": plan.runbook.sha256,
+        }
+        options = Options(
+            yes=a.yes,
+            no_rollback=a.no_rollback,
+            forks=a.forks,
+            resumed=resumed,
+            captures=st.captures,
+        )
+        if confirmed:
+            fields["confirmed"] = confirmed
+            done = "; ".join(f"{c['step']} done by {c['by']}" for c in confirmed)
+            fields["reason"] = f"resumed ({done})"
         return execute(
             plan,
             state_dir,
             "run.resumed",
-            undo,
+            fields,
             options,
             a,
-            rollback_only=todo,
             current=st.lifecycle.state,
-            by_person=_resolved_in_rollback(st),
+            lock=lock,
         )
-    resumed = {h: set(ids) for h, ids in st.completed.items()}
-    for c in confirmed:
-        resumed.setdefault(c["host"], set()).add(c["step"])
-    unknown = {h: steps for h, steps in st.unknown.items() if steps}
+
+
+def _unknown_gate(
+    st: state_mod.RunState, todo: dict[str, list[str]], rerun_unknown: bool
+) -> dict[str, list[str]]:
+    """The one gate for what may have changed the system without a record of it: a step cut
+    mid-flight, or an undo cut short (a crash, a second interrupt). Going forward, every such
+    step runs again; in a rollback, those of the hosts it goes on with (`todo`) are undone
+    again. Asked at a terminal; without one, refused until --rerun-unknown. Returns them."""
+    undoing = st.phase == "rollback"
+    unknown = {h: s for h, s in st.unknown.items() if s and (not undoing or h in todo)}
     if unknown and not rerun_unknown:
         listing = "; ".join(f"{', '.join(s)} on {h}" for h, s in unknown.items())
+        again = "Undo it (again)?" if undoing else "Run again?"
+        what = "the step or its undo" if undoing else "the step"
         if not interactive() or not _ask(
-            f"outcome unknown (started, never recorded as finished): {listing}. Run again?"
+            f"outcome unknown (started, never recorded as finished): {listing}. {again}"
         ):
             raise UsageError(
-                f"outcome unknown for {listing}: the step may have changed the system. "
+                f"outcome unknown for {listing}: {what} may have changed the system. "
                 "Check it, then resume with --rerun-unknown"
             )
-    fields: dict[str, Any] = {
-        "resumes": run_id,
-        "completed_before": {h: sorted(v) for h, v in resumed.items()},
-        "outcome_unknown": unknown,
-        "notes": notes,
-        "runbook_sha256": plan.runbook.sha256,
-    }
-    options = Options(
-        yes=a.yes, no_rollback=a.no_rollback, forks=a.forks, resumed=resumed, captures=st.captures
-    )
-    if confirmed:
-        fields["confirmed"] = confirmed
-        done = "; ".join(f"{c['step']} done by {c['by']}" for c in confirmed)
-        fields["reason"] = f"resumed ({done})"
-    return execute(plan, state_dir, "run.resumed", fields, options, a, current=st.lifecycle.state)
+    return unknown
 
 
 _CLOSED = ("succeeded", "rolled-back", "resolved")
@@ -165,35 +196,37 @@ def _resolved_in_rollback(st: state_mod.RunState) -> bool:
 
 
 def rollback(run_id: str, state_dir: Path, a: RunArgs, *, reason: str | None = None) -> int:
-    """Undo the steps of a run that started and are not undone yet. A run that succeeded is
-    undone only when the operator confirms it (or --yes); the reason is recorded."""
-    st = state_mod.load(state_dir, run_id)
-    plan, _ = _rebuild(st, a.params, accept_changed=False)
-    todo = state_mod.started_steps(st)
-    if not any(todo.values()):
-        raise UsageError(f"run {run_id} has no completed steps left to roll back")
-    if st.outcome == "succeeded" and not a.yes:
-        steps = "; ".join(f"{', '.join(reversed(s))} on {h}" for h, s in todo.items() if s)
-        question = f"run {run_id} succeeded. Undo it ({steps})?"
-        if not interactive() or not _ask(question):
-            raise UsageError(
-                f"run {run_id} succeeded: rolling it back undoes a finished change; "
-                "confirm at a terminal or with --yes (and say why with --reason)"
-            )
-    options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
-    fields = {"rolls_back": run_id, "steps": todo, "reason": reason or "rollback requested"}
-    return execute(
-        plan,
-        state_dir,
-        "rollback.requested",
-        fields,
-        options,
-        a,
-        rollback_only=todo,
-        current=st.lifecycle.state,
-        requested=True,
-        by_person=_resolved_in_rollback(st),
-    )
+    """Undo the steps of a run that started and are not undone yet, on every host (a rollout's
+    kept hosts too: a person asks to undo the whole run). A run that succeeded is undone only
+    when the operator confirms it (or --yes); the reason is recorded."""
+    with state_mod.locked(state_dir, run_id) as (st, lock):
+        plan, _ = _rebuild(st, a.params, accept_changed=False)
+        todo = state_mod.started_steps(st)
+        if not any(todo.values()):
+            raise UsageError(f"run {run_id} has no completed steps left to roll back")
+        if st.outcome == "succeeded" and not a.yes:
+            steps = "; ".join(f"{', '.join(reversed(s))} on {h}" for h, s in todo.items() if s)
+            question = f"run {run_id} succeeded. Undo it ({steps})?"
+            if not interactive() or not _ask(question):
+                raise UsageError(
+                    f"run {run_id} succeeded: rolling it back undoes a finished change; "
+                    "confirm at a terminal or with --yes (and say why with --reason)"
+                )
+        options = Options(yes=a.yes, forks=a.forks, captures=st.captures)
+        fields = {"rolls_back": run_id, "steps": todo, "reason": reason or "rollback requested"}
+        return execute(
+            plan,
+            state_dir,
+            "rollback.requested",
+            fields,
+            options,
+            a,
+            rollback_only=todo,
+            current=st.lifecycle.state,
+            requested=True,
+            by_person=_resolved_in_rollback(st),
+            lock=lock,
+        )
 
 
 def _ask(question: str) -> bool:

@@ -163,6 +163,7 @@ def execute(
     also: Subscriber | None = None,
     screen: TextIO | None = None,
     claim: Callable[[], None] | None = None,
+    lock: Lock | None = None,
 ) -> int:
     """Lock, journal, execute (or only roll back), seal. Shared by run, resume and rollback.
 
@@ -171,14 +172,16 @@ def execute(
     asked for the rollback; `by_person`: a person resolved a step of it (lifecycle.Tracker).
     `also` subscribes to the events too (plan --check's report); `screen`: the console's stream.
     `claim` records a saved plan's use (planuse.claim): last of what may refuse (exit 2) before
-    the run's first record, under the run lock, so that a refusal does not use the plan up."""
+    the run's first record, under the run lock, so that a refusal does not use the plan up.
+    `lock`: the run's lock, already taken by the caller (resume_state.locked), who releases it."""
     signer = load_signer(a.signing_key)  # a bad key stops here, before anything runs
     options.vouch = _vouching(plan, a.ssh_key)
     # RUNBOOK_SHIP_TO: records leave as they are written
     shipper = _shipper(state_dir, run_path(state_dir, plan.run_id))
-    lock = Lock(
-        lock_path(state_dir, plan.runbook.id, [h.name for h in plan.hosts]), plan.run_id
-    ).acquire()
+    held = lock is not None
+    if lock is None:
+        hosts = [h.name for h in plan.hosts]
+        lock = Lock(lock_path(state_dir, plan.runbook.id, hosts), plan.run_id).acquire()
     try:
         if claim is not None:
             claim()
@@ -223,7 +226,8 @@ def execute(
                     shipper.close()
             print(f"audit log: {journal.path}", file=sys.stderr)
     finally:
-        lock.release()
+        if not held:
+            lock.release()
 
 
 _OPENING = {"run.started": "started", "run.resumed": "resumed", "check.started": "plan --check"}

@@ -1,9 +1,14 @@
 """What a run's audit log says about where it stopped: the basis of `resume`, `rollback` and
 `resolve`. The run's state and phase come from lifecycle.derive; this adds, per host, which
-steps are done, undone, unknown or waiting for a person."""
+steps are done, undone, unknown or waiting for a person, and which hosts the run's rollback
+covers: `resume` and `resolve` of a stopped rollback finish that rollback (`to_undo`), never
+more of the run; `runbook rollback` undoes the whole run (`started_steps`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +17,7 @@ from runner.audit import integrity
 from runner.audit.journal import run_path
 from runner.errors import AuditError, UsageError
 from runner.execution.lifecycle import Lifecycle, Phase, State, derive
+from runner.execution.locks import Lock, lock_path
 
 
 @dataclass
@@ -29,6 +35,10 @@ class RunState:
     )  # host -> manual step waiting for a person (of the steps, or of the rollback: see phase)
     resolved: dict[str, list[str]] = field(default_factory=dict)  # host -> closed by a person
     captures: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the hosts the run's rollback covers, since the run last went forward: those it began on,
+    # those the engine or a person put in it (rollback.batch, rollback.requested), and those a
+    # crash cut in the middle of a step while it ran (failed there, as by a lost connection)
+    rolling_back: set[str] = field(default_factory=set)
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # verified records
 
     @property
@@ -47,6 +57,32 @@ def _top_level(e: dict[str, Any]) -> tuple[str, str] | None:
     if not host or not step or e.get("caller"):
         return None
     return host, step
+
+
+@contextmanager
+def locked(state_dir: Path, run_id: str) -> Iterator[tuple[RunState, Lock]]:
+    """The run's lock (its runbook on its hosts) first, then its state, read under the lock: a
+    run still live in another process is refused as locked, naming its holder (exit 2), before
+    anything is said from its log (was: "outcome unknown" about the step running right now)."""
+    started = _first_record(state_dir, run_id)
+    lock = Lock(lock_path(state_dir, started["runbook"], started["hosts"]), run_id).acquire()
+    try:
+        yield load(state_dir, run_id), lock
+    finally:
+        lock.release()
+
+
+def _first_record(state_dir: Path, run_id: str) -> dict[str, Any]:
+    """The run.started record, to name the run's lock: read before the log is verified (a live
+    run is writing it), and verified by `load` under the lock. Anything else: `load` says why."""
+    try:
+        with run_path(state_dir, run_id).open("rb") as f:
+            first = json.loads(f.readline())
+        if first.get("event") == "run.started":
+            return {"runbook": str(first["runbook"]), "hosts": [str(h) for h in first["hosts"]]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return load(state_dir, run_id).started
 
 
 def load(state_dir: Path, run_id: str) -> RunState:
@@ -68,6 +104,7 @@ def load(state_dir: Path, run_id: str) -> RunState:
     open_steps: dict[tuple[str, str], str] = {}
     for e in events:
         ev = e["event"]
+        state.rolling_back = _rollback_hosts(e, state.rolling_back)
         if ev == "run.resumed":  # what an earlier resume counted as done (a confirmed manual step)
             for c in e.get("confirmed") or []:
                 if state.waiting.get(c["host"]) == c["step"]:
@@ -118,12 +155,36 @@ def load(state_dir: Path, run_id: str) -> RunState:
             state.completed[host].remove(step)  # its rollback was cut short: half undone
         if step not in state.completed.get(host, []) and state.waiting.get(host) != step:
             state.unknown.setdefault(host, []).append(step)
+            if what == "step" and state.phase == "rollback":
+                state.rolling_back.add(host)
     return state
+
+
+def _rollback_hosts(e: dict[str, Any], hosts: set[str]) -> set[str]:
+    """The hosts the run's rollback covers, after record e (a run going forward again starts
+    afresh: what an earlier rollback covered and the steps did again is not part of it)."""
+    ev = e["event"]
+    if ev == "run.started" or (ev == "run.resumed" and "rollback" not in e):
+        return set()
+    if ev == "rollback.begin":
+        return hosts | {e["host"]}
+    if ev == "rollback.batch":  # on_batch_failure: rollback-batch, the hosts it undoes
+        return hosts | set(e["hosts"])
+    named = e.get("steps") if ev == "rollback.requested" else None  # `runbook rollback`: all
+    if ev == "run.resumed":
+        named = e["rollback"]  # what a resumed rollback went on with
+    return hosts | {h for h, steps in (named or {}).items() if steps}
+
+
+def to_undo(st: RunState) -> dict[str, list[str]]:
+    """What the run's rollback has left to undo: `started_steps` on the hosts it covers. A
+    resumed rollback does this and no more (the hosts a rollout kept, keep their change)."""
+    return {h: steps for h, steps in started_steps(st).items() if h in st.rolling_back}
 
 
 def started_steps(st: RunState) -> dict[str, list[str]]:
     """Per host, the top-level steps whose action started and that are not undone yet (by the
-    tool, or by a person: `resolve` in a rollback): what `rollback RUN_ID` undoes."""
+    tool, or by a person: `resolve` in a rollback): what `rollback RUN_ID` undoes, every host."""
     out: dict[str, list[str]] = {}
     undone: set[tuple[str, str]] = set()
     for e in st.events:
