@@ -8,6 +8,9 @@ after that is not recorded (the stream's record says `cut`). Without a kill, a s
 shell has exited and both pipes are closed: a process it started in the background that keeps
 them open is waited for, as a shell's `$(…)` would (and as over SSH).
 
+The group dies with the runner too, however the runner dies (SIGKILL, the OOM killer): the
+watcher of lifeline.py kills it.
+
 The process is spawned directly (vfork/exec, synchronously: nothing can interrupt a start half
 done) and watched from the event loop: its two pipes and a pidfd for its exit. asyncio's own
 subprocess machinery costs a thread per process to wait for it (Python < 3.12) and ~20 loop
@@ -33,6 +36,7 @@ from runner.execution.executors.base import (
     OutputDigest,
     wrap_command,
 )
+from runner.execution.executors.lifeline import LIFELINE
 from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
 from runner.format.params import without_runner_secrets
 
@@ -87,7 +91,12 @@ class LocalExecutor:
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL in the text
             return CommandResult(exit=127, error=f"cannot start /bin/sh: {exc}", duration=0.0)
-        return await self._watch(proc, request, on_output, into, start)
+        # before the gate opens: a runner that dies after this point takes the group with it
+        slot = LIFELINE.hold(proc.pid)
+        try:
+            return await self._watch(proc, request, on_output, into, start)
+        finally:
+            LIFELINE.release(slot)
 
     async def _watch(
         self,
