@@ -205,11 +205,18 @@ def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
     }
 
 
+def cut_note(*streams: StreamOutput) -> str:
+    """For the reason of a killed command whose output was not read to its end."""
+    if any(s.cut for s in streams):
+        return "; output cut: a process that left its group still held it"
+    return ""
+
+
 def judge(action: Action, result: CommandResult, status: int | None, ctx: Context) -> str:
     """Why the result misses the expectation, or "" when it holds."""
     e = action.expect
     if result.timed_out:
-        return f"timed out after {action.timeout:g}s"
+        return f"timed out after {action.timeout:g}s" + cut_note(result.stdout, result.stderr)
     if result.error and (action.kind != "http" or status is None):
         return result.error
     if action.kind == "http":

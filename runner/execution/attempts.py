@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from runner.execution.actions import Outcome, execute
+from runner.execution.actions import Outcome, cut_note, execute
 from runner.execution.events import Bus
 from runner.execution.executors.base import (
     CommandResult,
@@ -55,6 +55,8 @@ def digest(s: StreamOutput) -> dict[str, Any]:
     out: dict[str, Any] = {"bytes": s.size, "sha256": s.sha256, "head": head}
     if s.size > len(s.head):
         out["tail"] = s.tail.decode("utf-8", errors="replace")
+    if s.cut:
+        out["cut"] = True
     return out
 
 
@@ -200,7 +202,8 @@ def _interrupted(signal_name: str, command: str, seen: Digests, began: float) ->
         stderr=seen[1].freeze(),
         duration=time.monotonic() - began,
     )
-    return Outcome(result, command, None, f"interrupted ({signal_name}): the command was killed")
+    why = f"interrupted ({signal_name}): the command was killed"
+    return Outcome(result, command, None, why + cut_note(result.stdout, result.stderr))
 
 
 def _preview(action: Action, ctx: Context) -> str:

@@ -35,6 +35,7 @@ class OutputDigest:
         self._keep = keep
         self._tail = bytearray()
         self.size = 0
+        self.cut = False  # closed before its end: a process outside the killed group held it
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -54,6 +55,7 @@ class OutputDigest:
             tail=bytes(self._tail),
             size=self.size,
             sha256=self._sha.hexdigest(),
+            cut=self.cut,
         )
 
 
@@ -66,6 +68,7 @@ class StreamOutput:
     tail: bytes = b""  # the last TAIL_BYTES
     size: int = 0
     sha256: str = hashlib.sha256(b"").hexdigest()
+    cut: bool = False  # not read to its end (see OutputDigest.cut): more may have been printed
 
     @property
     def text(self) -> str:

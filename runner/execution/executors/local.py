@@ -1,7 +1,15 @@
 """Run commands on this machine: `/bin/sh -c` in its own process group.
 
 A timeout (or cancellation) kills the whole group: SIGTERM, then SIGKILL after a grace period,
-so a child that ignores SIGTERM or leaves grandchildren behind still goes.
+so a child that ignores SIGTERM or leaves grandchildren behind still goes. Then the step ends: a
+process that left the group (`setsid`, a daemon's double fork) and still holds its stdout or
+stderr is waited for only until the grace is over, as the SSH helper does, and what it prints
+after that is not recorded (the stream's record says `cut`). Without a kill, a step ends when its
+shell has exited and both pipes are closed: a process it started in the background that keeps
+them open is waited for, as a shell's `$(…)` would (and as over SSH).
+
+The group dies with the runner too, however the runner dies (SIGKILL, the OOM killer): the
+watcher of lifeline.py kills it.
 
 The process is spawned directly (vfork/exec, synchronously: nothing can interrupt a start half
 done) and watched from the event loop: its two pipes and a pidfd for its exit. asyncio's own
@@ -28,10 +36,12 @@ from runner.execution.executors.base import (
     OutputDigest,
     wrap_command,
 )
+from runner.execution.executors.lifeline import LIFELINE
 from runner.execution.executors.remote_helper import COMMAND_VAR, RUN_FROM_ENV
 from runner.format.params import without_runner_secrets
 
-KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL, and the most the pipes are waited for
+LAST_READ = 0.1  # ... or this long after the group is dead (SIGKILL, or no grace)
 # Waits for the runner's go (one line on stdin), then gives the command /dev/null as stdin.
 _GATE = "read -r _ || exit 125; exec </dev/null\n"
 _CHUNK = 1 << 20
@@ -81,6 +91,21 @@ class LocalExecutor:
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL in the text
             return CommandResult(exit=127, error=f"cannot start /bin/sh: {exc}", duration=0.0)
+        # before the gate opens: a runner that dies after this point takes the group with it
+        slot = LIFELINE.hold(proc.pid)
+        try:
+            return await self._watch(proc, request, on_output, into, start)
+        finally:
+            LIFELINE.release(slot)
+
+    async def _watch(
+        self,
+        proc: subprocess.Popen[bytes],
+        request: CommandRequest,
+        on_output: OutputCallback,
+        into: Digests | None,
+        start: float,
+    ) -> CommandResult:
         if request.ready is not None and proc.stdin is not None:
             # The shell starts (exec, its own start-up) on another core while the journal syncs;
             # it runs the command only once told to, after the sync. If the sync fails, closing
@@ -98,11 +123,9 @@ class LocalExecutor:
             await asyncio.wait_for(asyncio.shield(child.done), request.timeout)
         except asyncio.TimeoutError:
             timed_out = True
-            await _kill_group(child, self.kill_grace)
-            await child.done
+            await child.stop(self.kill_grace)
         except asyncio.CancelledError:
-            await _kill_group(child, self.kill_grace)
-            await asyncio.shield(child.done)
+            await child.stop(self.kill_grace)
             raise
         rc = proc.returncode if proc.returncode is not None else -9
         return CommandResult(
@@ -120,7 +143,8 @@ class LocalExecutor:
 class _Child:
     """Pumps a process's stdout and stderr into digests and the callback; `done` resolves once
     both pipes are at EOF and the process has exited (a grandchild holding a pipe is waited for,
-    as a shell's `$(…)` would)."""
+    as a shell's `$(…)` would). After a kill, stop() waits for that only until the grace is
+    over."""
 
     def __init__(
         self,
@@ -134,8 +158,10 @@ class _Child:
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.exited: asyncio.Future[None] = self.loop.create_future()
         self._open = 3
+        self._cb = cb
         assert proc.stdout is not None and proc.stderr is not None
-        for stream, digest, name in ((proc.stdout, out, "stdout"), (proc.stderr, err, "stderr")):
+        self._streams = ((proc.stdout, out, "stdout"), (proc.stderr, err, "stderr"))
+        for stream, digest, name in self._streams:
             fd = stream.fileno()
             os.set_blocking(fd, False)
             with contextlib.suppress(OSError):  # not Linux, or over the user's pipe quota
@@ -148,6 +174,40 @@ class _Child:
             self.loop.run_in_executor(None, proc.wait).add_done_callback(lambda _: self._reaped())
         else:
             self.loop.add_reader(self._pidfd, self._exit)
+
+    async def stop(self, grace: float) -> None:
+        """Kill the group, then wait for the shell's exit and the pipes' EOF until the grace is
+        over (at least LAST_READ), and stop reading: a process that left the group may hold a
+        pipe for ever."""
+        until = self.loop.time() + grace
+        try:
+            await _kill_group(self, grace)
+            left = max(until - self.loop.time(), LAST_READ)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.done), left)
+        finally:  # a second cancellation too: it stops the waiting, not the closing
+            self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        """Read what a pipe still open holds now (a few chunks at most), then close it: what
+        would have come after is cut, and its digest says so."""
+        for stream, digest, name in self._streams:
+            if stream.closed:
+                continue
+            fd = stream.fileno()
+            self.loop.remove_reader(fd)
+            digest.cut = True
+            for _ in range(4):
+                try:
+                    chunk = os.read(fd, _CHUNK)
+                except OSError:  # BlockingIOError: nothing there now
+                    break
+                if not chunk:  # its end came after all
+                    digest.cut = False
+                    break
+                digest.feed(chunk)
+                self._cb(name, chunk)
+            stream.close()
 
     def _read(self, stream: object, digest: OutputDigest, name: str, cb: OutputCallback) -> None:
         fd = stream.fileno()  # type: ignore[attr-defined]
