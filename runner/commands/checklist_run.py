@@ -158,12 +158,33 @@ def _run_runbook(
     return code, evidence
 
 
-def _context(inventory: str | None) -> dict[str, Any]:
+def _context(inventory: str | None, action: Any) -> dict[str, Any]:
+    from runner.format.inventory_templates import HostVars, InventoryVarError, magic_vars
+    from runner.format.render import has_template, names_used
+
     if not inventory:
         return {}
     inv = inventory_mod.load(inventory)
     # a check runs here, on this machine: the inventory's vars, and a lone host's own vars
-    return inv.host_vars(inv.hosts[0]) if len(inv.hosts) == 1 else dict(inv.vars)
+    if len(inv.hosts) == 1:
+        hv = inv.host_vars(inv.hosts[0])
+    else:
+        hv = HostVars("localhost", dict(inv.vars), magic_vars("localhost", inv.groups))
+    texts = [t for t in _strings(dataclasses.asdict(action)) if has_template(t)]
+    try:  # the inventory's templates the check uses, rendered (inventory_templates.py)
+        return hv.usable({n for t in texts for n in names_used(t)})
+    except InventoryVarError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def _as_runbook(item: cl.Item, checklist_file: str, sha256: str, values: dict[str, Any]) -> Runbook:
@@ -201,7 +222,7 @@ def _run_check(
 
     assert item.check is not None
     evidence: dict[str, Any] = {"check": item.check.action.text}
-    values = _context(inventory)
+    values = _context(inventory, item.check.action)
     rb = _as_runbook(item, c.file, c.sha256, values)
     try:
         inv = inventory_mod.DEFAULT

@@ -11,6 +11,7 @@ from typing import Any
 from runner.errors import UsageError
 from runner.format import inventory as inventory_mod
 from runner.format.hostpatterns import select
+from runner.format.inventory_templates import Unsafe, Vaulted
 from runner.format.redact import MASK
 from runner.format.suggest import did_you_mean
 
@@ -18,14 +19,21 @@ from runner.format.suggest import did_you_mean
 SECRET_NAME = re.compile(r"pass(word)?|secret|token|private|(^|_)key$|credential", re.I)
 
 
-def mask(name: str, value: Any) -> Any:
-    """A secret-named var's value, or a vault-encrypted one, is never printed."""
+def mask(name: str, value: Any, *, tags: bool = True) -> Any:
+    """A secret-named var's value, or a vault-encrypted one (`!vault`, or a string of Vault's
+    format), is never printed. Templates are shown as written, as `ansible-inventory` does."""
     if SECRET_NAME.search(name) and name != "ansible_ssh_private_key_file":
         return MASK
+    if isinstance(value, Vaulted):
+        return MASK
+    if isinstance(value, Unsafe):  # as ansible-inventory --list writes it (--host: as text)
+        return {"__ansible_unsafe": str(value)} if tags else str(value)
     if isinstance(value, str) and value.startswith("$ANSIBLE_VAULT;"):
         return MASK
     if isinstance(value, dict):
-        return {k: mask(k, v) for k, v in value.items()}
+        return {k: mask(k, v, tags=tags) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(name, v, tags=tags) for v in value]
     return value
 
 
@@ -39,7 +47,8 @@ def show_inventory(
         if h is None:
             names = [x.name for x in inv.hosts]
             raise UsageError(f"no host named '{host}'{did_you_mean(host, names)}")
-        print(json.dumps({k: mask(k, v) for k, v in h.vars}, indent=4, sort_keys=True))
+        shown = {k: mask(k, v, tags=False) for k, v in h.vars}
+        print(json.dumps(shown, indent=4, sort_keys=True))
         return 0
     if as_list:
         print(json.dumps(as_ansible_list(inv, chosen), indent=4, sort_keys=True))

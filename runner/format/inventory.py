@@ -20,6 +20,7 @@ from runner.format.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from runner.format.inventory_sources import Sources
+    from runner.format.inventory_templates import HostVars
 
 LOCAL = "local"
 
@@ -42,7 +43,10 @@ class Host:
     port: int | None = None
     user: str | None = None
     key: str | None = None
-    vars: tuple[tuple[str, Any], ...] = ()
+    vars: tuple[tuple[str, Any], ...] = ()  # as written: a template is rendered when used
+    # why no command may run on this host (an unsupported ansible_connection, a connection var
+    # whose template fails): an error when a run targets it, not when the inventory is read
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,19 @@ class Inventory:
     def group(self, name: str) -> tuple[str, ...] | None:
         return dict(self.groups).get(name)
 
-    def host_vars(self, host: Host) -> dict[str, Any]:
-        """Inventory vars < vars of each group holding the host < host vars. A loaded inventory
-        has resolved every host's vars already (Ansible's precedence), so they are all here."""
+    def host_vars(self, host: Host) -> HostVars:
+        """Inventory vars < vars of each group holding the host < host vars (a loaded inventory
+        has merged every host's vars already, with Ansible's precedence, so they are all in
+        `host.vars`); each template in them rendered when used (inventory_templates.py)."""
+        from runner.format.inventory_templates import HostVars, magic_vars
+
         out = dict(self.vars)
         gvars = dict(self.group_vars)
         for gname, members in self.groups:
             if host.name in members:
                 out.update(dict(gvars.get(gname, ())))
         out.update(dict(host.vars))
-        return out
+        return HostVars(host.name, out, magic_vars(host.name, self.groups))
 
     def all_var_names(self) -> set[str]:
         names = {k for k, _ in self.vars}
@@ -115,6 +122,11 @@ class Inventory:
         if not out:
             limit = f" within --limit '{self.limit}'" if self.limit is not None else ""
             raise self._problem(f"the targets {', '.join(targets)} match no host{limit}")
+        unusable = [
+            Problem(Location(self.file or "inventory"), h.problem) for h in out if h.problem
+        ]
+        if unusable:
+            raise InvalidInput(unusable)
         return out
 
     def _problem(self, message: str) -> InvalidInput:
@@ -134,19 +146,25 @@ def load(paths: str | Sequence[str]) -> Inventory:
 
 
 def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
-    from runner.format.inventory_resolve import connection, hosts_below, resolve_vars
+    from runner.format.inventory_resolve import NoConnection, connection, hosts_below, resolve_vars
+    from runner.format.inventory_templates import HostVars, InventoryVarError, magic_vars
 
     where = ", ".join(sources)
     resolved, every, depth = resolve_vars(src)
-    hosts = []
-    for name, merged in resolved.items():
-        conn = connection(name, merged, where)
-        hosts.append(Host(name=name, vars=tuple(merged.items()), **conn))
     tree = src.tree
     groups = sorted(tree.groups, key=lambda g: (depth.get(g, 1), g))
+    members = tuple((g, tuple(hosts_below(tree, g))) for g in groups)
+    hosts = []
+    for name, merged in resolved.items():
+        try:
+            conn = connection(name, HostVars(name, merged, magic_vars(name, members)), where)
+        except (InventoryVarError, NoConnection) as exc:
+            hosts.append(Host(name=name, vars=tuple(merged.items()), problem=str(exc)))
+            continue
+        hosts.append(Host(name=name, vars=tuple(merged.items()), **conn))
     return Inventory(
         hosts=tuple(hosts),
-        groups=tuple((g, tuple(hosts_below(tree, g))) for g in groups),
+        groups=members,
         children=tuple(
             (g, tuple(tree.groups[g].hosts), tuple(tree.groups[g].children)) for g in groups
         ),

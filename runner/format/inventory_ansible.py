@@ -252,17 +252,19 @@ def read_ini(file: str, text: str, tree: Tree) -> None:
 # --- JSON: a dynamic inventory script's output, or `ansible-inventory --list` -------------------
 
 
-def read_json(file: str, text: str, tree: Tree) -> None:
+def read_json(file: str, text: str, tree: Tree, *, script: bool = False) -> list[str] | None:
     """`{"group": {"hosts": [...], "vars": {...}, "children": [...]}, "_meta": {"hostvars":
-    {...}}}`; a group may also be a plain list of hosts."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput([Problem(Location(file, 1, 1), f"not JSON: {exc}")]) from None
+    {...}}}`; a group may also be a plain list of hosts. Ansible's JSON tags are read
+    (`{"__ansible_vault": ...}`, `{"__ansible_unsafe": ...}`); a template in a script's output
+    is marked never to be rendered (inventory_templates.py). Returns the hosts listed when there
+    is no `_meta` (their vars are then the script's `--host NAME`, as Ansible asks them), else
+    None."""
+    data = parse_json(file, text, script=script)
     if not isinstance(data, dict):
         raise InvalidInput([Problem(Location(file, 1, 1), "expected a JSON object of groups")])
     hostvars = (data.get("_meta") or {}).get("hostvars") or {}
     problems = []
+    listed: list[str] = []
     for name, node in data.items():
         if name == "_meta":
             continue
@@ -276,8 +278,20 @@ def read_json(file: str, text: str, tree: Tree) -> None:
             tree.add_child(name, child)
         for host in node.get("hosts") or []:
             tree.add_host(name, host, {})
+            listed += [host] if host not in listed else []
     if problems:
         raise InvalidInput(problems)
     for host, hv in hostvars.items():
         if host in tree.hostvars:  # as Ansible: vars of a host that no group lists are unused
             tree.hostvars[host].update(hv or {})
+    return listed if "_meta" not in data else None
+
+
+def parse_json(file: str, text: str, *, script: bool = False) -> Any:
+    from runner.format.inventory_templates import from_script
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput([Problem(Location(file, 1, 1), f"not JSON: {exc}")]) from None
+    return from_script(data, trusted=not script)

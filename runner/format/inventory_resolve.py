@@ -4,11 +4,14 @@ resolves them (see inventory_sources.py for the precedence)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import InvalidInput, Location, Problem
 from runner.format.inventory_ansible import Tree
 from runner.format.inventory_sources import Sources, load_vars, vars_files
+
+if TYPE_CHECKING:
+    from runner.format.inventory_templates import HostVars
 
 # Ansible's connection variables, and the older names Ansible still reads, -> Host fields
 CONNECTION_VARS = {
@@ -118,9 +121,28 @@ def resolve_vars(
     return resolved, every, depth
 
 
-def connection(host: str, merged: dict[str, Any], where: str) -> dict[str, Any]:
-    """The Host fields given by Ansible's connection variables (later names win, as listed)."""
-    conn = {field: merged[k] for k, field in CONNECTION_VARS.items() if k in merged}
+# Ansible's connection plugins that we speak: ssh (`smart` picks ssh; paramiko is another SSH
+# client) and local. Any other (docker, winrm, kubectl, chroot, …) would be run over SSH to
+# ansible_host, another machine than the inventory means: refused.
+CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh"}
+CONNECTIONS["local"] = "local"
+
+
+class NoConnection(Exception):
+    """The host's ansible_connection is one we do not support."""
+
+
+def connection(host: str, hv: HostVars, where: str) -> dict[str, Any]:
+    """The Host fields given by Ansible's connection variables (later names win, as listed),
+    each rendered if it is a template."""
+    conn = {field: hv.get(k) for k, field in CONNECTION_VARS.items() if k in hv.raw}
+    kind = conn.get("connection")
+    name = str(kind).removeprefix("ansible.builtin.") if kind is not None else "ssh"
+    if name not in CONNECTIONS:
+        raise NoConnection(
+            f"host '{host}': ansible_connection '{kind}' is not supported (runbook connects "
+            f"with {', '.join(CONNECTIONS)}); nothing can run there"
+        )
     port = conn.get("port")
     try:
         conn["port"] = int(port) if port is not None else None
@@ -128,7 +150,7 @@ def connection(host: str, merged: dict[str, Any], where: str) -> dict[str, Any]:
         raise InvalidInput(
             [Problem(Location(where), f"host '{host}': ansible_port {port!r} is not a number")]
         ) from None
-    conn["connection"] = "local" if conn.get("connection") == "local" else "ssh"
+    conn["connection"] = CONNECTIONS[name]
     conn["address"] = str(conn.get("address") or host)
     for k in ("user", "key"):
         conn[k] = str(conn[k]) if conn.get(k) else None

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import InvalidInput, Location, Problem
-from runner.format.inventory_ansible import Tree, read_ini, read_json, read_yaml
+from runner.format.inventory_ansible import Tree, parse_json, read_ini, read_json, read_yaml
+from runner.format.inventory_templates import ANSIBLE_TAGS
 from runner.format.params import without_runner_secrets
 from runner.format.source import load_file, load_text
 
@@ -89,9 +90,18 @@ def read_file(path: Path, src: Sources) -> None:
     JSON of scripts lists hosts; anything that is not YAML is INI."""
     name = str(path)
     if os.access(path, os.X_OK) and path.read_bytes()[:2] == b"#!":
-        text = _run_script(path)
+        text = _run_script(path, "--list")
         src.record(name, text)
-        read_json(name, text, src.tree)
+        for host in read_json(name, text, src.tree, script=True) or ():
+            # no `_meta`: the host's vars are `SCRIPT --host NAME`, one call a host (as Ansible)
+            out = _run_script(path, "--host", host)
+            src.record(f"{name} --host {host}", out)
+            hv = parse_json(f"{name} --host {host}", out, script=True) if out.strip() else {}
+            if not isinstance(hv, dict):
+                raise InvalidInput(
+                    [Problem(Location(name), f"--host {host}: expected a JSON object of vars")]
+                )
+            src.tree.hostvars[host].update(hv)
         return
     try:
         text = path.read_text(encoding="utf-8")
@@ -102,7 +112,7 @@ def read_file(path: Path, src: Sources) -> None:
         read_ini(name, text, src.tree)
         return
     try:
-        doc = load_text(text, name)  # JSON is YAML too
+        doc = load_text(text, name, tags=ANSIBLE_TAGS)  # JSON is YAML too
     except InvalidInput:
         if path.suffix == ".json" or text.lstrip().startswith("{"):
             read_json(name, text, src.tree)
@@ -131,10 +141,10 @@ def _listed(group: Any) -> bool:
     return isinstance(group, list)
 
 
-def _run_script(path: Path) -> str:
+def _run_script(path: Path, *args: str) -> str:
     try:
         done = subprocess.run(
-            [str(path.resolve()), "--list"],
+            [str(path.resolve()), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -149,7 +159,7 @@ def _run_script(path: Path) -> str:
             [
                 Problem(
                     Location(str(path)),
-                    f"inventory script exited {done.returncode}: {err[0]}",
+                    f"inventory script ({' '.join(args)}) exited {done.returncode}: {err[0]}",
                 )
             ]
         )
@@ -199,7 +209,7 @@ def load_vars(paths: list[Path], cache: dict[Path, dict[str, Any]]) -> dict[str,
         if p not in cache and not p.read_text(encoding="utf-8").strip():
             cache[p] = {}  # an empty vars file, as Ansible allows
         if p not in cache:
-            doc = load_file(p)
+            doc = load_file(p, tags=ANSIBLE_TAGS)
             if doc.data is not None and not isinstance(doc.data, dict):
                 raise InvalidInput([doc.problem((), "a vars file is a mapping of NAME: VALUE")])
             cache[p] = doc.data or {}

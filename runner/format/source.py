@@ -9,7 +9,7 @@ PyYAML silently resolves to the last one, are reported as errors.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,10 @@ KeyPath = tuple[str | int, ...]
 MAX_NODES = 100_000  # far above any hand-written file; an alias bomb needs billions
 MAX_DEPTH = 64
 _MERGE = "tag:yaml.org,2002:merge"
+_DEFAULT_TAG: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
 
 
 def format_path(path: KeyPath) -> str:
@@ -67,9 +71,13 @@ class Document:
         return Problem(self.location(path, key=key), message)
 
 
+Tags = Mapping[str, Callable[[Any], Any]]  # a local tag (`!vault`) -> what builds its value
+
+
 class _Builder:
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, tags: Tags) -> None:
         self.doc = doc
+        self.tags = tags
         self.visited = 0
         self.problems: list[Problem] = []
         self._scalars = yaml.constructor.SafeConstructor()
@@ -81,6 +89,13 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _TooBig(f"nested deeper than {MAX_DEPTH} levels")
         self.doc.values.setdefault(path, _mark(node))
+        tagged = self.tags.get(node.tag)
+        if tagged is not None:
+            if isinstance(node, yaml.ScalarNode):
+                return tagged(node.value)  # the text as written, never resolved to a number
+            kind = yaml.MappingNode if isinstance(node, yaml.MappingNode) else yaml.SequenceNode
+            untagged = kind(_DEFAULT_TAG[kind], node.value, node.start_mark, node.end_mark)
+            return tagged(self.build(untagged, path, depth))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -139,8 +154,9 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def load_text(text: str, file: str) -> Document:
-    """Parse YAML text. Raises InvalidInput naming the position of any syntax error."""
+def load_text(text: str, file: str, *, tags: Tags | None = None) -> Document:
+    """Parse YAML text. Raises InvalidInput naming the position of any syntax error. `tags`
+    gives the local tags the file may use (an Ansible vars file's `!vault`, `!unsafe`)."""
     doc = Document(file=file, data=None, text=text)
     try:
         root = yaml.compose(text, Loader=_Loader)
@@ -166,7 +182,7 @@ def load_text(text: str, file: str) -> Document:
         raise InvalidInput([Problem(Location(file), f"YAML error: {exc}")]) from None
     if root is None:
         raise InvalidInput([Problem(Location(file, 1, 1), "the file is empty")])
-    builder = _Builder(doc)
+    builder = _Builder(doc, tags or {})
     try:
         doc.data = builder.build(root, ())
     except _TooBig as exc:
@@ -178,7 +194,9 @@ def load_text(text: str, file: str) -> Document:
     return doc
 
 
-def load_file(path: Path | str, *, display: str | None = None) -> Document:
+def load_file(
+    path: Path | str, *, display: str | None = None, tags: Tags | None = None
+) -> Document:
     p = Path(path)
     name = display or _display_name(p)
     try:
@@ -191,7 +209,7 @@ def load_file(path: Path | str, *, display: str | None = None) -> Document:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput([_not_utf8(name, data, exc)]) from None
-    return load_text(text, name)
+    return load_text(text, name, tags=tags)
 
 
 def _not_utf8(name: str, data: bytes, exc: UnicodeDecodeError) -> Problem:

@@ -17,6 +17,7 @@ from typing import Any
 from runner.errors import InvalidInput, Problem, UsageError
 from runner.format import params as params_mod
 from runner.format.inventory import Host, Inventory
+from runner.format.inventory_templates import HostVars, InventoryVarError
 from runner.format.loader import Catalog
 from runner.format.model import Runbook, Scalar, Step
 from runner.format.redact import Redactor
@@ -27,12 +28,14 @@ from runner.planning.planned import Context, Plan, PlannedAction, PlannedStep, p
 def base_context(
     rb: Runbook,
     values: Mapping[str, Scalar | None],
-    host_vars: Mapping[str, Any],
+    host_vars: HostVars,
     host: str,
     run_id: str,
 ) -> Context:
-    """Inventory vars < params < the runbook's vars (rendered in order) < builtins."""
-    ctx: Context = dict(host_vars)
+    """Inventory vars < params < the runbook's vars (rendered in order) < builtins. The
+    inventory's templates that the runbook's host_vars use are rendered here (InventoryVarError
+    if one cannot be): a value from them is a value, never rendered again."""
+    ctx: Context = host_vars.usable(n for n, _ in rb.host_vars)
     ctx.update(values)
     ctx["host"] = host
     ctx["run_id"] = run_id
@@ -133,6 +136,10 @@ def _build(
     for h in hosts:
         try:
             ctx = base_context(rb, values, inventory.host_vars(h), h.name, run_id)
+        except InventoryVarError as exc:  # at the declaration of the var it could not give
+            assert rb.doc is not None
+            problems.append(rb.doc.problem(("host_vars", exc.var), str(exc)))
+            continue
         except RenderError as exc:
             raise InvalidInput([_at(rb, ("vars",), h, str(exc))]) from None
         _require_host_vars(rb, ctx, h, problems)
@@ -168,7 +175,7 @@ class _HostPlanner:
 
     host: Host
     catalog: Catalog
-    hvars: Mapping[str, Any]
+    hvars: HostVars
     problems: list[Problem]
     redactor: Redactor  # the plan's: a `when:` reason shows values; a call adds its secrets
 
@@ -211,6 +218,13 @@ class _HostPlanner:
         used = {n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)}
         waits = sorted(used & captures)
         if waits:  # decided at run time: rendering now would hit the not-yet-captured names
+            try:  # but the inventory's values it will use can be rendered now
+                self.hvars.usable(n for n, _ in sub.host_vars)
+            except InventoryVarError as exc:
+                self.problems.append(
+                    _at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}")
+                )
+                return PlannedStep(step, "error", str(exc))
             why = f"params wait for {', '.join(waits)}"
             return PlannedStep(
                 step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
@@ -219,6 +233,9 @@ class _HostPlanner:
             _, sub_values, sub_ctx = expand_call(
                 self.catalog, step, ctx, self.hvars, self.host.name
             )
+        except InventoryVarError as exc:
+            self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
+            return PlannedStep(step, "error", str(exc))
         except UsageError as exc:  # a bad param of the called runbook
             self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
             return PlannedStep(step, "error", str(exc))
@@ -230,7 +247,7 @@ class _HostPlanner:
 
 
 def expand_call(
-    catalog: Catalog, step: Step, ctx: Context, host_vars: Mapping[str, Any], host: str
+    catalog: Catalog, step: Step, ctx: Context, host_vars: HostVars, host: str
 ) -> tuple[Runbook, dict[str, Scalar | None], Context]:
     """A `call:` step's runbook, its params (the step's `with:`, rendered) and its context: the
     one expansion of a call, for the plan and for the run (which expands one that waited for a
