@@ -43,7 +43,14 @@ JINJA_GLOBALS = frozenset(
 
 
 class RenderError(Exception):
-    """A template could not be rendered (undefined name, syntax error, sandbox violation)."""
+    """A template could not be rendered (undefined name, syntax error, sandbox violation, an
+    operation its values do not support), or what it rendered is not valid where it goes."""
+
+
+# What Jinja lets through from an operation on the values themselves (`{{ c + 1 }}` with a
+# string, `| int(base=99)`, a division by zero): the template's failure like any other, not a
+# crash. With a capture it only happens at run time, where it is the step's failure.
+_VALUE_ERRORS = (TypeError, ValueError, LookupError, AttributeError, ArithmeticError)
 
 
 class Raw(str):
@@ -174,6 +181,8 @@ def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> s
         raise RenderError(_describe(exc)) from None
     except TooCostly as exc:
         raise RenderError(str(exc)) from None
+    except _VALUE_ERRORS as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}") from None
     try:
         return literal_lines(text, docs) if docs else text
     except ValueError as exc:
@@ -193,7 +202,7 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise RenderError(_describe(exc)) from None
     except TooCostly as exc:
         raise RenderError(str(exc)) from None
-    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+    except _VALUE_ERRORS as exc:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 

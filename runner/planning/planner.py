@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,17 +211,15 @@ class _HostPlanner:
         used = {n for _, v in step.action.with_ if isinstance(v, str) for n in names_used(v)}
         waits = sorted(used & captures)
         if waits:  # decided at run time: rendering now would hit the not-yet-captured names
+            later = {
+                k for k, v in step.action.with_ if isinstance(v, str) and names_used(v) & captures
+            }
+            call_params(sub, step, ctx, later)  # the others are known now: checked now
             why = f"params wait for {', '.join(waits)}"
             return PlannedStep(
                 step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
             )
-        try:
-            _, sub_values, sub_ctx = expand_call(
-                self.catalog, step, ctx, self.hvars, self.host.name
-            )
-        except UsageError as exc:  # a bad param of the called runbook
-            self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
-            return PlannedStep(step, "error", str(exc))
+        _, sub_values, sub_ctx = expand_call(self.catalog, step, ctx, self.hvars, self.host.name)
         for name in params_mod.secret_names(sub):  # as the run does (calls.py), from plan time
             if sub_values.get(name) is not None:
                 self.redactor.add(str(sub_values[name]))
@@ -236,9 +234,26 @@ def expand_call(
     one expansion of a call, for the plan and for the run (which expands one that waited for a
     capture at plan time, with the same code)."""
     sub = catalog.load(step.action.text)
-    given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
-    values = params_mod.resolve(sub, given, environ={})
+    values = call_params(sub, step, ctx)
     return sub, values, base_context(sub, values, host_vars, host, ctx["run_id"])
+
+
+def call_params(
+    sub: Runbook, step: Step, ctx: Context, later: Collection[str] = ()
+) -> dict[str, Scalar | None]:
+    """The called runbook's params from the step's `with:`, rendered; those in `later` wait for
+    a capture (left out, checked when the call runs). A bad value is a RenderError, as any other
+    template whose value does not fit: the planner reports it with its place, and at run time it
+    is the call step's failure (steps.py), never an internal error."""
+    given = {
+        k: (render(v, ctx) if isinstance(v, str) else v)
+        for k, v in step.action.with_
+        if k not in later
+    }
+    try:
+        return params_mod.resolve(sub, given, environ={}, later=later)
+    except UsageError as exc:
+        raise RenderError(f"call '{sub.id}': {exc}") from None
 
 
 def _path(step: Step) -> list[str | int]:
