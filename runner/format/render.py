@@ -248,6 +248,49 @@ def names_used(source: str, *, expression: bool = False) -> set[str]:
     return names - JINJA_GLOBALS
 
 
+def always_used(source: str, *, expression: bool = False) -> set[str]:
+    """The free names a template evaluates whatever the values, where an undefined one fails:
+    not the operand of `| default` or of a test (`x is defined`), not in a part that may not
+    run (an `if` or `for` body, either side of `a if c else b`, the right of `and`/`or`, a
+    `set`). Conservative: a name left out may still fail; a name given always would."""
+    if not expression and not has_template(source):
+        return set()
+    from jinja2 import TemplateError, meta, nodes
+
+    text = "{{ (" + source + ") }}" if expression else source
+    try:
+        ast = _env(False).parse(text)
+        free = set(meta.find_undeclared_variables(ast))
+    except TemplateError:
+        return set()  # validate reports it
+    found: set[str] = set()
+
+    def walk(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                found.add(node.name)
+            return
+        if isinstance(node, nodes.Filter) and node.name in ("default", "d"):
+            children: list[nodes.Node] = [*node.args, *(k.value for k in node.kwargs)]
+        elif isinstance(node, nodes.Test):
+            children = [*node.args, *(k.value for k in node.kwargs)]
+        elif isinstance(node, nodes.If | nodes.CondExpr):
+            children = [node.test]
+        elif isinstance(node, nodes.And | nodes.Or):
+            children = [node.left]
+        elif isinstance(node, nodes.For):
+            children = [node.iter]
+        elif isinstance(node, nodes.Assign | nodes.AssignBlock | nodes.Macro | nodes.CallBlock):
+            children = []
+        else:
+            children = list(node.iter_child_nodes())
+        for child in children:
+            walk(child)
+
+    walk(ast)
+    return found & free
+
+
 def _describe(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     if type(exc).__name__ == "UndefinedError":
