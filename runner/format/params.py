@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from runner.errors import UsageError
@@ -118,10 +118,13 @@ def resolve(
     *,
     prompt: Callable[[Param], str | None] | None = None,
     environ: Mapping[str, str] | None = None,
+    later: Collection[str] = (),
 ) -> dict[str, Scalar | None]:
-    """Every param's final value, in declaration order. Raises UsageError naming the problem."""
+    """Every param's final value, in declaration order. Raises UsageError naming the problem.
+    `later`: params whose value is only known at run time (a `call:` whose `with:` waits for a
+    capture): given, and left out here; checked with the others when the run knows them."""
     environ = os.environ if environ is None else environ
-    unknown = sorted(set(given) - {p.name for p in rb.params})
+    unknown = sorted((set(given) | set(later)) - {p.name for p in rb.params})
     if unknown:
         from runner.format.suggest import did_you_mean
 
@@ -131,6 +134,8 @@ def resolve(
         raise UsageError(f"{rb.id}: unknown param '{unknown[0]}'{hint} (declared: {declared})")
     values: dict[str, Scalar | None] = {}
     for p in rb.params:
+        if p.name in later:
+            continue
         raw: Any = given.get(p.name)
         if raw is None:
             raw = environ.get(f"RUNBOOK_PARAM_{p.name.upper()}")

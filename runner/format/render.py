@@ -43,7 +43,14 @@ JINJA_GLOBALS = frozenset(
 
 
 class RenderError(Exception):
-    """A template could not be rendered (undefined name, syntax error, sandbox violation)."""
+    """A template could not be rendered (undefined name, syntax error, sandbox violation, an
+    operation its values do not support), or what it rendered is not valid where it goes."""
+
+
+# What Jinja lets through from an operation on the values themselves (`{{ c + 1 }}` with a
+# string, `| int(base=99)`, a division by zero): the template's failure like any other, not a
+# crash. With a capture it only happens at run time, where it is the step's failure.
+_VALUE_ERRORS = (TypeError, ValueError, LookupError, AttributeError, ArithmeticError)
 
 
 class Raw(str):
@@ -174,6 +181,8 @@ def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> s
         raise RenderError(_describe(exc)) from None
     except TooCostly as exc:
         raise RenderError(str(exc)) from None
+    except _VALUE_ERRORS as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}") from None
     try:
         return literal_lines(text, docs) if docs else text
     except ValueError as exc:
@@ -193,7 +202,7 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise RenderError(_describe(exc)) from None
     except TooCostly as exc:
         raise RenderError(str(exc)) from None
-    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+    except _VALUE_ERRORS as exc:
         raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
 
@@ -237,6 +246,49 @@ def names_used(source: str, *, expression: bool = False) -> set[str]:
     if problem:
         raise RenderError(problem)
     return names - JINJA_GLOBALS
+
+
+def always_used(source: str, *, expression: bool = False) -> set[str]:
+    """The free names a template evaluates whatever the values, where an undefined one fails:
+    not the operand of `| default` or of a test (`x is defined`), not in a part that may not
+    run (an `if` or `for` body, either side of `a if c else b`, the right of `and`/`or`, a
+    `set`). Conservative: a name left out may still fail; a name given always would."""
+    if not expression and not has_template(source):
+        return set()
+    from jinja2 import TemplateError, meta, nodes
+
+    text = "{{ (" + source + ") }}" if expression else source
+    try:
+        ast = _env(False).parse(text)
+        free = set(meta.find_undeclared_variables(ast))
+    except TemplateError:
+        return set()  # validate reports it
+    found: set[str] = set()
+
+    def walk(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                found.add(node.name)
+            return
+        if isinstance(node, nodes.Filter) and node.name in ("default", "d"):
+            children: list[nodes.Node] = [*node.args, *(k.value for k in node.kwargs)]
+        elif isinstance(node, nodes.Test):
+            children = [*node.args, *(k.value for k in node.kwargs)]
+        elif isinstance(node, nodes.If | nodes.CondExpr):
+            children = [node.test]
+        elif isinstance(node, nodes.And | nodes.Or):
+            children = [node.left]
+        elif isinstance(node, nodes.For):
+            children = [node.iter]
+        elif isinstance(node, nodes.Assign | nodes.AssignBlock | nodes.Macro | nodes.CallBlock):
+            children = []
+        else:
+            children = list(node.iter_child_nodes())
+        for child in children:
+            walk(child)
+
+    walk(ast)
+    return found & free
 
 
 def _describe(exc: Exception) -> str:

@@ -17,6 +17,7 @@ from runner.format.render import BUILTIN_NAMES, RenderError, names_used
 from runner.format.shellscan import COMMENT, DELIMITER, HEREDOC, QUOTED, Spot, spots
 from runner.format.source import Document, KeyPath
 from runner.format.suggest import did_you_mean
+from runner.format.templated import action_templates
 
 if TYPE_CHECKING:
     from runner.format.loader import Catalog
@@ -65,7 +66,7 @@ def check(rb: Runbook, catalog: Catalog, *, known: set[str] = frozenset()) -> li
         if step.action.with_ and step.action.kind != "call":
             out.append(doc.problem((*where, "with"), "'with' only goes with 'call'", key=True))
         if step.action.kind == "call":
-            out += _check_call(rb, catalog, where, step.action, names)
+            out += _check_call(rb, catalog, where, step.action)
         after = names | ({step.capture} if step.capture else set())
         if step.capture and step.capture in names:
             out.append(
@@ -109,28 +110,13 @@ def _check_check(doc: Document, where: KeyPath, c: Check, names: set[str]) -> li
 
 def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> list[Problem]:
     out: list[Problem] = []
+    for keys, source, expression in action_templates(a):
+        extra = {"level"} if keys[0] == "notify" else set()  # the level being paged
+        if keys == ("expect", "that"):
+            extra = {RESULT_NAME}
+        out += _names(doc, (*where, *keys), source, names | extra, expression=expression)
     if a.kind == "run":
-        out += _names(doc, (*where, "run"), a.text, names)
         out += [doc.problem((*where, "run"), m) for m in map(_misplaced, spots(a.text)) if m]
-    elif a.kind == "manual":
-        out += _names(doc, (*where, "manual"), a.text, names)
-    elif a.kind == "http" and a.http is not None:
-        out += _names(doc, (*where, "http", "url"), a.http.url, names)
-        for key, value in a.http.headers:
-            out += _names(doc, (*where, "http", "headers", key), value, names)
-        if a.http.body:
-            out += _names(doc, (*where, "http", "body"), a.http.body, names)
-    elif a.kind == "notify" and a.notify is not None:
-        from runner.format.notify_spec import templates
-
-        for keys, text in templates(a.notify):  # `level` is the level being paged
-            out += _names(doc, (*where, "notify", *keys), text, names | {"level"})
-    for key, value in a.env:
-        out += _names(doc, (*where, "env", key), value, names)
-    if a.cwd:
-        out += _names(doc, (*where, "cwd"), a.cwd, names)
-    if a.sudo:
-        out += _names(doc, (*where, "sudo"), a.sudo, names)
     # doc.values holds every path written in the file: `shell: sh` is as wrong as `shell: bash`
     if a.kind != "run" and (*where, "shell") in doc.values:
         out.append(
@@ -146,10 +132,6 @@ def _check_action(doc: Document, where: KeyPath, a: Action, names: set[str]) -> 
                 (*where, "expect", "stdout_matches"),
                 f"bad regular expression: {regex_problem(a.expect.stdout_matches)}",
             )
-        )
-    if a.expect.that:
-        out += _names(
-            doc, (*where, "expect", "that"), a.expect.that, names | {RESULT_NAME}, expression=True
         )
     return out
 
@@ -174,9 +156,7 @@ def _misplaced(s: Spot) -> str | None:
     return None
 
 
-def _check_call(
-    rb: Runbook, catalog: Catalog, where: KeyPath, a: Action, names: set[str]
-) -> list[Problem]:
+def _check_call(rb: Runbook, catalog: Catalog, where: KeyPath, a: Action) -> list[Problem]:
     assert rb.doc is not None
     doc = rb.doc
     try:
@@ -188,13 +168,11 @@ def _check_call(
     if cycle:
         out.append(doc.problem((*where, "call"), f"call cycle: {' -> '.join(cycle)}"))
     given = {k for k, _ in a.with_}
-    for key, value in a.with_:
+    for key, _value in a.with_:  # their templates: _check_action
         if target.param(key) is None:
             out.append(
                 doc.problem((*where, "with", key), f"'{a.text}' has no param '{key}'", key=True)
             )
-        if isinstance(value, str):
-            out += _names(doc, (*where, "with", key), value, names)
     for p in target.params:
         if p.required and p.default is None and p.name not in given and not p.secret:
             out.append(doc.problem((*where, "with"), f"'{a.text}' needs param '{p.name}'"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,15 @@ from runner.format.inventory_templates import HostVars, InventoryVarError
 from runner.format.loader import Catalog
 from runner.format.model import Runbook, Scalar, Step
 from runner.format.redact import Redactor
-from runner.format.render import RenderError, evaluate, names_used, render, why_false
+from runner.format.render import (
+    RenderError,
+    always_used,
+    evaluate,
+    names_used,
+    render,
+    why_false,
+)
+from runner.format.templated import Template, step_templates
 from runner.planning.planned import Context, Plan, PlannedAction, PlannedStep, plan_action
 
 
@@ -182,25 +190,45 @@ class _HostPlanner:
     def steps(self, rb: Runbook, ctx: Context, captures: set[str]) -> list[PlannedStep]:
         out: list[PlannedStep] = []
         known = captures
+        unset: dict[str, str] = {}  # capture -> why its step never sets it on this host
         for step in rb.steps:
-            out.append(self.step(rb, step, ctx, known))
-            if step.capture:
+            planned = self.step(rb, step, ctx, known, unset)
+            out.append(planned)
+            if not step.capture:
+                continue
+            if planned.status in ("skipped", "not-targeted"):
+                # not a run-time value: a use of it fails for sure, so here and not mid-run
+                unset[step.capture] = f"step '{step.id}' is {planned.status} ({planned.reason})"
+            else:
                 known = known | {step.capture}
         return out
 
-    def step(self, rb: Runbook, step: Step, ctx: Context, captures: set[str]) -> PlannedStep:
+    def step(
+        self,
+        rb: Runbook,
+        step: Step,
+        ctx: Context,
+        captures: set[str],
+        unset: Mapping[str, str],
+    ) -> PlannedStep:
         h = self.host
         if step.on is not None and h.name not in step.on:
             return PlannedStep(step, "not-targeted", f"on: {', '.join(step.on)}")
         try:
             if step.when is not None:
+                why = self._never_set(rb, step, [(("when",), step.when, True)], unset)
+                if why:
+                    return PlannedStep(step, "error", why)
                 waits = sorted(names_used(step.when, expression=True) & captures)
-                if waits:
+                if waits:  # what it guards may depend on the same thing: not looked at here
                     action = plan_action(step.action, ctx, captures)
                     why = f"when: {step.when} (waits for {', '.join(waits)})"
                     return PlannedStep(step, "decided-at-run-time", why, action)
                 if not evaluate(step.when, ctx):
                     return PlannedStep(step, "skipped", why_false(step.when, ctx, self.redactor))
+            why = self._never_set(rb, step, step_templates(step), unset)
+            if why:
+                return PlannedStep(step, "error", why)
             if step.action.kind == "call":
                 return self.call(rb, step, ctx, captures)
             action = plan_action(step.action, ctx, captures)
@@ -225,6 +253,10 @@ class _HostPlanner:
                     _at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}")
                 )
                 return PlannedStep(step, "error", str(exc))
+            later = {
+                k for k, v in step.action.with_ if isinstance(v, str) and names_used(v) & captures
+            }
+            call_params(sub, step, ctx, later)  # the others are known now: checked now
             why = f"params wait for {', '.join(waits)}"
             return PlannedStep(
                 step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
@@ -236,14 +268,29 @@ class _HostPlanner:
         except InventoryVarError as exc:
             self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
             return PlannedStep(step, "error", str(exc))
-        except UsageError as exc:  # a bad param of the called runbook
-            self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
-            return PlannedStep(step, "error", str(exc))
         for name in params_mod.secret_names(sub):  # as the run does (calls.py), from plan time
             if sub_values.get(name) is not None:
                 self.redactor.add(str(sub_values[name]))
         children = self.steps(sub, sub_ctx, set())
         return PlannedStep(step, "will-run", "", PlannedAction("call", sub.id), tuple(children))
+
+    def _never_set(
+        self, rb: Runbook, step: Step, found: Iterable[Template], unset: Mapping[str, str]
+    ) -> str:
+        """Report each template of the step that uses, unguarded, a capture whose step the plan
+        already skips on this host (it would fail on an undefined name mid-run); the first
+        reason, or "" when there is none."""
+        first = ""
+        for keys, source, expression in found if unset else ():
+            for name in sorted(always_used(source, expression=expression) & unset.keys()):
+                why = (
+                    f"capture '{name}' is never set: {unset[name]}; where it may be unset, "
+                    f"write `{name} | default(...)` or test `{name} is defined`"
+                )
+                where = (*_path(step), *keys)
+                self.problems.append(_at(rb, where, self.host, f"step '{step.id}': {why}"))
+                first = first or why
+        return first
 
 
 def expand_call(
@@ -253,9 +300,26 @@ def expand_call(
     one expansion of a call, for the plan and for the run (which expands one that waited for a
     capture at plan time, with the same code)."""
     sub = catalog.load(step.action.text)
-    given = {k: (render(v, ctx) if isinstance(v, str) else v) for k, v in step.action.with_}
-    values = params_mod.resolve(sub, given, environ={})
+    values = call_params(sub, step, ctx)
     return sub, values, base_context(sub, values, host_vars, host, ctx["run_id"])
+
+
+def call_params(
+    sub: Runbook, step: Step, ctx: Context, later: Collection[str] = ()
+) -> dict[str, Scalar | None]:
+    """The called runbook's params from the step's `with:`, rendered; those in `later` wait for
+    a capture (left out, checked when the call runs). A bad value is a RenderError, as any other
+    template whose value does not fit: the planner reports it with its place, and at run time it
+    is the call step's failure (steps.py), never an internal error."""
+    given = {
+        k: (render(v, ctx) if isinstance(v, str) else v)
+        for k, v in step.action.with_
+        if k not in later
+    }
+    try:
+        return params_mod.resolve(sub, given, environ={}, later=later)
+    except UsageError as exc:
+        raise RenderError(f"call '{sub.id}': {exc}") from None
 
 
 def _path(step: Step) -> list[str | int]:
