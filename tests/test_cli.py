@@ -185,3 +185,13 @@ def test_run_json_is_the_result_alone_on_stdout(
     assert doc["hosts"] == {"local": {"ok": ["a"], "failed": ["b"]}}
     assert Path(doc["audit_log"]).is_file() and doc["run_id"] in doc["audit_log"]
     assert "hello" in err  # the progress, output included, is on stderr
+
+
+def test_the_on_key_needs_no_quotes(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: YAML 1.1 read a plain `on:` as the key True: "unknown key 'True'"."""
+    write_runbook(
+        workdir, "only", "runbook: only\nsteps:\n  - {id: a, on: [local], run: touch ran}\n"
+    )
+    assert main(["validate", "only"]) == 0, capsys.readouterr().err
+    assert main(["run", "only", "--quiet"]) == 0
+    assert (workdir / "ran").exists()

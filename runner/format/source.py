@@ -115,7 +115,9 @@ class _Builder:
                 continue
             key = self._scalars.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                key = str(key)
+                # a key as written: YAML 1.1 reads a plain `on:` (the step key) as True, `0x10:`
+                # as 16; no key of ours is a boolean or a number
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
             child = (*path, key)
             if key in explicit:
                 self.problems.append(
