@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Problem
-from runner.format import diskcache
+from runner.format import diskcache, source
 from runner.format.source import Document, KeyPath
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ def validate(doc: Document, kind: str) -> list[Problem]:
 
 
 def _cache_key(doc: Document, kind: str) -> str | None:
-    """What a pass depends on: the text, the schema, this module's code and jsonschema's copy."""
+    """What a pass depends on: the text, the schema, the code that reads the text into values and
+    validates them (source.py, this module) and jsonschema's copy."""
     if not doc.text:
         return None
     try:
@@ -98,6 +99,7 @@ def _cache_key(doc: Document, kind: str) -> str | None:
             kind,
             schema_text(kind),
             diskcache.code(__file__),
+            diskcache.code(source.__file__),
             diskcache.installed("jsonschema"),
             doc.text,
         )
