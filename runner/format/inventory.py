@@ -146,7 +146,8 @@ def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
     groups = sorted(tree.groups, key=lambda g: (depth.get(g, 1), g))
     return Inventory(
         hosts=tuple(hosts),
-        groups=tuple((g, tuple(hosts_below(tree, g))) for g in groups),
+        # in the order they were declared, as Ansible enumerates them for a host pattern
+        groups=tuple((g, tuple(hosts_below(tree, g))) for g in tree.groups),
         children=tuple(
             (g, tuple(tree.groups[g].hosts), tuple(tree.groups[g].children)) for g in groups
         ),
