@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from runner.cli import main
 from runner.errors import InvalidInput
 from runner.format import inventory
 
@@ -77,8 +78,20 @@ def theirs(tmp_path: Path, *sources: str) -> dict[str, Any]:
         ("vars-dirs",),
         ("script/inventory.py",),
         ("yaml-no-all/inventory.yaml", "ini/hosts", "vars-dirs/inventory.ini"),
+        ("ports/hosts.ini",),
+        ("ports/hosts.yaml",),
     ],
-    ids=["yaml-all", "yaml-no-all", "ini", "vars-dirs", "directory", "script", "several-i"],
+    ids=[
+        "yaml-all",
+        "yaml-no-all",
+        "ini",
+        "vars-dirs",
+        "directory",
+        "script",
+        "several-i",
+        "ports-ini",
+        "ports-yaml",
+    ],
 )
 def test_resolves_like_ansible_inventory(tmp_path: Path, sources: tuple[str, ...]) -> None:
     assert ours(*sources) == theirs(tmp_path, *sources)
@@ -171,6 +184,44 @@ def test_group_vars_and_host_vars_directories_beside_the_inventory() -> None:
         "ntp": "ntp.example.com",
         "backup_password": "s3cret-from-group-vars",
     }
+
+
+@pytest.mark.parametrize("source", ["ports/hosts.ini", "ports/hosts.yaml"])
+def test_a_port_after_a_host_range_is_each_hosts_ansible_port(
+    source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`web[01:02]:2222` is web01 and web02 on port 2222 (not hosts named `web01:2222`); an
+    `ansible_port` written on the line wins, and a host seen before keeps its first port."""
+    assert main(["inventory", "-i", str(CASES / source), "--list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["web"]["hosts"] == [
+        "web01",
+        "web02",
+        "web03.example.com",
+        "web04.example.com",
+        "10.0.0.1",
+        "10.0.0.2",
+    ]
+    ports = {h: v.get("ansible_port") for h, v in listed["_meta"]["hostvars"].items()}
+    assert ports == {
+        "app1": 2201,
+        "web01": 2222,
+        "web02": 2222,
+        "web03.example.com": 2300,
+        "web04.example.com": 2300,
+        "10.0.0.1": 2224,
+        "10.0.0.2": 2224,
+        "db-a": 2225,
+        "db-b": 2225,
+        "2001:db8::1": 2226,
+        "2001:db8::2": None,
+    }
+    assert main(["inventory", "-i", str(CASES / source), "--graph", "--limit", "web01"]) == 0
+    graph = capsys.readouterr().out.replace(" ", "").splitlines()
+    assert graph == ["@all:", "|--@db:", "||--web01", "|--@web:", "||--web01"]
+    web02 = inventory.load(str(CASES / source)).host("web02")
+    assert web02 is not None
+    assert (web02.address, web02.port) == ("web02", 2222)  # what ssh is given
 
 
 def test_later_inventory_sources_win(tmp_path: Path) -> None:
