@@ -80,6 +80,7 @@ def theirs(tmp_path: Path, *sources: str) -> dict[str, Any]:
         ("yaml-no-all/inventory.yaml", "ini/hosts", "vars-dirs/inventory.ini"),
         ("ports/hosts.ini",),
         ("ports/hosts.yaml",),
+        ("priority",),
     ],
     ids=[
         "yaml-all",
@@ -91,6 +92,7 @@ def theirs(tmp_path: Path, *sources: str) -> dict[str, Any]:
         "several-i",
         "ports-ini",
         "ports-yaml",
+        "priority",
     ],
 )
 def test_resolves_like_ansible_inventory(tmp_path: Path, sources: tuple[str, ...]) -> None:
@@ -222,6 +224,20 @@ def test_a_port_after_a_host_range_is_each_hosts_ansible_port(
     web02 = inventory.load(str(CASES / source)).host("web02")
     assert web02 is not None
     assert (web02.address, web02.port) == ("web02", 2222)  # what ssh is given
+
+
+def test_ansible_group_priority_orders_groups_and_is_no_variable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As in Ansible: set in an inventory source it ranks a group among those of its depth and
+    is not a variable; in group_vars/ it is only a variable (Ansible reads it from neither)."""
+    assert main(["inventory", "-i", str(CASES / "priority"), "--list"]) == 0
+    assert json.loads(capsys.readouterr().out)["_meta"]["hostvars"] == {
+        "h1": {"x": "aaa"},  # aaa (5) over zzz (1)
+        "h2": {"x": "deep"},
+        "h3": {"x": "mid", "y": "late-from-group_vars", "ansible_group_priority": 50},
+        "h4": {"x": "one"},  # one (10) over two (1)
+    }
 
 
 def test_later_inventory_sources_win(tmp_path: Path) -> None:
