@@ -86,6 +86,21 @@ def test_a_string_param_from_a_yaml_file_is_the_text_as_written(
     ]
 
 
+def test_a_string_params_default_and_choices_are_the_text_as_written(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "defaults",
+        "runbook: defaults\nparams:\n  mode: {type: string, default: 0755}\n"
+        "  version: {type: string, choices: [1.9, 1.10], default: 1.10}\n"
+        "steps: [{id: s, run: 'echo {{ mode }} {{ version }} > out'}]\n",
+    )
+    assert main(["validate", "defaults"]) == 0
+    assert main(["run", "defaults", "--yes"]) == 0
+    assert (workdir / "out").read_text().split() == ["0755", "1.10"]
+    assert main(["run", "defaults", "-p", "version=1.9", "--yes"]) == 0
+    assert (workdir / "out").read_text().split() == ["0755", "1.9"]
+
+
 @pytest.mark.parametrize(
     ("arg", "message"),
     [
