@@ -103,6 +103,11 @@ SUBSCRIPTS = {
         "web[5]": "error: host pattern 'web[5]': web has 5 hosts, web[0] to web[4] (web[-1] is the last)",
         "web[-6]": "error: host pattern 'web[-6]': web has 5 hosts",
         "web01[1]": "error: host pattern 'web01[1]': web01 has 1 host, web01[0]",
+        # a regex is matched from the start of a name (re.match), and takes no subscript
+        "~web0[12]": "web01 web02",
+        "~db": "db1 db2",
+        "~.*b1": "db1",
+        "~eb0": "",
     },
     "mixed.ini": {
         "all[0]": "x0",  # the `all` group's order: ungrouped, then each group's own hosts first

@@ -129,10 +129,9 @@ def _enumerate(inventory: Inventory, term: str) -> list[str]:
             regex = re.compile(term[1:])
         except re.error as exc:
             raise UsageError(f"host pattern '{term}': bad regular expression ({exc})") from None
-        match = regex.search
     else:
         regex = re.compile(fnmatch.translate(term))
-        match = regex.match
+    match = regex.match  # a regex too matches from the start of a name, as in Ansible
     groups = [g for g, _ in inventory.groups if match(g)]
     out: list[str] = []
     for g in groups:
