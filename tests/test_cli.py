@@ -46,6 +46,61 @@ def test_params_from_file_env_and_flags(workdir: Path, monkeypatch: pytest.Monke
     assert (workdir / "out").read_text().split() == ["3", "production", "true", "v7"]
 
 
+AS_WRITTEN = """
+runbook: perm
+params:
+  mode: {type: string, default: "0640"}
+  version: {type: string, default: "1.0"}
+  answer: {type: string, default: "no"}
+  at: {type: string, default: "now"}
+  count: {type: integer, default: 1}
+  ratio: {type: number, default: 1}
+  dry: {type: boolean, default: false}
+steps:
+  - id: chmod
+    run: "echo {{ mode }} {{ version }} {{ answer }} {{ at }} {{ count }} {{ ratio }} {{ dry }} > out"
+"""
+
+
+@pytest.mark.parametrize("how", [["-e", "@vars.yaml"], ["--params", "vars.yaml"]])
+def test_a_string_param_from_a_yaml_file_is_the_text_as_written(
+    workdir: Path, how: list[str]
+) -> None:
+    """YAML 1.1 reads `0755` as 493, `1.10` as 1.1 and `yes` as true; a string param gets
+    what the file says. Typed params keep YAML's reading."""
+    write_runbook(workdir, "perm", AS_WRITTEN)
+    (workdir / "vars.yaml").write_text(
+        "mode: 0755\nversion: 1.10\nanswer: yes\nat: 2024-05-01 10:00:00\n"
+        "count: 12\nratio: 1.50\ndry: yes\n"
+    )
+    assert main(["run", "perm", *how, "--yes"]) == 0
+    assert (workdir / "out").read_text().split() == [
+        "0755",
+        "1.10",
+        "yes",
+        "2024-05-01",
+        "10:00:00",
+        "12",
+        "1.5",
+        "true",
+    ]
+
+
+def test_a_string_params_default_and_choices_are_the_text_as_written(workdir: Path) -> None:
+    write_runbook(
+        workdir,
+        "defaults",
+        "runbook: defaults\nparams:\n  mode: {type: string, default: 0755}\n"
+        "  version: {type: string, choices: [1.9, 1.10], default: 1.10}\n"
+        "steps: [{id: s, run: 'echo {{ mode }} {{ version }} > out'}]\n",
+    )
+    assert main(["validate", "defaults"]) == 0
+    assert main(["run", "defaults", "--yes"]) == 0
+    assert (workdir / "out").read_text().split() == ["0755", "1.10"]
+    assert main(["run", "defaults", "-p", "version=1.9", "--yes"]) == 0
+    assert (workdir / "out").read_text().split() == ["0755", "1.9"]
+
+
 @pytest.mark.parametrize(
     ("arg", "message"),
     [

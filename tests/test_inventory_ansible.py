@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from runner.cli import main
 from runner.errors import InvalidInput
 from runner.format import inventory
 
@@ -77,8 +78,22 @@ def theirs(tmp_path: Path, *sources: str) -> dict[str, Any]:
         ("vars-dirs",),
         ("script/inventory.py",),
         ("yaml-no-all/inventory.yaml", "ini/hosts", "vars-dirs/inventory.ini"),
+        ("ports/hosts.ini",),
+        ("ports/hosts.yaml",),
+        ("priority",),
     ],
-    ids=["yaml-all", "yaml-no-all", "ini", "vars-dirs", "directory", "script", "several-i"],
+    ids=[
+        "yaml-all",
+        "yaml-no-all",
+        "ini",
+        "vars-dirs",
+        "directory",
+        "script",
+        "several-i",
+        "ports-ini",
+        "ports-yaml",
+        "priority",
+    ],
 )
 def test_resolves_like_ansible_inventory(tmp_path: Path, sources: tuple[str, ...]) -> None:
     assert ours(*sources) == theirs(tmp_path, *sources)
@@ -170,6 +185,58 @@ def test_group_vars_and_host_vars_directories_beside_the_inventory() -> None:
         "layer": "group_vars-all",
         "ntp": "ntp.example.com",
         "backup_password": "s3cret-from-group-vars",
+    }
+
+
+@pytest.mark.parametrize("source", ["ports/hosts.ini", "ports/hosts.yaml"])
+def test_a_port_after_a_host_range_is_each_hosts_ansible_port(
+    source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`web[01:02]:2222` is web01 and web02 on port 2222 (not hosts named `web01:2222`); an
+    `ansible_port` written on the line wins, and a host seen before keeps its first port."""
+    assert main(["inventory", "-i", str(CASES / source), "--list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["web"]["hosts"] == [
+        "web01",
+        "web02",
+        "web03.example.com",
+        "web04.example.com",
+        "10.0.0.1",
+        "10.0.0.2",
+    ]
+    ports = {h: v.get("ansible_port") for h, v in listed["_meta"]["hostvars"].items()}
+    assert ports == {
+        "app1": 2201,
+        "web01": 2222,
+        "web02": 2222,
+        "web03.example.com": 2300,
+        "web04.example.com": 2300,
+        "10.0.0.1": 2224,
+        "10.0.0.2": 2224,
+        "db-a": 2225,
+        "db-b": 2225,
+        "2001:db8::1": 2226,
+        "2001:db8::2": None,
+    }
+    assert main(["inventory", "-i", str(CASES / source), "--graph", "--limit", "web01"]) == 0
+    graph = capsys.readouterr().out.replace(" ", "").splitlines()
+    assert graph == ["@all:", "|--@db:", "||--web01", "|--@web:", "||--web01"]
+    web02 = inventory.load(str(CASES / source)).host("web02")
+    assert web02 is not None
+    assert (web02.address, web02.port) == ("web02", 2222)  # what ssh is given
+
+
+def test_ansible_group_priority_orders_groups_and_is_no_variable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As in Ansible: set in an inventory source it ranks a group among those of its depth and
+    is not a variable; in group_vars/ it is only a variable (Ansible reads it from neither)."""
+    assert main(["inventory", "-i", str(CASES / "priority"), "--list"]) == 0
+    assert json.loads(capsys.readouterr().out)["_meta"]["hostvars"] == {
+        "h1": {"x": "aaa"},  # aaa (5) over zzz (1)
+        "h2": {"x": "deep"},
+        "h3": {"x": "mid", "y": "late-from-group_vars", "ansible_group_priority": 50},
+        "h4": {"x": "one"},  # one (10) over two (1)
     }
 
 

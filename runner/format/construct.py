@@ -190,8 +190,11 @@ def runbook_from_document(doc: Document, sha256: str) -> Runbook:
             Param(
                 name=name,
                 type=p.get("type", "string"),
-                default=p.get("default"),
-                choices=tuple(p.get("choices", ())),
+                default=_as_written(doc, p, ("params", name, "default"), p.get("default")),
+                choices=tuple(
+                    _as_written(doc, p, ("params", name, "choices", i), c)
+                    for i, c in enumerate(p.get("choices", ()))
+                ),
                 required=bool(p.get("required", False)),
                 secret=bool(p.get("secret", False)),
                 description=p.get("description", ""),
@@ -207,3 +210,10 @@ def runbook_from_document(doc: Document, sha256: str) -> Runbook:
         preconditions=_checks(data.get("preconditions"), ("preconditions",)),
         doc=doc,
     )
+
+
+def _as_written(doc: Document, param: dict[str, Any], path: KeyPath, value: Any) -> Any:
+    """A string param's default or choice as the file writes it (`0755`, not YAML's 493)."""
+    if param.get("type", "string") == "string" and path in doc.written:
+        return doc.written[path]
+    return value

@@ -164,7 +164,8 @@ def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
         hosts.append(Host(name=name, vars=tuple(merged.items()), **conn))
     return Inventory(
         hosts=tuple(hosts),
-        groups=members,
+        # in the order they were declared, as Ansible enumerates them for a host pattern
+        groups=tuple((g, tuple(hosts_below(tree, g))) for g in tree.groups),
         children=tuple(
             (g, tuple(tree.groups[g].hosts), tuple(tree.groups[g].children)) for g in groups
         ),

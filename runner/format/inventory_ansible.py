@@ -86,17 +86,19 @@ def expand_range(name: str) -> list[str]:
     return out
 
 
-_PORT = re.compile(r"^(\[[^\]]*:[^\]]*\]|[^:]+):(\d+)$")  # `[v6]:22` or `name:22` (one colon)
+# Ansible's parse_address (parsing/utils/addresses.py): `[host]:22`, then `host:22` where the
+# host has no colon outside complete `[...]` ranges, so `web[01:02]:2222` is a range on port 2222
+_BRACKETED_PORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
+_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])+):([0-9]+)$")
 
 
 def parse_host(pattern: str) -> tuple[list[str], int | None]:
     """A host key of a YAML or INI inventory -> its names and the port written after it."""
     port = None
-    m = _PORT.match(pattern)
-    if m:
-        pattern, port = m.group(1), int(m.group(2))
-        if pattern.startswith("[") and ":" in pattern:
-            pattern = pattern[1:-1]  # `[2001:db8::1]:22`: brackets only carry the port
+    for regex in (_BRACKETED_PORT, _PORT):  # both in turn, as Ansible does
+        m = regex.match(pattern)
+        if m:
+            pattern, port = m.group(1), int(m.group(2))
     if pattern.endswith(":"):
         raise ValueError(f"'{pattern}': a host ending in ':' needs a port after it")
     return expand_range(pattern), port
@@ -105,9 +107,11 @@ def parse_host(pattern: str) -> tuple[list[str], int | None]:
 def _add_hosts(tree: Tree, group: str, pattern: str, variables: dict[str, Any]) -> None:
     names, port = parse_host(pattern)
     for name in names:
+        # as Ansible's Host(name, port): the port of the line that first names the host, and
+        # an `ansible_port` written with it wins
+        if port and name not in tree.hostvars:
+            tree.hostvars[name] = {"ansible_port": port}
         tree.add_host(group, name, dict(variables))
-        if port is not None:
-            tree.hostvars[name]["ansible_port"] = port
 
 
 # --- YAML ---------------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ def read_ini(file: str, text: str, tree: Tree) -> None:
                 declared.add(group)
                 pending.pop(group, None)
             continue
-        if line.startswith("["):
+        if line.startswith("[") and line.endswith("]"):  # not `[2001:db8::1]:22`, a host
             problems.append(Problem(at, f"bad section header '{line}' (no spaces inside [ ])"))
             continue
         try:

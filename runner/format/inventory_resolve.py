@@ -79,11 +79,21 @@ def hosts_below(tree: Tree, name: str) -> list[str]:
     return seen
 
 
+_PRIORITY = "ansible_group_priority"
+
+
 def _priority(tree: Tree, name: str) -> int:
     try:
-        return int(tree.groups[name].vars.get("ansible_group_priority", 1))
+        return int(tree.groups[name].vars.get(_PRIORITY, 1))
     except (TypeError, ValueError):
         return 1
+
+
+def _group_vars(tree: Tree, name: str) -> dict[str, Any]:
+    """A group's vars from the inventory source. Ansible's Group.set_variable keeps
+    ansible_group_priority as the group's rank, not a variable: no host or template sees it
+    (one in group_vars/ is a plain variable there, and ranks nothing)."""
+    return {k: v for k, v in tree.groups[name].vars.items() if k != _PRIORITY}
 
 
 def resolve_vars(
@@ -109,15 +119,15 @@ def resolve_vars(
         groups = sorted(
             member[host] - {"all"}, key=lambda g: (depth.get(g, 1), _priority(tree, g), g)
         )
-        out = dict(tree.groups["all"].vars)
+        out = _group_vars(tree, "all")
         for g in groups:
-            out.update(tree.groups[g].vars)
+            out.update(_group_vars(tree, g))
         out.update(from_dirs("group_vars", ["all"]))
         out.update(from_dirs("group_vars", groups))
         out.update(own)
         out.update(from_dirs("host_vars", [host]))
         resolved[host] = out
-    every = {**tree.groups["all"].vars, **from_dirs("group_vars", ["all"])}
+    every = {**_group_vars(tree, "all"), **from_dirs("group_vars", ["all"])}
     return resolved, every, depth
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import UsageError
@@ -15,9 +16,21 @@ class ParamError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Written:
+    """A value of a params file that YAML 1.1 read as a number, boolean or date, and its text
+    as written: a string param gets `mode: 0755` as "0755" (YAML's value is 493), `1.10` as
+    "1.10" and `yes` as "yes"; an integer, number or boolean param gets YAML's value."""
+
+    value: Any
+    text: str
+
+
 def coerce(param: Param, value: Any) -> Scalar:
     """Convert a raw value (a string from the command line, or YAML) to the param's type."""
     kind = param.type
+    if isinstance(value, Written):
+        value = value.text if kind == "string" else value.value
     try:
         result: Scalar
         if kind == "integer":
@@ -79,7 +92,9 @@ def read_file(path: str) -> dict[str, Any]:
         raise InvalidInput(
             [Problem(Location(doc.file, 1, 1), "a params file is a mapping of NAME: VALUE")]
         )
-    return dict(doc.data)
+    return {
+        k: Written(v, doc.written[(k,)]) if (k,) in doc.written else v for k, v in doc.data.items()
+    }
 
 
 def extra_vars(items: Sequence[str]) -> dict[str, Any]:

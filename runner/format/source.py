@@ -32,6 +32,8 @@ _DEFAULT_TAG: dict[type[yaml.Node], str] = {
     yaml.MappingNode: "tag:yaml.org,2002:map",
     yaml.SequenceNode: "tag:yaml.org,2002:seq",
 }
+# what YAML 1.1 makes of an unquoted scalar that is not a string: `0755` is 493, `1.10` is 1.1
+_NOT_TEXT = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "timestamp")}
 
 
 def format_path(path: KeyPath) -> str:
@@ -54,6 +56,9 @@ class Document:
     text: str = ""
     values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    # the text of each unquoted number, boolean or date, as written (`mode: 0755` -> "0755"),
+    # for a value that is declared a string (params.py)
+    written: dict[KeyPath, str] = field(default_factory=dict)
 
     def location(self, path: KeyPath, *, key: bool = False) -> Location:
         """The closest known position for `path` (walking up to its parent if needed)."""
@@ -101,6 +106,9 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         value = self._scalars.construct_object(node, deep=True)
+        plain = isinstance(node, yaml.ScalarNode) and not node.style  # None, or "" in libyaml
+        if plain and node.tag in _NOT_TEXT:
+            self.doc.written.setdefault(path, node.value)
         if isinstance(value, _dt.datetime | _dt.date):
             return value.isoformat()  # keep everything JSON-shaped for the schema and the log
         if isinstance(value, bytes):
