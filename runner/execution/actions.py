@@ -190,12 +190,17 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
-    """What `expect.that` sees as `result`."""
+    """What `expect.that` and `ack.that` see as `result`. Output that is not JSON (a 502 page, an
+    empty body) has no `result.json`: it is undefined, and an expression that reads it does not
+    hold on this answer, with the reason "not JSON: '<html>...'" (see `unmet`)."""
     stdout = result.stdout.text
+    parsed: Any
     try:
-        parsed: Any = json.loads(stdout) if stdout.strip() else None
+        parsed = json.loads(stdout)
     except ValueError:
-        parsed = None
+        from jinja2 import StrictUndefined
+
+        parsed = StrictUndefined(hint=_not_json(result.stdout))
     return {
         "exit": result.exit,
         "stdout": stdout,
@@ -203,6 +208,33 @@ def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
         "json": parsed,
         "status": status,
     }
+
+
+def _not_json(out: StreamOutput) -> str:
+    text = out.text.strip()
+    if not text:
+        return "not JSON: empty"
+    # a whole line, as it is: the redactor (events.py) masks a secret only if it sees all of it,
+    # not cut short or escaped by repr(); the output itself is in the log
+    first, _, rest = text.partition("\n")
+    first = first.strip()
+    shown = f"'{first}'" + (" …" if rest else "") if len(first) <= 80 else f"{len(text)} characters"
+    more = f" (only its first {len(out.kept)} bytes are read)" if out.size > len(out.kept) else ""
+    return f"not JSON: {shown}{more}"
+
+
+def unmet(expression: str, ctx: Context, view: dict[str, Any], what: str) -> str:
+    """Why `expression` (`expect.that`, `ack.that`) does not hold over this answer, or "" when
+    it does. One that cannot be evaluated on this answer (not JSON, a missing key, a value of
+    another type) does not hold either: the attempt fails with that reason, and is retried as a
+    false one is. A service that is starting answers a 502 page before its JSON; that error
+    ended every retry at the first attempt, with no record of it."""
+    try:
+        if evaluate(expression, {**ctx, "result": view}):
+            return ""
+    except RenderError as exc:
+        return f"{exc} ({what}: {expression})"
+    return f"{what} is false: {expression}"
 
 
 def cut_note(*streams: StreamOutput) -> str:
@@ -238,9 +270,7 @@ def judge(action: Action, result: CommandResult, status: int | None, ctx: Contex
         except limits.TooCostly as exc:
             return str(exc)
     if e.that:
-        value = evaluate(e.that, {**ctx, "result": result_view(result, status)})
-        if not value:
-            return f"expect.that is false: {e.that}"
+        return unmet(e.that, ctx, result_view(result, status), "expect.that")
     return ""
 
 

@@ -17,11 +17,11 @@ import time
 import urllib.parse
 from typing import Any
 
-from runner.execution.actions import Outcome, _request, result_view
+from runner.execution.actions import Outcome, _request, result_view, unmet
 from runner.execution.executors.base import CommandResult, OutputCallback, OutputDigest
 from runner.format.model import Action, parse_duration
 from runner.format.notify_spec import Notify
-from runner.format.render import RenderError, evaluate, render
+from runner.format.render import RenderError, render
 from runner.planning.planned import Context
 
 # the seed's four severities, as PagerDuty's four
@@ -98,14 +98,21 @@ async def _acknowledged(n: Notify, ctx: Context, level: str, say: Any) -> bool:
     within, every = _seconds(render(ack.within, ctx)), _seconds(render(ack.every, ctx))
     deadline = time.monotonic() + within
     while True:
+        # an answer that is not an acknowledgement, whatever it is (no answer, a 502 page, an
+        # `ack.that` that cannot be evaluated on it), is "not yet": the level may still answer
         status, data, error = await asyncio.to_thread(_request, "GET", url, headers, None, 30.0)
-        if not error:
+        if error:
+            last = error.replace(url, _site(url))
+        else:
             view = result_view(CommandResult(exit=0, stdout=_stream(data)), status)
-            if evaluate(ack.that, {**ctx, "result": view}):
+            last = unmet(ack.that, ctx, view, "ack.that")
+            if not last:
                 say(f"acknowledged by {level or 'the receiver'}")
                 return True
+            last = f"HTTP {status}, {last}"
         if time.monotonic() >= deadline:
-            say(f"no acknowledgement from {level or 'the receiver'} within {within:g}s")
+            who = level or "the receiver"
+            say(f"no acknowledgement from {who} within {within:g}s (last answer: {last})")
             return False
         await asyncio.sleep(min(every, max(0.0, deadline - time.monotonic())))
 
