@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, alive, run_events, write_runbook
 from demo_target import Demo
-from slow_server import Starting
+from slow_server import Starting, Trickle
 
 from runner.cli import main
 
@@ -560,6 +560,42 @@ steps:
     (outcome,) = [e for e in events if e["event"] == "step.outcome"]
     assert outcome["reason"].startswith("not JSON: '<html>502</html>'")
     assert (workdir / "trail").read_text() == "undone\n"
+
+
+def test_the_timeout_of_an_http_step_bounds_a_body_that_trickles(
+    workdir: Path, trickle: Trickle
+) -> None:
+    """A server that sends its body one byte a second, without end: each attempt ends at its
+    timeout, as a timeout (and is retried); a check's timeout likewise."""
+    url = f"http://127.0.0.1:{trickle.port}/"
+    write_runbook(
+        workdir,
+        "slow",
+        f"""
+runbook: slow
+steps:
+  - id: fetch
+    http: {{url: "{url}"}}
+    timeout: 1.5s
+    retries: 1
+    continue_on_error: true
+  - id: probe
+    run: "true"
+    verify: [{{http: {{url: "{url}"}}, timeout: 1s}}]
+""",
+    )
+    began = time.monotonic()
+    assert main(["run", "slow"]) == 1
+    assert time.monotonic() - began < 8  # 1.5 + 1.5 + 1, and some slack for a busy machine
+    events = run_events(workdir / "state")
+    fetch = [e for e in events if e["event"] == "step.finished" and e["step"] == "fetch"]
+    assert [(f["ok"], f["timed_out"], f["reason"]) for f in fetch] == [
+        (False, True, "timed out after 1.5s")
+    ] * 2
+    assert all(f["duration"] < 2.5 for f in fetch)
+    (check,) = [e for e in events if e["event"] == "check"]
+    assert check["timed_out"] and check["reason"] == "timed out after 1s"
+    assert trickle.connections == 3
 
 
 def test_the_reason_not_json_quotes_no_secret(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from runner.execution.executors.base import (
     OutputCallback,
     StreamOutput,
 )
+from runner.execution.httpclient import send
 from runner.format import limits
 from runner.format.model import Action
 from runner.format.render import RenderError, evaluate, render
@@ -106,25 +106,18 @@ async def _http(action: Action, ctx: Context, executor: Executor) -> Outcome:
     body = render(h.body, ctx).encode() if h.body is not None else None
     start = time.monotonic()
     # a remote host's request goes through its SSH connection, unless `from: runner` says not
-    open_tcp = executor.tunnel if h.origin == "host" else None
-    if open_tcp is not None:
-        from runner.execution.executors import tunnel
-        from runner.execution.executors.base import ConnectionFailed
-
-        try:
-            status, data, error = await tunnel.request(
-                open_tcp, h.method, url, headers, body, action.timeout, executor.name
-            )
-        except ConnectionFailed as exc:
-            status, data, error = None, b"", str(exc)
-    else:
-        status, data, error = await asyncio.to_thread(
-            _request, h.method, url, headers, body, action.timeout
-        )
+    via = executor.tunnel if h.origin == "host" else None
+    answer = await send(h.method, url, headers, body, action.timeout, via=via, where=executor.name)
+    data = answer.body
     stdout = StreamOutput(kept=data, tail=data[-4096:], size=len(data), sha256=_sha(data))
     result = CommandResult(
-        exit=0 if not error else 1, stdout=stdout, duration=time.monotonic() - start, error=error
+        exit=0 if not answer.error else 1,
+        stdout=stdout,
+        duration=time.monotonic() - start,
+        timed_out=answer.timed_out,
+        error=answer.error,
     )
+    status = answer.status
     return Outcome(result, f"{h.method} {url}", status, judge(action, result, status, ctx))
 
 
@@ -132,24 +125,6 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
-
-
-def _request(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float | None
-) -> tuple[int | None, bytes, str]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url, data=body, headers=headers, method=method)
-    opener = _opener()
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read(1 << 20), ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(1 << 20), ""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, b"", f"{url}: {reason}"
 
 
 def _sudo_user(action: Action, ctx: Context) -> str | None:
@@ -160,33 +135,6 @@ def _sudo_user(action: Action, ctx: Context) -> str | None:
     if not user.strip():
         raise RenderError(f"sudo: {action.sudo!r} renders to an empty user name")
     return user
-
-
-def _opener() -> Any:
-    """An opener whose redirects to another origin (scheme, host, port) do not carry the
-    credentials: urllib forwards every header, so an `Authorization: Bearer {{ token }}` went
-    wherever the server redirected (as curl and requests do, drop them). Built on first use:
-    urllib.request is slow to import, and most runs make no HTTP request."""
-    import urllib.request
-
-    class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
-        def redirect_request(
-            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-        ) -> Any:
-            new = super().redirect_request(req, fp, code, msg, headers, newurl)
-            if new is not None and _origin(newurl) != _origin(req.full_url):
-                for name in ("Authorization", "Proxy-authorization", "Cookie"):
-                    new.remove_header(name)
-            return new
-
-    return urllib.request.build_opener(SameOriginCredentials)
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme, (parts.hostname or ""), parts.port
 
 
 def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
