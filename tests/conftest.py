@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-pytest_plugins = ["sshd_fixture", "demo_target", "people", "rsyslog_fixture", "prod_host", "pager"]
+pytest_plugins = [
+    "sshd_fixture",
+    "demo_target",
+    "people",
+    "rsyslog_fixture",
+    "prod_host",
+    "pager",
+    "slow_server",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,6 +17,7 @@ class Pager:
         self.pages: list[dict[str, Any]] = []  # {"path": ..., "body": parsed JSON}
         self.acking: set[str] = set()  # levels that acknowledge when asked
         self.polls: list[str] = []
+        self.raw: dict[str, tuple[int, bytes]] = {}  # a level's ack answer as it is: status, body
         self.port = 0
 
     @property
@@ -37,6 +38,13 @@ def pager() -> Iterator[Pager]:
         def do_GET(self) -> None:
             level = self.path.rsplit("/", 1)[-1]
             state.polls.append(level)
+            if level in state.raw:
+                code, raw = state.raw[level]
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+                return
             self._answer(200, {"acknowledged": level in state.acking})
 
         def _answer(self, code: int, data: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, alive, run_events, write_runbook
 from demo_target import Demo
+from slow_server import Starting, Trickle
 
 from runner.cli import main
 
@@ -475,3 +476,155 @@ steps:
     tries = [float(t) for t in (workdir / "tries").read_text().split()]
     assert len(tries) == 3
     assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(tries))
+
+
+def test_a_health_check_on_result_json_waits_out_answers_that_are_not_json(
+    workdir: Path, starting: Starting
+) -> None:
+    """ "Wait until healthy" while the service starts: a 502 HTML page and an empty body are
+    attempts that fail ("not JSON"), and the check is retried until the JSON answer holds."""
+    write_runbook(
+        workdir,
+        "health",
+        f"""
+runbook: health
+steps:
+  - id: restart
+    run: echo restarted
+    verify:
+      - name: healthy
+        http: {{url: "http://127.0.0.1:{starting.port}/health", status: [200, 502]}}
+        expect: {{that: "result.json.status == 'ok'"}}
+        retries: 5
+        delay: 0.05
+""",
+    )
+    assert main(["run", "health"]) == 0
+    assert starting.requests == 3
+    checks = [e for e in run_events(workdir / "state") if e["event"] == "check"]
+    assert [c["ok"] for c in checks] == [False, False, True]
+    assert checks[0]["reason"].startswith("not JSON: '<html><body>502 Bad Gateway")
+    assert checks[1]["reason"].startswith("not JSON: empty")
+
+
+def test_a_step_whose_that_cannot_be_evaluated_yet_is_retried_and_recorded(
+    workdir: Path,
+) -> None:
+    """Output that is not JSON, then JSON without the key: each attempt fails with its reason
+    and has its step.finished record; the third attempt holds."""
+    write_runbook(
+        workdir,
+        "wait",
+        """
+runbook: wait
+steps:
+  - id: wait
+    run: |
+      n=$(($(cat n 2>/dev/null || echo 0) + 1)); echo $n > n
+      case $n in 1) echo starting;; 2) echo '{}';; *) echo '{"status": "ok"}';; esac
+    expect: {that: "result.json.status == 'ok'"}
+    retries: 5
+    delay: 0.05
+""",
+    )
+    assert main(["run", "wait"]) == 0
+    finished = [e for e in run_events(workdir / "state") if e["event"] == "step.finished"]
+    assert [(f["attempt"], f["ok"], f["exit"]) for f in finished] == [
+        (1, False, 0),
+        (2, False, 0),
+        (3, True, 0),
+    ]
+    assert finished[0]["reason"] == "not JSON: 'starting' (expect.that: result.json.status == 'ok')"
+    assert "has no attribute 'status'" in finished[1]["reason"]
+
+
+def test_a_step_whose_that_never_holds_fails_and_is_rolled_back(workdir: Path) -> None:
+    """The action ran: its failure on an expectation that cannot be evaluated is a failure
+    like any other, so its rollback runs."""
+    write_runbook(
+        workdir,
+        "never",
+        """
+runbook: never
+steps:
+  - id: s
+    run: echo '<html>502</html>'
+    expect: {that: "result.json.status == 'ok'"}
+    retries: 1
+    rollback: [{run: echo undone > trail}]
+""",
+    )
+    assert main(["run", "never"]) == 1
+    events = run_events(workdir / "state")
+    assert len([e for e in events if e["event"] == "step.finished"]) == 2
+    (outcome,) = [e for e in events if e["event"] == "step.outcome"]
+    assert outcome["reason"].startswith("not JSON: '<html>502</html>'")
+    assert (workdir / "trail").read_text() == "undone\n"
+
+
+def test_the_timeout_of_an_http_step_bounds_a_body_that_trickles(
+    workdir: Path, trickle: Trickle
+) -> None:
+    """A server that sends its body one byte a second, without end: each attempt ends at its
+    timeout, as a timeout (and is retried); a check's timeout likewise."""
+    url = f"http://127.0.0.1:{trickle.port}/"
+    write_runbook(
+        workdir,
+        "slow",
+        f"""
+runbook: slow
+steps:
+  - id: fetch
+    http: {{url: "{url}"}}
+    timeout: 1.5s
+    retries: 1
+    continue_on_error: true
+  - id: probe
+    run: "true"
+    verify: [{{http: {{url: "{url}"}}, timeout: 1s}}]
+""",
+    )
+    began = time.monotonic()
+    assert main(["run", "slow"]) == 1
+    assert time.monotonic() - began < 8  # 1.5 + 1.5 + 1, and some slack for a busy machine
+    events = run_events(workdir / "state")
+    fetch = [e for e in events if e["event"] == "step.finished" and e["step"] == "fetch"]
+    assert [(f["ok"], f["timed_out"], f["reason"]) for f in fetch] == [
+        (False, True, "timed out after 1.5s")
+    ] * 2
+    assert all(f["duration"] < 2.5 for f in fetch)
+    (check,) = [e for e in events if e["event"] == "check"]
+    assert check["timed_out"] and check["reason"] == "timed out after 1s"
+    assert trickle.connections == 3
+
+
+def test_the_reason_not_json_quotes_no_secret(
+    workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The reason quotes the output that is not JSON, whole: a secret in it is masked (repr()
+    would have escaped its quotes, and a cut would have shown its start)."""
+    secret = "a'b\"c-s3cr3t"
+    write_runbook(
+        workdir,
+        "sec",
+        """
+runbook: sec
+params: {token: {type: string, secret: true, required: true}}
+steps:
+  - id: one
+    run: echo {{ token }}
+    expect: {that: "result.json.ok"}
+    continue_on_error: true
+  - id: long
+    run: printf '%s%0100d\\n' {{ token }} 0
+    expect: {that: "result.json.ok"}
+    continue_on_error: true
+""",
+    )
+    assert main(["run", "sec", "-p", f"token={secret}"]) == 0  # both continue on error
+    out, err = capfd.readouterr()
+    assert secret not in out + err and "s3cr3t" not in out + err
+    assert "not JSON: '***'" in out and "not JSON: 112 characters" in out
+    for path in (workdir / "state").rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t" not in path.read_bytes(), path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -13,6 +14,7 @@ from typing import ClassVar
 import pytest
 import yaml
 from conftest import run_events, write_runbook
+from slow_server import Trickle
 from sshd_fixture import SSHServer
 
 from runner.cli import main
@@ -174,3 +176,27 @@ def test_https_through_the_tunnel_checks_the_certificate_end_to_end(
         finally:
             srv.shutdown()
             srv.server_close()
+
+
+def test_the_timeout_bounds_a_request_through_the_tunnel(
+    workdir: Path, sshd: SSHServer, trickle: Trickle
+) -> None:
+    """A body that trickles a byte a second, through the host's connection: each attempt ends
+    at its timeout, as a timeout, and is retried."""
+    text = f"""
+runbook: slow
+targets: app
+steps:
+  - id: fetch
+    http: {{url: "http://localhost:{trickle.port}/"}}
+    timeout: 1.5s
+    retries: 1
+"""
+    write_runbook(workdir, "slow", text)
+    began = time.monotonic()
+    assert main(["run", "slow", "-i", str(inventory(workdir, sshd))]) == 1
+    assert time.monotonic() - began < 8
+    fetch = [e for e in run_events(workdir / "state") if e["event"] == "step.finished"]
+    assert [(f["timed_out"], f["reason"]) for f in fetch] == [(True, "timed out after 1.5s")] * 2
+    assert all(f["duration"] < 2.5 for f in fetch)
+    assert trickle.connections == 2

@@ -71,3 +71,21 @@ def test_a_page_that_cannot_be_sent_escalates(workdir: Path, pager: Pager) -> No
     write_runbook(workdir, "page", text)
     assert main(["run", "page"]) == 1  # no page reaches anyone: nobody can acknowledge
     assert pager.polls == []
+
+
+def test_an_ack_answer_that_is_not_json_is_not_an_acknowledgement(
+    workdir: Path, pager: Pager
+) -> None:
+    """L1's ack endpoint answers a 502 page (a proxy in front of it, a restart): that poll is
+    "not acknowledged yet", L1's `within` runs out and L2 is paged, who acknowledges."""
+    pager.acking = {"L2"}
+    pager.raw = {"L1": (502, b"<html>502 Bad Gateway</html>")}
+    text = RUNBOOK.format(preset="webhook", url=pager.url, ack=ACK % pager.url)
+    write_runbook(workdir, "page", text.replace("levels: [L1, L2, L4]", "levels: [L1, L2]"))
+    assert main(["run", "page"]) == 0
+    assert [p["body"]["level"] for p in pager.pages] == ["L1", "L2"]
+    assert pager.polls.count("L1") > 1  # polled until `within` ran out
+    (done,) = [e for e in run_events(workdir / "state") if e["event"] == "step.finished"]
+    out = done["stdout"]["head"]
+    assert "no acknowledgement from L1 within 1s (last answer: HTTP 502, not JSON:" in out
+    assert "acknowledged by L2" in out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from runner.execution.executors.base import (
     OutputCallback,
     StreamOutput,
 )
+from runner.execution.httpclient import send
 from runner.format import limits
 from runner.format.model import Action
 from runner.format.render import RenderError, evaluate, render
@@ -106,25 +106,18 @@ async def _http(action: Action, ctx: Context, executor: Executor) -> Outcome:
     body = render(h.body, ctx).encode() if h.body is not None else None
     start = time.monotonic()
     # a remote host's request goes through its SSH connection, unless `from: runner` says not
-    open_tcp = executor.tunnel if h.origin == "host" else None
-    if open_tcp is not None:
-        from runner.execution.executors import tunnel
-        from runner.execution.executors.base import ConnectionFailed
-
-        try:
-            status, data, error = await tunnel.request(
-                open_tcp, h.method, url, headers, body, action.timeout, executor.name
-            )
-        except ConnectionFailed as exc:
-            status, data, error = None, b"", str(exc)
-    else:
-        status, data, error = await asyncio.to_thread(
-            _request, h.method, url, headers, body, action.timeout
-        )
+    via = executor.tunnel if h.origin == "host" else None
+    answer = await send(h.method, url, headers, body, action.timeout, via=via, where=executor.name)
+    data = answer.body
     stdout = StreamOutput(kept=data, tail=data[-4096:], size=len(data), sha256=_sha(data))
     result = CommandResult(
-        exit=0 if not error else 1, stdout=stdout, duration=time.monotonic() - start, error=error
+        exit=0 if not answer.error else 1,
+        stdout=stdout,
+        duration=time.monotonic() - start,
+        timed_out=answer.timed_out,
+        error=answer.error,
     )
+    status = answer.status
     return Outcome(result, f"{h.method} {url}", status, judge(action, result, status, ctx))
 
 
@@ -132,24 +125,6 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
-
-
-def _request(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float | None
-) -> tuple[int | None, bytes, str]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url, data=body, headers=headers, method=method)
-    opener = _opener()
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read(1 << 20), ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(1 << 20), ""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, b"", f"{url}: {reason}"
 
 
 def _sudo_user(action: Action, ctx: Context) -> str | None:
@@ -162,40 +137,18 @@ def _sudo_user(action: Action, ctx: Context) -> str | None:
     return user
 
 
-def _opener() -> Any:
-    """An opener whose redirects to another origin (scheme, host, port) do not carry the
-    credentials: urllib forwards every header, so an `Authorization: Bearer {{ token }}` went
-    wherever the server redirected (as curl and requests do, drop them). Built on first use:
-    urllib.request is slow to import, and most runs make no HTTP request."""
-    import urllib.request
-
-    class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
-        def redirect_request(
-            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-        ) -> Any:
-            new = super().redirect_request(req, fp, code, msg, headers, newurl)
-            if new is not None and _origin(newurl) != _origin(req.full_url):
-                for name in ("Authorization", "Proxy-authorization", "Cookie"):
-                    new.remove_header(name)
-            return new
-
-    return urllib.request.build_opener(SameOriginCredentials)
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme, (parts.hostname or ""), parts.port
-
-
 def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
-    """What `expect.that` sees as `result`."""
+    """What `expect.that` and `ack.that` see as `result`. Output that is not JSON (a 502 page, an
+    empty body) has no `result.json`: it is undefined, and an expression that reads it does not
+    hold on this answer, with the reason "not JSON: '<html>...'" (see `unmet`)."""
     stdout = result.stdout.text
+    parsed: Any
     try:
-        parsed: Any = json.loads(stdout) if stdout.strip() else None
+        parsed = json.loads(stdout)
     except ValueError:
-        parsed = None
+        from jinja2 import StrictUndefined
+
+        parsed = StrictUndefined(hint=_not_json(result.stdout))
     return {
         "exit": result.exit,
         "stdout": stdout,
@@ -203,6 +156,33 @@ def result_view(result: CommandResult, status: int | None) -> dict[str, Any]:
         "json": parsed,
         "status": status,
     }
+
+
+def _not_json(out: StreamOutput) -> str:
+    text = out.text.strip()
+    if not text:
+        return "not JSON: empty"
+    # a whole line, as it is: the redactor (events.py) masks a secret only if it sees all of it,
+    # not cut short or escaped by repr(); the output itself is in the log
+    first, _, rest = text.partition("\n")
+    first = first.strip()
+    shown = f"'{first}'" + (" …" if rest else "") if len(first) <= 80 else f"{len(text)} characters"
+    more = f" (only its first {len(out.kept)} bytes are read)" if out.size > len(out.kept) else ""
+    return f"not JSON: {shown}{more}"
+
+
+def unmet(expression: str, ctx: Context, view: dict[str, Any], what: str) -> str:
+    """Why `expression` (`expect.that`, `ack.that`) does not hold over this answer, or "" when
+    it does. One that cannot be evaluated on this answer (not JSON, a missing key, a value of
+    another type) does not hold either: the attempt fails with that reason, and is retried as a
+    false one is. A service that is starting answers a 502 page before its JSON; that error
+    ended every retry at the first attempt, with no record of it."""
+    try:
+        if evaluate(expression, {**ctx, "result": view}):
+            return ""
+    except RenderError as exc:
+        return f"{exc} ({what}: {expression})"
+    return f"{what} is false: {expression}"
 
 
 def cut_note(*streams: StreamOutput) -> str:
@@ -238,9 +218,7 @@ def judge(action: Action, result: CommandResult, status: int | None, ctx: Contex
         except limits.TooCostly as exc:
             return str(exc)
     if e.that:
-        value = evaluate(e.that, {**ctx, "result": result_view(result, status)})
-        if not value:
-            return f"expect.that is false: {e.that}"
+        return unmet(e.that, ctx, result_view(result, status), "expect.that")
     return ""
 
 

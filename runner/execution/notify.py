@@ -17,13 +17,15 @@ import time
 import urllib.parse
 from typing import Any
 
-from runner.execution.actions import Outcome, _request, result_view
+from runner.execution.actions import Outcome, result_view, unmet
 from runner.execution.executors.base import CommandResult, OutputCallback, OutputDigest
+from runner.execution.httpclient import send
 from runner.format.model import Action, parse_duration
 from runner.format.notify_spec import Notify
-from runner.format.render import RenderError, evaluate, render
+from runner.format.render import RenderError, render
 from runner.planning.planned import Context
 
+_TIMEOUT = 30.0  # seconds, for one page or one poll, from the start of the request to its end
 # the seed's four severities, as PagerDuty's four
 _PAGERDUTY_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 
@@ -80,7 +82,8 @@ async def _page(n: Notify, ctx: Context, level: str, url: str, say: Any) -> str:
     """'' when the page was accepted, else why not."""
     headers = {"Content-Type": "application/json"} | {k: render(v, ctx) for k, v in n.headers}
     data = json.dumps(body(n, ctx, level)).encode()
-    status, _, error = await asyncio.to_thread(_request, "POST", url, headers, data, 30.0)
+    answer = await send("POST", url, headers, data, _TIMEOUT)
+    status, error = answer.status, answer.error
     who = f"{level} " if level else ""
     if error or status is None or not 200 <= status < 300:
         why = error.replace(url, _site(url)) if error else f"HTTP {status}"
@@ -98,14 +101,21 @@ async def _acknowledged(n: Notify, ctx: Context, level: str, say: Any) -> bool:
     within, every = _seconds(render(ack.within, ctx)), _seconds(render(ack.every, ctx))
     deadline = time.monotonic() + within
     while True:
-        status, data, error = await asyncio.to_thread(_request, "GET", url, headers, None, 30.0)
-        if not error:
-            view = result_view(CommandResult(exit=0, stdout=_stream(data)), status)
-            if evaluate(ack.that, {**ctx, "result": view}):
+        # an answer that is not an acknowledgement, whatever it is (no answer, a 502 page, an
+        # `ack.that` that cannot be evaluated on it), is "not yet": the level may still answer
+        answer = await send("GET", url, headers, None, _TIMEOUT)
+        if answer.error:
+            last = answer.error.replace(url, _site(url))
+        else:
+            view = result_view(CommandResult(exit=0, stdout=_stream(answer.body)), answer.status)
+            last = unmet(ack.that, ctx, view, "ack.that")
+            if not last:
                 say(f"acknowledged by {level or 'the receiver'}")
                 return True
+            last = f"HTTP {answer.status}, {last}"
         if time.monotonic() >= deadline:
-            say(f"no acknowledgement from {level or 'the receiver'} within {within:g}s")
+            who = level or "the receiver"
+            say(f"no acknowledgement from {who} within {within:g}s (last answer: {last})")
             return False
         await asyncio.sleep(min(every, max(0.0, deadline - time.monotonic())))
 

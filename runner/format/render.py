@@ -190,14 +190,19 @@ def render(source: str, context: Mapping[str, Any], *, shell: bool = False) -> s
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
-    """Evaluate a Jinja expression (`when`, `expect.that`)."""
-    from jinja2 import TemplateError
+    """Evaluate a Jinja expression (`when`, `expect.that`). A value that is undefined (`x.missing`,
+    the `result.json` of an answer that is not JSON) is an error here, with its reason: returned,
+    it raised UndefinedError at the caller's `if`, past every handler of RenderError."""
+    from jinja2 import TemplateError, Undefined
 
     from runner.format.limits import TooCostly, time_limit
 
     try:
         with time_limit():
-            return _expression(expression)(**context)
+            value = _expression(expression)(**context)
+            if isinstance(value, Undefined):
+                value._fail_with_undefined_error()
+            return value
     except TemplateError as exc:
         raise RenderError(_describe(exc)) from None
     except TooCostly as exc:
@@ -294,7 +299,7 @@ def always_used(source: str, *, expression: bool = False) -> set[str]:
 def _describe(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     if type(exc).__name__ == "UndefinedError":
-        name = re.search(r"'([^']+)' is undefined", message)
+        name = re.fullmatch(r"'([^']+)' is undefined", message)  # not a hint that quotes one
         return f"undefined name '{name.group(1)}'" if name else message
     if type(exc).__name__ == "TemplateSyntaxError":
         return f"template syntax error: {message}"

@@ -40,7 +40,9 @@ async def request(
     timeout: float | None,
     where: str,
 ) -> tuple[int | None, bytes, str]:
-    """(status, body, error): the same answer as a request made by the runner."""
+    """(status, body, error): the same answer as a request made by the runner. The caller
+    bounds the whole request (httpclient.send): cancelled, it shuts its socket down, which wakes
+    the thread blocked on it. A socket's own timeout (per operation) raises TimeoutError."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None, b"", f"{url}: only http:// and https:// URLs can be requested"
@@ -49,11 +51,9 @@ async def request(
     except ValueError as exc:
         return None, b"", f"{url}: {exc}"
     try:
-        remote_in, remote_out = await asyncio.wait_for(open_tcp(parts.hostname, port), timeout)
+        remote_in, remote_out = await open_tcp(parts.hostname, port)
     except asyncssh.ChannelOpenError as exc:  # refused or unreachable, as seen by the host
         return None, b"", f"{url}: {exc.reason} (from {where})"
-    except asyncio.TimeoutError:
-        return None, b"", f"{url}: timed out connecting from {where}"
     ours, theirs = socket.socketpair()
     client = _Pair(fileno=ours.detach())
     local_in, local_out = await asyncio.open_connection(sock=theirs)
@@ -112,6 +112,8 @@ def _exchange(
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read(LIMIT), ""
+    except TimeoutError:
+        raise
     except (OSError, http.client.HTTPException) as exc:
         return None, b"", f"{url}: {exc or type(exc).__name__}"
     finally:
