@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from pager import serving
 
 
 class Trickle:
@@ -87,10 +88,6 @@ def starting() -> Iterator[Starting]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as port:
+        state.port = port
+        yield state
