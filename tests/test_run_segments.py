@@ -105,3 +105,19 @@ def test_resolve_enters_the_ledger_with_its_first_record(
     assert main(["resolve", rid, "--step", "two", "--by", "dana", "--reason", "by hand"]) == 0
     mine = [e["event"] for e in ledger(workdir) if e.get("run") == rid]
     assert mine == ["run.opened", "run.closed", "run.opened", "run.closed"]
+
+
+def test_a_run_stopped_before_its_first_ledger_entry_resumes_more_than_once(
+    failed_run: tuple[Path, str], workdir: Path
+) -> None:
+    """A crash between a run's first record and its `run.opened` leaves run.started outside
+    every segment once a resume enters the ledger. Was: it was dropped as a stray opening
+    record, and the next resume found "no run.started record"."""
+    log, rid = failed_run
+    log.write_bytes(lines(log)[0])  # run.started alone, as the crash left it
+    (workdir / "state" / "ledger.jsonl").unlink()  # the run was its only entry
+    assert main(["resume", rid, "--yes", "--quiet"]) == 1  # step two fails again
+    assert main(["resume", rid, "--yes", "--quiet"]) == 1
+    (workdir / "fixed").touch()
+    assert main(["resume", rid, "--yes", "--quiet"]) == 0
+    assert main(["audit", "verify"]) == 0

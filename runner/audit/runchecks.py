@@ -45,7 +45,8 @@ def check_segments(v: Verdict, mine: list[Seal]) -> None:
     tail with no `run.finished` looks like a command still running). The one exception is a
     lone opening record: a command stopped between writing it and entering the ledger. It is
     accounted for, and dropped from the records anything reads: a forged one counts for
-    nothing (a `run.resumed` saying which steps were done, say).
+    nothing (a `run.resumed` saying which steps were done, say). Record 1 is kept: a run
+    stopped before its first entry is still that run when a resume enters it.
     """
     if not v.ok or not mine:
         return  # no entry at all: check_entered
@@ -61,13 +62,16 @@ def check_segments(v: Verdict, mine: list[Seal]) -> None:
             )
             fail(v, group[0], f"record(s) {ranges(group)} were appended {where}, by no command")
             return
+    # but the run's own first record (`run.started`): what every later command of the run reads
+    # to know what the run is, fixed in place by the chain of the entries that follow it
+    dropped = [n for n in stray if n != 1]
     if stray:
         note = (
             f"record(s) {ranges(stray)}: a command's first record, never entered in the ledger "
-            "(it stopped at its start): not counted"
+            f"(it stopped at its start){': not counted' if dropped else ''}"
         )
         v.reason = f"{v.reason}; {note}" if v.reason else note
-        v.events = [e for e in v.events if e["seq"] not in stray]
+        v.events = [e for e in v.events if e["seq"] not in dropped]
 
 
 def segments(mine: list[Seal], total: int) -> set[int]:
