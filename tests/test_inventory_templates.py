@@ -297,3 +297,25 @@ def test_a_template_from_an_inventory_script_is_refused_when_used(
     err = capsys.readouterr().err
     assert "host 'w1': inventory var 'tag': 'tag' comes from an inventory script" in err
     assert not (workdir / "out").exists()
+
+
+def test_a_call_decided_at_run_time_whose_runbook_uses_a_vault_value_fails_its_step(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: the call waits for a capture, so only the run expands it; the inventory error was
+    no RenderError and ended the run as an internal error (exit 3), nothing rolled back."""
+    inv = _write(workdir, VAULTED, "{app_dir: a}", "{{ app_dir }}")
+    (workdir / "runbooks" / "s.yaml").write_text(
+        "runbook: s\ntargets: all\nhost_vars: {db_password: p}\n"
+        "steps:\n  - id: s\n    run: echo {{ db_password }}\n"
+    )
+    (workdir / "runbooks" / "t.yaml").write_text(
+        "runbook: t\ntargets: all\nsteps:\n"
+        "  - id: first\n    run: touch first\n    rollback: [{run: rm first}]\n"
+        "  - id: ask\n    run: echo yes\n    capture: answer\n"
+        "  - id: go\n    when: \"answer == 'yes'\"\n    call: s\n"
+    )
+    assert main(["run", "t", "-i", str(inv), "--yes"]) == 1
+    err = capsys.readouterr()
+    assert "Ansible Vault decryption is not supported" in err.out + err.err
+    assert not (workdir / "first").exists()  # rolled back

@@ -261,13 +261,7 @@ class _HostPlanner:
             return PlannedStep(
                 step, "decided-at-run-time", why, PlannedAction("call", sub.id, tuple(waits))
             )
-        try:
-            _, sub_values, sub_ctx = expand_call(
-                self.catalog, step, ctx, self.hvars, self.host.name
-            )
-        except InventoryVarError as exc:
-            self.problems.append(_at(rb, tuple(_path(step)), self.host, f"call '{sub.id}': {exc}"))
-            return PlannedStep(step, "error", str(exc))
+        _, sub_values, sub_ctx = expand_call(self.catalog, step, ctx, self.hvars, self.host.name)
         for name in params_mod.secret_names(sub):  # as the run does (calls.py), from plan time
             if sub_values.get(name) is not None:
                 self.redactor.add(str(sub_values[name]))
@@ -301,7 +295,10 @@ def expand_call(
     capture at plan time, with the same code)."""
     sub = catalog.load(step.action.text)
     values = call_params(sub, step, ctx)
-    return sub, values, base_context(sub, values, host_vars, host, ctx["run_id"])
+    try:
+        return sub, values, base_context(sub, values, host_vars, host, ctx["run_id"])
+    except InventoryVarError as exc:  # an inventory value it uses cannot be had: as a bad param
+        raise RenderError(f"call '{sub.id}': {exc}") from None
 
 
 def call_params(
