@@ -369,6 +369,8 @@ class Helper:
             if kind == b"H":  # it runs: send what waited for it
                 queued, sub.queued = sub.queued or [], None
                 self.write_sub(sub, b"".join(queued))
+                if self.subs.get(user) is not sub:  # the write found it dead: it is gone
+                    return
             else:
                 if kind == b"X":
                     del self.routed[cid]
