@@ -319,3 +319,12 @@ def test_a_call_decided_at_run_time_whose_runbook_uses_a_vault_value_fails_its_s
     err = capsys.readouterr()
     assert "Ansible Vault decryption is not supported" in err.out + err.err
     assert not (workdir / "first").exists()  # rolled back
+
+
+def test_an_inventory_template_with_whitespace_control_is_one_expression(tmp_path: Path) -> None:
+    """Was: `{{- port + 1 -}}` was taken whole, dashes included: "unexpected end of template"."""
+    (tmp_path / "inv.yml").write_text(
+        "all:\n  vars: {base: 8000}\n  hosts:\n    h1: {app_port: '{{- base + 1 -}}'}\n"
+    )
+    inv = inventory.load(str(tmp_path / "inv.yml"))
+    assert inv.host_vars(inv.hosts[0]).get("app_port") == 8001

@@ -93,7 +93,8 @@ class InventoryVarError(Exception):
         self.var = var
 
 
-_SINGLE = re.compile(r"^\s*{{(?P<expr>(?:(?!{{|}}).)*)}}\s*$", re.S)
+# one expression and nothing else; `{{- x -}}` (whitespace control) is one too
+_SINGLE = re.compile(r"^\s*{{-?(?P<expr>(?:(?!{{|}}).)*?)-?}}\s*$", re.S)
 
 
 class HostVars:
@@ -155,12 +156,7 @@ class HostVars:
                     ctx[n] = self.get(n, chain)
             single = _SINGLE.match(value)
             if single:  # one expression keeps its type (`"{{ base_port + 1 }}"` is a number)
-                from jinja2 import Undefined
-
-                result = evaluate(single.group("expr"), ctx)
-                if not isinstance(result, Undefined):
-                    return result
-                # an undefined name is an error here, not a value that fails where it is used
+                return evaluate(single.group("expr"), ctx)  # an undefined result: RenderError
             return render(value, ctx)
         except RenderError as exc:
             raise self._error(chain, str(exc)) from None
