@@ -360,3 +360,20 @@ def test_a_run_refused_for_a_bad_signing_key_does_not_use_up_the_plan(
     (used,) = _used(workdir)
     (log,) = (workdir / "state" / "runs").glob("*.jsonl")
     assert used["run"] == log.stem  # the ledger names the run that used it, and it has a log
+
+
+def test_a_plans_expiry_is_compared_as_a_time() -> None:
+    """Was: compared as text, a `...:09Z` expiry stayed usable at `...:09.5Z`, and one that
+    is no time at all ("never") never expired."""
+    import datetime as dt
+
+    from runner.audit.policy import Policy
+    from runner.errors import UsageError
+    from runner.planning.planuse import check_fresh
+
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    for expires in (past, "never"):
+        with pytest.raises(UsageError, match="the plan expired"):
+            check_fresh({"expires": expires}, Policy())

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.audit import ledger
-from runner.audit.journal import Journal, now
+from runner.audit.journal import Journal
 from runner.audit.policy import Policy, Rule, missing, seconds, tally
 from runner.errors import UsageError
 from runner.planning.planned import Plan
@@ -49,7 +49,10 @@ def check_fresh(saved: dict[str, Any], policy: Policy) -> None:
         if policy.file is not None:
             raise UsageError("the plan has no expiry (saved by an older runbook): make it again")
         return
-    if now() >= str(expires):
+    from runner.audit.identity import instant
+
+    until = instant(expires)  # as a time: as text, `...:25.5Z` sorts before `...:25Z`
+    if until is None or dt.datetime.now(dt.timezone.utc) >= until:
         raise UsageError(f"the plan expired at {expires}: make a new one (runbook plan -o)")
 
 
