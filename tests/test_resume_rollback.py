@@ -9,6 +9,7 @@ The runs are real processes (killed with real signals); resume, resolve and roll
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -132,6 +133,41 @@ steps:
 """
 
 
+def _gone(group: int) -> None:
+    """The killed runner's watcher ends its command's group (lifeline.py); make sure of it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def _killed_in_its_undo(workdir: Path) -> str:
+    """A slow-undo run whose runner was SIGKILLed in the middle of b's undo: its id."""
+    write_runbook(workdir, "slow-undo", SLOW_UNDO)
+    proc = spawn(workdir, "run", "slow-undo")
+    wait_for_file(workdir / "pid")
+    proc.send_signal(signal.SIGINT)  # stop b; no terminal: the policy rolls back, b's undo first
+    undo = wait_for_file(workdir / "rbpid")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=20)
+    _gone(undo)
+    return str(run_events(workdir / "state")[0]["run_id"])
+
+
+def test_rollback_asks_about_an_undo_cut_short_too(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: `runbook rollback RUN_ID` ran the cut-short undo again at once, without a terminal
+    and without --rerun-unknown, where `resume` asks (the same gate, docs/resilience.md)."""
+    rid = _killed_in_its_undo(workdir)
+    capsys.readouterr()
+    assert main(["rollback", rid, "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "outcome unknown for b on local" in err and "rollback" in err
+    assert (workdir / "trail").read_text().split() == ["a", "undo-b"]  # nothing ran again
+    (workdir / "go").touch()
+    assert main(["rollback", rid, "--yes", "--rerun-unknown"]) == 0  # asked for: done
+    assert (workdir / "trail").read_text().split() == ["a", "undo-b", "undo-b", "undo-a"]
+
+
 def test_a_crash_during_an_undo_leaves_its_outcome_unknown_to_resume(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -144,7 +180,7 @@ def test_a_crash_during_an_undo_leaves_its_outcome_unknown_to_resume(
     undo = wait_for_file(workdir / "rbpid")
     proc.send_signal(signal.SIGKILL)  # the runner dies in the middle of b's undo
     proc.wait(timeout=20)
-    os.killpg(undo, signal.SIGKILL)  # a local command outlives its runner (not this test's point)
+    _gone(undo)
     rid = run_events(workdir / "state")[0]["run_id"]
     capsys.readouterr()
     assert main(["resume", rid]) == 2

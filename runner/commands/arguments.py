@@ -188,11 +188,11 @@ def resume_only(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue although the runbook file changed (recorded)",
     )
-    p.add_argument(
-        "--rerun-unknown",
-        action="store_true",
-        help="run again steps whose outcome was never recorded",
-    )
+    _rerun_unknown(p, "run again steps whose outcome was never recorded")
+
+
+def _rerun_unknown(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--rerun-unknown", action="store_true", help=what)
 
 
 def checklist_args(p: argparse.ArgumentParser) -> None:
@@ -204,6 +204,7 @@ def checklist_args(p: argparse.ArgumentParser) -> None:
 def rollback_args(p: argparse.ArgumentParser) -> None:
     resume_args(p)
     p.add_argument("--reason", help="why it is undone, recorded in the audit log")
+    _rerun_unknown(p, "undo again what an earlier undo was cut short in (its outcome unknown)")
 
 
 def resolve_args(p: argparse.ArgumentParser) -> None:

@@ -146,7 +146,10 @@ def resume(
 
 
 def _unknown_gate(
-    st: state_mod.RunState, todo: dict[str, list[str]], rerun_unknown: bool
+    st: state_mod.RunState,
+    todo: dict[str, list[str]],
+    rerun_unknown: bool,
+    command: str = "resume",
 ) -> dict[str, list[str]]:
     """The one gate for what may have changed the system without a record of it: a step cut
     mid-flight, or an undo cut short (a crash, a second interrupt). Going forward, every such
@@ -163,7 +166,7 @@ def _unknown_gate(
         ):
             raise UsageError(
                 f"outcome unknown for {listing}: {what} may have changed the system. "
-                "Check it, then resume with --rerun-unknown"
+                f"Check it, then {command} with --rerun-unknown"
             )
     return unknown
 
@@ -195,15 +198,25 @@ def _resolved_in_rollback(st: state_mod.RunState) -> bool:
     return any(e["event"] == "step.resolved" and e.get("phase") == "rollback" for e in st.events)
 
 
-def rollback(run_id: str, state_dir: Path, a: RunArgs, *, reason: str | None = None) -> int:
+def rollback(
+    run_id: str,
+    state_dir: Path,
+    a: RunArgs,
+    *,
+    reason: str | None = None,
+    rerun_unknown: bool = False,
+) -> int:
     """Undo the steps of a run that started and are not undone yet, on every host (a rollout's
     kept hosts too: a person asks to undo the whole run). A run that succeeded is undone only
-    when the operator confirms it (or --yes); the reason is recorded."""
+    when the operator confirms it (or --yes); the reason is recorded. An undo an earlier
+    rollback was cut short in goes through resume's gate: asked, or --rerun-unknown."""
     with state_mod.locked(state_dir, run_id) as (st, lock):
         plan, _ = _rebuild(st, a.params, accept_changed=False)
         todo = state_mod.started_steps(st)
         if not any(todo.values()):
             raise UsageError(f"run {run_id} has no completed steps left to roll back")
+        if st.phase == "rollback":  # going forward, what rollback undoes is what it is for
+            _unknown_gate(st, todo, rerun_unknown, "rollback")
         if st.outcome == "succeeded" and not a.yes:
             steps = "; ".join(f"{', '.join(reversed(s))} on {h}" for h, s in todo.items() if s)
             question = f"run {run_id} succeeded. Undo it ({steps})?"

@@ -134,7 +134,9 @@ def _resume(args: argparse.Namespace, state: Path) -> int:
         ssh_key=args.ssh_key,
     )
     if args.command == "rollback":
-        return resume_cmd.rollback(args.run_id, state, ra, reason=args.reason)
+        return resume_cmd.rollback(
+            args.run_id, state, ra, reason=args.reason, rerun_unknown=args.rerun_unknown
+        )
     return resume_cmd.resume(
         args.run_id,
         state,
