@@ -68,11 +68,13 @@ def files(plan: Plan) -> dict[str, str]:
     """Every runbook file the plan uses, by path, with its SHA-256 (the top-level one and every
     one it calls): what a saved plan and a run's `run.started` record, and resume compares."""
     out = {plan.runbook.file: plan.runbook.sha256}
+    called: set[str] = set()  # each called runbook loaded once, not once per host (a fleet)
     for steps in plan.steps.values():
         stack = list(steps)
         while stack:
             p = stack.pop()
-            if p.step.action.kind == "call":
+            if p.step.action.kind == "call" and p.step.action.text not in called:
+                called.add(p.step.action.text)
                 sub = plan.catalog.load(p.step.action.text)
                 out[sub.file] = sub.sha256
             stack.extend(p.children)
