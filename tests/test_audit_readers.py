@@ -101,3 +101,15 @@ def test_a_typed_field_cannot_print_lines_of_the_listing(
     assert not any(
         line.startswith(("2026-01-01", "outcome:  succeeded")) for line in out.splitlines()
     )
+
+
+def test_show_of_a_deleted_run_says_so_and_exits_4(
+    three_runs: list[str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: exit 2, "no audit log for run": as for a mistyped id, where list says it is missing."""
+    gone = three_runs[0]
+    (workdir / "state" / "runs" / f"{gone}.jsonl").unlink()
+    code, out, _ = listed(capsys, "show", gone)
+    assert code == 4 and "the run's log is missing (deleted)" in out, out
+    code, _, err = listed(capsys, "show", "20261130T000000Z-nosuch-000000")
+    assert code == 2 and "no audit log" in err

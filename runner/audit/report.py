@@ -140,10 +140,14 @@ def summaries(
     """Every run of the report, and a row for each run the ledger lists whose log is gone: a
     listing that left them out would hide what `audit verify` finds."""
     out = [summarize(v, reviews, report.ledger, rules) for v in report.verdicts if v.kind == "run"]
-    for run_id, problem in report.missing.items():
-        gone = Verdict(run_id, ok=False, records=0, status="failed", reason=problem)
-        out.append(RunSummary(run_id, gone, []))
-    return out
+    return out + [missing(run_id, problem) for run_id, problem in report.missing.items()]
+
+
+def missing(run_id: str, problem: str) -> RunSummary:
+    """A run the ledger lists whose log is gone: no records, and the verdict that says so."""
+    return RunSummary(
+        run_id, Verdict(run_id, ok=False, records=0, status="failed", reason=problem), []
+    )
 
 
 def event_line(e: dict[str, Any]) -> str | None:
@@ -199,6 +203,8 @@ def event_line(e: dict[str, Any]) -> str | None:
 
 
 def timeline(s: RunSummary) -> str:
+    if not s.events and not s.verdict.ok:  # a deleted log: nothing to show but that
+        return printable(f"run {s.run_id}\n\noutcome:  {s.outcome}\naudit:    {s.verified}")
     # every recorded value on one line, but the outputs, whose lines are shown as an excerpt
     s = replace(
         s,

@@ -23,7 +23,14 @@ from runner.audit import (
 from runner.audit.chain import verify_run
 from runner.audit.exports import export
 from runner.audit.journal import list_journals, relative_name
-from runner.audit.report import RunSummary, printable, summaries, summarize, timeline
+from runner.audit.report import (
+    RunSummary,
+    missing,
+    printable,
+    summaries,
+    summarize,
+    timeline,
+)
 from runner.checklists import signoffs
 from runner.errors import EXIT_AUDIT, EXIT_FAILED, EXIT_OK, UsageError
 from runner.safefs import write_file
@@ -154,6 +161,8 @@ def verify(
 def _summary(state_dir: Path, run_id: str) -> RunSummary:
     report = integrity.verify(state_dir, run_id)
     if not report.verdicts:
+        if run_id in report.missing:  # the ledger knows it: deleted, not a typo
+            return missing(run_id, report.missing[run_id])
         raise UsageError(f"no audit log for run {run_id} under {state_dir}")
     return summarize(report.verdicts[0], review_records(state_dir), report.ledger, policy.load())
 
