@@ -159,7 +159,7 @@ def _run_runbook(
 
 
 def _context(inventory: str | None, action: Any) -> dict[str, Any]:
-    from runner.format.inventory_templates import HostVars, InventoryVarError, magic_vars
+    from runner.format.inventory_templates import HostVars, InventoryVarError
     from runner.format.render import has_template, names_used
 
     if not inventory:
@@ -169,7 +169,7 @@ def _context(inventory: str | None, action: Any) -> dict[str, Any]:
     if len(inv.hosts) == 1:
         hv = inv.host_vars(inv.hosts[0])
     else:
-        hv = HostVars("localhost", dict(inv.vars), magic_vars("localhost", inv.groups))
+        hv = HostVars("localhost", dict(inv.vars), inv.groups)
     texts = [t for t in _strings(dataclasses.asdict(action)) if has_template(t)]
     try:  # the inventory's templates the check uses, rendered (inventory_templates.py)
         return hv.usable({n for t in texts for n in names_used(t)})

@@ -76,7 +76,7 @@ class Inventory:
         """Inventory vars < vars of each group holding the host < host vars (a loaded inventory
         has merged every host's vars already, with Ansible's precedence, so they are all in
         `host.vars`); each template in them rendered when used (inventory_templates.py)."""
-        from runner.format.inventory_templates import HostVars, magic_vars
+        from runner.format.inventory_templates import HostVars
 
         out = dict(self.vars)
         gvars = dict(self.group_vars)
@@ -84,7 +84,7 @@ class Inventory:
             if host.name in members:
                 out.update(dict(gvars.get(gname, ())))
         out.update(dict(host.vars))
-        return HostVars(host.name, out, magic_vars(host.name, self.groups))
+        return HostVars(host.name, out, self.groups)
 
     def all_var_names(self) -> set[str]:
         names = {k for k, _ in self.vars}
@@ -147,7 +147,7 @@ def load(paths: str | Sequence[str]) -> Inventory:
 
 def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
     from runner.format.inventory_resolve import NoConnection, connection, hosts_below, resolve_vars
-    from runner.format.inventory_templates import HostVars, InventoryVarError, magic_vars
+    from runner.format.inventory_templates import HostVars, InventoryVarError
 
     where = ", ".join(sources)
     resolved, every, depth = resolve_vars(src)
@@ -157,7 +157,7 @@ def build(src: Sources, sources: tuple[str, ...]) -> Inventory:
     hosts = []
     for name, merged in resolved.items():
         try:
-            conn = connection(name, HostVars(name, merged, magic_vars(name, members)), where)
+            conn = connection(name, HostVars(name, merged, members), where)
         except (InventoryVarError, NoConnection) as exc:
             hosts.append(Host(name=name, vars=tuple(merged.items()), problem=str(exc)))
             continue

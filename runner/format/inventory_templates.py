@@ -12,7 +12,8 @@ such output carries cloud tags that whoever may tag an instance writes).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from runner.format.render import RenderError, evaluate, has_template, names_used, render
@@ -101,11 +102,19 @@ class HostVars:
     """One host's inventory vars (merged with Ansible's precedence, as written) and the magic
     vars Ansible gives inventory templates; each var rendered once, on first use."""
 
-    def __init__(self, host: str, raw: Mapping[str, Any], magic: Mapping[str, Any]) -> None:
+    def __init__(
+        self, host: str, raw: Mapping[str, Any], groups: Sequence[tuple[str, tuple[str, ...]]]
+    ) -> None:
         self.host = host
         self.raw = dict(raw)
-        self.magic = dict(magic)
+        self._groups = groups  # the inventory's, shared: read only when a template needs them
         self._done: dict[str, Any] = {}
+
+    @cached_property
+    def magic(self) -> dict[str, Any]:
+        """Built on first use: for every host of a fleet it is a walk of every group, and most
+        vars are no template."""
+        return magic_vars(self.host, self._groups)
 
     def usable(self, wanted: Iterable[str]) -> dict[str, Any]:
         """The vars a template may see: every plain one, and each of `wanted` rendered (a
