@@ -5,13 +5,13 @@ is the only host."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_inventory_ansible import ansible_env
 
 from runner.cli import main
 
@@ -185,13 +185,7 @@ def test_limit_subscripts_written_out_are_ansibles(tmp_path: Path, inventory: st
     if ANSIBLE is None:
         pytest.skip("ansible-core is not installed (pip install -e '.[test]')")
     (tmp_path / inventory).write_text(SUBSCRIPT_INVENTORIES[inventory])
-    env = {
-        **os.environ,
-        "ANSIBLE_HOME": str(tmp_path / "ansible"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    env = ansible_env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", _ANSIBLE_LIMIT, inventory, json.dumps(list(SUBSCRIPTS[inventory]))],
         capture_output=True,

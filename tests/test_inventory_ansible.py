@@ -32,18 +32,23 @@ def ours(*sources: str) -> dict[str, Any]:
     return out
 
 
-def theirs(tmp_path: Path, *sources: str) -> dict[str, Any]:
-    """The same from `ansible-inventory --list`, with its children walked for membership."""
-    if ANSIBLE_INVENTORY is None:
-        pytest.skip("ansible-core is not installed (pip install -e '.[test]')")
-    args = [a for s in sources for a in ("-i", str(CASES / s))]
-    env = {
+def ansible_env(tmp_path: Path) -> dict[str, str]:
+    """Ansible run in a test: its files under tmp_path, no colour, an unparsable source an error."""
+    return {
         **os.environ,
         "ANSIBLE_HOME": str(tmp_path / "ansible"),
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
         "ANSIBLE_NOCOLOR": "1",
     }
+
+
+def theirs(tmp_path: Path, *sources: str) -> dict[str, Any]:
+    """The same from `ansible-inventory --list`, with its children walked for membership."""
+    if ANSIBLE_INVENTORY is None:
+        pytest.skip("ansible-core is not installed (pip install -e '.[test]')")
+    args = [a for s in sources for a in ("-i", str(CASES / s))]
+    env = ansible_env(tmp_path)
     done = subprocess.run(
         [ANSIBLE_INVENTORY, *args, "--list"],
         capture_output=True,

@@ -6,7 +6,6 @@ refused. Values are compared with what `ansible` itself gives for the same files
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_inventory_ansible import ansible_env
 
 from runner.cli import main
 from runner.format import inventory
@@ -26,15 +26,6 @@ ANSIBLE_INVENTORY = shutil.which("ansible-inventory", path=str(BIN))
 VAULT = {"__ansible_vault"}
 
 
-def _ansible_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ANSIBLE_HOME": str(tmp_path / "ansible"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-
-
 def ansible_values(tmp_path: Path, inv: Path, host: str, names: list[str]) -> dict[str, Any]:
     """What Ansible renders each var to (`ansible HOST -m debug`, which runs nothing there)."""
     if ANSIBLE is None:
@@ -44,7 +35,7 @@ def ansible_values(tmp_path: Path, inv: Path, host: str, names: list[str]) -> di
         [ANSIBLE, host, "-i", str(inv), "-m", "debug", "-a", f"msg={expr}"],
         capture_output=True,
         text=True,
-        env=_ansible_env(tmp_path),
+        env=ansible_env(tmp_path),
         cwd=tmp_path,
         timeout=120,
         check=True,
@@ -122,7 +113,7 @@ def test_inventory_list_shows_templates_as_written_like_ansible_inventory(
         [ANSIBLE_INVENTORY, "-i", str(TEMPLATES), "--list"],
         capture_output=True,
         text=True,
-        env=_ansible_env(tmp_path),
+        env=ansible_env(tmp_path),
         cwd=tmp_path,
         timeout=120,
         check=True,
@@ -267,7 +258,7 @@ def test_a_script_without_meta_is_asked_each_hosts_vars_like_ansible(
             [ANSIBLE_INVENTORY, "-i", str(script), "--host", "w2"],
             capture_output=True,
             text=True,
-            env=_ansible_env(tmp_path),
+            env=ansible_env(tmp_path),
             cwd=tmp_path,
             timeout=120,
             check=True,
