@@ -44,6 +44,18 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def running(marker: str) -> list[int]:
+    """Live processes whose arguments hold `marker` (a sleep no other process runs)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return [pid for pid in found if alive(pid)]
+
+
 def run_events(state: Path) -> list[dict[str, Any]]:
     """The records of the one run log under a state dir."""
     (log,) = sorted((state / "runs").glob("*.jsonl"))

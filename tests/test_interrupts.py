@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive, run_events, write_runbook
+from conftest import alive, run_events, running, write_runbook
 from sshd_fixture import SSHServer
 
 from runner.cli import main
@@ -382,16 +382,6 @@ def test_a_command_cancelled_while_starting_dies_with_its_children(tmp_path: Pat
 
     marker = "61.23456"  # a sleep no other process on the machine runs
 
-    def survivors() -> list[int]:
-        found = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                if marker.encode() in cmdline.read_bytes():
-                    found.append(int(cmdline.parent.name))
-            except OSError:
-                continue
-        return [pid for pid in found if alive(pid)]
-
     async def go() -> None:
         ex = LocalExecutor()
         command = f"sleep {marker} & sleep {marker}"
@@ -405,6 +395,6 @@ def test_a_command_cancelled_while_starting_dies_with_its_children(tmp_path: Pat
     asyncio.run(go())
     assert time.monotonic() - start < 10
     deadline = time.monotonic() + 2
-    while survivors() and time.monotonic() < deadline:
+    while running(marker) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert survivors() == []
+    assert running(marker) == []

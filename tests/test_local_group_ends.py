@@ -20,20 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import alive, run_events, write_runbook
+from conftest import alive, run_events, running, write_runbook
 from test_interrupts import dies_within, named, spawn, wait_for_file
-
-
-def running(marker: str) -> list[int]:
-    """Live processes whose arguments hold `marker` (a sleep no other process runs)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if marker.encode() in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return [pid for pid in found if alive(pid)]
 
 
 @pytest.fixture
